@@ -1,0 +1,214 @@
+//! Wiring: what the binary does with its flags and config (offline dump,
+//! or the server with its refresh loop).
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use tokio::sync::Notify;
+
+use crate::cli::Args;
+use crate::config::Config;
+use crate::dns::server::{self, Handler};
+use crate::fetch::Fetcher;
+use crate::generate::{HostResolver, SystemResolver, generate};
+use crate::records::{Axfr, RecordSet};
+use crate::refresh::{Current, Refresher, Source};
+use crate::state::State;
+
+/// The version `-version` prints and `/v1/version` reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Logs to stderr; `-v=0` warnings and errors, `-v=1` info, `-v=2` debug.
+/// `RUST_LOG` overrides.
+pub fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Run what the flags ask for.
+pub fn run(args: &Args, config: Config) -> anyhow::Result<()> {
+    if args.dump {
+        let Some(path) = &args.state_file else {
+            anyhow::bail!("-dump needs -state-file=PATH");
+        };
+        let records = records_from_file(path, &config)?;
+        let doc = axfr(&records, &config, unix_now());
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args, config))
+}
+
+/// The server: listeners bound first (a busy port is a start-up error),
+/// then the refresh loop, until SIGTERM or SIGINT.
+async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let source = match &args.state_file {
+        Some(path) => Source::File(path.clone()),
+        None if config.masters.is_empty() => {
+            anyhow::bail!(
+                "config: ZooKeeper leader detection (\"zk\") needs a \"masters\" fallback in this version"
+            )
+        }
+        None => Source::Masters {
+            fetcher: Fetcher::new(&config)?,
+            masters: config.masters.clone(),
+        },
+    };
+    let running = start(config, source, Arc::new(SystemResolver)).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown();
+    Ok(())
+}
+
+/// A started server.
+pub struct Running {
+    /// Where DNS is served (UDP and TCP), when `dnson`.
+    pub dns_addr: Option<SocketAddr>,
+    /// The records in service.
+    pub current: Current,
+    /// Wakes the refresh loop for an immediate refresh.
+    pub trigger: Arc<Notify>,
+    stop: Arc<AtomicBool>,
+    udp_threads: Vec<std::thread::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stop the listeners and the refresh loop.
+    pub fn shutdown(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.udp_threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Bind the listeners and start serving and refreshing. Must run inside a
+/// tokio runtime.
+pub async fn start(
+    config: Arc<Config>,
+    source: Source,
+    resolver: Arc<dyn HostResolver + Send + Sync>,
+) -> anyhow::Result<Running> {
+    let refresher = Refresher::new(Arc::clone(&config), source, resolver);
+    let current = Arc::clone(&refresher.current);
+    let trigger = Arc::clone(&refresher.trigger);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut udp_threads = Vec::new();
+    let mut tasks = Vec::new();
+    let mut dns_addr = None;
+    if config.dns_on {
+        let ip = listen_ip(&config.listener)?;
+        let (udp, tcp) = server::bind(ip, config.port).with_context(|| {
+            format!(
+                "cannot listen for DNS on {}",
+                SocketAddr::new(ip, config.port)
+            )
+        })?;
+        let addr = udp.local_addr()?;
+        tracing::info!("serving DNS on {addr} (udp and tcp)");
+        dns_addr = Some(addr);
+        let handler = Arc::new(Handler::new(&config, Arc::clone(&current)));
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        udp_threads = server::spawn_udp(udp, Arc::clone(&handler), workers, Arc::clone(&stop))?;
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = server::serve_tcp(tcp, handler).await {
+                tracing::error!("tcp listener stopped: {e}");
+            }
+        }));
+    }
+    tasks.push(tokio::spawn(refresher.run()));
+    Ok(Running {
+        dns_addr,
+        current,
+        trigger,
+        stop,
+        udp_threads,
+        tasks,
+    })
+}
+
+/// The listener address: an IP literal; empty means every interface.
+fn listen_ip(listener: &str) -> anyhow::Result<IpAddr> {
+    if listener.is_empty() {
+        return Ok(IpAddr::from([0, 0, 0, 0]));
+    }
+    listener
+        .parse()
+        .with_context(|| format!("listener {listener:?} is not an IP address"))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Read a state capture and generate its records (offline mode).
+pub fn records_from_file(path: &std::path::Path, config: &Config) -> anyhow::Result<RecordSet> {
+    let bytes = std::fs::read(path).with_context(|| format!("state file {}", path.display()))?;
+    let state =
+        State::from_slice(&bytes).with_context(|| format!("state file {}", path.display()))?;
+    let records = generate(&state, config, &config.masters, &SystemResolver)
+        .with_context(|| format!("state file {}", path.display()))?;
+    Ok(records)
+}
+
+/// The `/v1/axfr` document for a record set.
+pub fn axfr(records: &RecordSet, config: &Config, serial: u32) -> Axfr {
+    Axfr {
+        ttl: config.ttl,
+        serial,
+        refresh_seconds: config.refresh_seconds,
+        mname: config.soa_mname.clone(),
+        rname: config.soa_rname.clone(),
+        domain: config.domain.clone(),
+        records: records.axfr_records(),
+    }
+}
+
+/// Seconds since the epoch, as a zone serial.
+pub fn unix_now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}

@@ -1,0 +1,5 @@
+//! DNS serving: the hot path ([`wire`]) and the UDP/TCP listeners
+//! ([`server`]).
+
+pub mod server;
+pub mod wire;

@@ -1,0 +1,187 @@
+//! The DNS listeners: UDP worker threads blocking on the socket, and a
+//! TCP server (two-byte length framing, pipelined queries answered in
+//! order, idle timeout, a cap on concurrent connections).
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+use super::wire::{self, Disposition, ParseError, Responder, Scratch, Settings};
+use crate::config::Config;
+use crate::refresh::Current;
+
+/// How long a TCP connection may sit idle between queries.
+pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most TCP connections served at once; more wait in the backlog.
+pub const MAX_TCP_CONNECTIONS: usize = 1024;
+
+/// What every listener shares: the records in service and the settings.
+pub struct Handler {
+    current: Current,
+    responder: Responder,
+}
+
+impl Handler {
+    pub fn new(config: &Config, current: Current) -> Handler {
+        let settings = Settings {
+            recurse_on: config.recurse_on,
+            set_truncate_bit: config.set_truncate_bit,
+        };
+        Handler {
+            current,
+            responder: Responder::new(&config.domain, settings),
+        }
+    }
+
+    /// Answer one query packet into `out`. `Disposition::Dropped` means
+    /// send nothing.
+    pub fn handle(
+        &self,
+        packet: &[u8],
+        udp: bool,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+    ) -> Disposition {
+        let q = match wire::parse(packet) {
+            Ok(q) => q,
+            Err(e) => return wire::error_response(out, packet, None, e, &self.responder.settings),
+        };
+        let guard = self.current.load();
+        let zone = guard.as_ref().map(|s| &s.zone);
+        let d = self.responder.answer(out, packet, &q, zone, udp, scratch);
+        if d == Disposition::Outside {
+            // Forwarding comes with the resolvers; until then, refuse.
+            let refused = ParseError::Reply {
+                id: q.id,
+                flags: q.flags,
+                rcode: wire::rcode::REFUSED,
+            };
+            return wire::error_response(out, packet, Some(&q), refused, &self.responder.settings);
+        }
+        d
+    }
+}
+
+/// Bind the UDP socket and TCP listener on `listener:port`.
+pub fn bind(listener: IpAddr, port: u16) -> io::Result<(UdpSocket, std::net::TcpListener)> {
+    let addr = SocketAddr::new(listener, port);
+    let udp = UdpSocket::bind(addr)?;
+    // With port 0, TCP takes the port UDP got.
+    let tcp = std::net::TcpListener::bind(SocketAddr::new(listener, udp.local_addr()?.port()))?;
+    tcp.set_nonblocking(true)?;
+    Ok((udp, tcp))
+}
+
+/// Start `workers` threads answering on `socket` until `stop` is set.
+pub fn spawn_udp(
+    socket: UdpSocket,
+    handler: Arc<Handler>,
+    workers: usize,
+    stop: Arc<AtomicBool>,
+) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let mut handles = Vec::with_capacity(workers);
+    for i in 0..workers.max(1) {
+        let socket = socket.try_clone()?;
+        let handler = Arc::clone(&handler);
+        let stop = Arc::clone(&stop);
+        let seed = rand::random::<u64>() ^ i as u64;
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("dns-udp-{i}"))
+                .spawn(move || udp_worker(&socket, &handler, &stop, seed))?,
+        );
+    }
+    Ok(handles)
+}
+
+fn udp_worker(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool, seed: u64) {
+    let mut buf = vec![0u8; 65535];
+    let mut out = Vec::with_capacity(65535);
+    let mut scratch = Scratch::new(seed);
+    while !stop.load(Ordering::Relaxed) {
+        let (len, peer) = match socket.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("udp receive: {e}");
+                continue;
+            }
+        };
+        let packet = buf.get(..len).unwrap_or_default();
+        if let Disposition::Answered { .. } = handler.handle(packet, true, &mut out, &mut scratch)
+            && let Err(e) = socket.send_to(&out, peer)
+        {
+            tracing::debug!("udp send to {peer}: {e}");
+        }
+    }
+}
+
+/// Accept and serve TCP connections until the runtime stops.
+pub async fn serve_tcp(listener: std::net::TcpListener, handler: Arc<Handler>) -> io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    loop {
+        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+            return Ok(());
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("tcp accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let handler = Arc::clone(&handler);
+        tokio::spawn(async move {
+            if let Err(e) = tcp_connection(stream, &handler).await {
+                tracing::debug!("tcp {peer}: {e}");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn tcp_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut scratch = Scratch::new(rand::random());
+    let mut packet = Vec::with_capacity(512);
+    let mut out = Vec::with_capacity(4096);
+    let mut framed = Vec::with_capacity(4098);
+    loop {
+        let len = match tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.read_u16()).await {
+            Ok(Ok(len)) => usize::from(len),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(()), // idle
+        };
+        packet.resize(len, 0);
+        match tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.read_exact(&mut packet)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()),
+        };
+        if let Disposition::Answered { .. } = handler.handle(&packet, false, &mut out, &mut scratch)
+        {
+            framed.clear();
+            framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
+            framed.extend_from_slice(&out);
+            stream.write_all(&framed).await?;
+        }
+    }
+}

@@ -1,0 +1,676 @@
+//! The DNS hot path (SPEC.md §4, DESIGN.md "The DNS hot path"): parse one
+//! query from the received bytes without allocating, look the name up in
+//! the compiled [`Zone`], and assemble the answer from pre-encoded bytes.
+//!
+//! Every read from the packet is bounds-checked; malformed input yields
+//! FORMERR (or nothing, when not even a header can be read), never a panic.
+
+use crate::zone::{
+    A_TAIL, AAAA_TAIL, CLASS_IN, Node, SRV_TARGET_OFFSET, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_NS,
+    TYPE_OPT, TYPE_SOA, TYPE_SRV, Zone,
+};
+
+/// Response codes we send.
+pub mod rcode {
+    pub const NOERROR: u8 = 0;
+    pub const FORMERR: u8 = 1;
+    pub const SERVFAIL: u8 = 2;
+    pub const NXDOMAIN: u8 = 3;
+    pub const NOTIMP: u8 = 4;
+    pub const REFUSED: u8 = 5;
+    /// Extended (EDNS) rcode 16: upper bits go in the OPT record.
+    pub const BADVERS: u16 = 16;
+}
+
+const HEADER_LEN: usize = 12;
+const MAX_LABELS: usize = 128;
+/// The UDP payload size we advertise in our OPT record (DNS flag day 2020).
+pub const OUR_UDP_SIZE: u16 = 1232;
+const OPT_LEN: usize = 11;
+/// Plain DNS over UDP without EDNS (RFC 1035).
+pub const MIN_UDP_SIZE: usize = 512;
+
+/// The EDNS(0) OPT record of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edns {
+    pub udp_size: u16,
+    pub version: u8,
+}
+
+/// A parsed query: the header fields we need and the question, with the
+/// name lower-cased into an inline buffer.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub id: u16,
+    /// The second header word as received (opcode, RD, CD, ...).
+    pub flags: u16,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// End of the question in the packet.
+    pub question_end: usize,
+    name: [u8; 255],
+    name_len: usize,
+    labels: [u8; MAX_LABELS],
+    label_count: usize,
+    pub edns: Option<Edns>,
+}
+
+impl Query {
+    /// The question name in lower-case wire form.
+    pub fn name(&self) -> &[u8] {
+        self.name.get(..self.name_len).unwrap_or_default()
+    }
+
+    /// Offset (within the name) of each label's length byte.
+    fn label_offset(&self, i: usize) -> Option<usize> {
+        self.labels
+            .get(..self.label_count)?
+            .get(i)
+            .map(|&o| usize::from(o))
+    }
+
+    pub fn opcode(&self) -> u8 {
+        ((self.flags >> 11) & 0xF) as u8
+    }
+
+    /// If the name lies at or below `apex` (wire form), the offset of the
+    /// apex suffix within the name.
+    pub fn apex_offset(&self, apex: &[u8], apex_labels: usize) -> Option<usize> {
+        let first = self.label_count.checked_sub(apex_labels)?;
+        let off = if apex_labels == 0 {
+            self.name_len - 1
+        } else {
+            self.label_offset(first)?
+        };
+        (self.name().get(off..)? == apex).then_some(off)
+    }
+}
+
+/// Why a packet got no normal answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not even a query header: send nothing.
+    Drop,
+    /// Send this rcode with the query's id (question echoed if it parsed).
+    Reply { id: u16, flags: u16, rcode: u8 },
+}
+
+fn u16_at(p: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*p.get(at)?, *p.get(at + 1)?]))
+}
+
+/// Skip one (possibly compressed) name starting at `at`; the offset after it.
+fn skip_name(p: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *p.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xC0 == 0xC0 => return Some(at + 2).filter(|&e| e <= p.len()),
+            l if l & 0xC0 != 0 => return None,
+            l => at += 1 + usize::from(l),
+        }
+    }
+}
+
+/// Parse a query packet.
+pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
+    let (Some(id), Some(flags)) = (u16_at(p, 0), u16_at(p, 2)) else {
+        return Err(ParseError::Drop);
+    };
+    if p.len() < HEADER_LEN || flags & 0x8000 != 0 {
+        return Err(ParseError::Drop); // short, or a response (QR set)
+    }
+    let formerr = ParseError::Reply {
+        id,
+        flags,
+        rcode: rcode::FORMERR,
+    };
+    let counts = [u16_at(p, 4), u16_at(p, 6), u16_at(p, 8), u16_at(p, 10)];
+    let [Some(qd), Some(an), Some(ns), Some(ar)] = counts else {
+        return Err(formerr);
+    };
+    let opcode = ((flags >> 11) & 0xF) as u8;
+    if opcode != 0 {
+        return Err(ParseError::Reply {
+            id,
+            flags,
+            rcode: rcode::NOTIMP,
+        });
+    }
+    if qd != 1 {
+        return Err(formerr);
+    }
+
+    let mut q = Query {
+        id,
+        flags,
+        qtype: 0,
+        qclass: 0,
+        question_end: 0,
+        name: [0; 255],
+        name_len: 0,
+        labels: [0; MAX_LABELS],
+        label_count: 0,
+        edns: None,
+    };
+    let mut at = HEADER_LEN;
+    loop {
+        let len = usize::from(*p.get(at).ok_or(formerr)?);
+        if len == 0 {
+            break;
+        }
+        // No compression in the question (nothing before it to point to),
+        // labels of at most 63, a name of at most 255 bytes.
+        if len > 63 || q.label_count >= MAX_LABELS || q.name_len + 1 + len + 1 > 255 {
+            return Err(formerr);
+        }
+        let label = p.get(at + 1..at + 1 + len).ok_or(formerr)?;
+        q.labels[q.label_count] = q.name_len as u8;
+        q.label_count += 1;
+        q.name[q.name_len] = len as u8;
+        for (dst, src) in q.name[q.name_len + 1..q.name_len + 1 + len]
+            .iter_mut()
+            .zip(label)
+        {
+            *dst = src.to_ascii_lowercase();
+        }
+        q.name_len += 1 + len;
+        at += 1 + len;
+    }
+    q.name[q.name_len] = 0;
+    q.name_len += 1;
+    at += 1;
+    q.qtype = u16_at(p, at).ok_or(formerr)?;
+    q.qclass = u16_at(p, at + 2).ok_or(formerr)?;
+    at += 4;
+    q.question_end = at;
+
+    // Skip answer and authority records; read an OPT from additional.
+    for _ in 0..(u32::from(an) + u32::from(ns)) {
+        at = skip_rr(p, at).ok_or(formerr)?;
+    }
+    for _ in 0..ar {
+        let name_end = skip_name(p, at).ok_or(formerr)?;
+        let rtype = u16_at(p, name_end).ok_or(formerr)?;
+        if rtype == TYPE_OPT {
+            // One OPT only, owned by the root (RFC 6891 §6.1.1).
+            if q.edns.is_some() || name_end != at + 1 {
+                return Err(formerr);
+            }
+            let udp_size = u16_at(p, name_end + 2).ok_or(formerr)?;
+            let version = *p.get(name_end + 5).ok_or(formerr)?;
+            q.edns = Some(Edns { udp_size, version });
+        }
+        at = skip_rr(p, at).ok_or(formerr)?;
+    }
+    Ok(q)
+}
+
+/// Skip one resource record; the offset after it.
+fn skip_rr(p: &[u8], at: usize) -> Option<usize> {
+    let end = skip_name(p, at)?;
+    let rdlen = usize::from(u16_at(p, end + 8)?);
+    let next = end + 10 + rdlen;
+    (next <= p.len()).then_some(next)
+}
+
+/// What the server does with a query, once parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// A response was written.
+    Answered { rcode: u8, truncated: bool },
+    /// The name is outside the domain: forward it (or refuse).
+    Outside,
+    /// Nothing to send.
+    Dropped,
+}
+
+/// Serving settings taken from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub recurse_on: bool,
+    pub set_truncate_bit: bool,
+}
+
+/// Per-worker scratch space, reused across queries (no allocation per
+/// query once warm).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    order: Vec<u32>,
+    /// Written SRVs: (target offset in message, glue index, target id).
+    written_srv: Vec<(usize, u32)>,
+    glued: Vec<u32>,
+    rng: u64,
+}
+
+impl Scratch {
+    pub fn new(seed: u64) -> Self {
+        Scratch {
+            rng: seed | 1,
+            ..Default::default()
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        // xorshift64*: plenty for load-balancing order.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Fill `order` with 0..n, shuffled (Fisher–Yates).
+    fn shuffle(&mut self, n: usize) {
+        self.order.clear();
+        self.order.extend(0..n as u32);
+        for i in (1..n).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            self.order.swap(i, j);
+        }
+    }
+}
+
+/// The largest response for this query on this transport.
+pub fn size_limit(q: &Query, udp: bool) -> usize {
+    if !udp {
+        return usize::from(u16::MAX);
+    }
+    q.edns
+        .map_or(MIN_UDP_SIZE, |e| usize::from(e.udp_size).max(MIN_UDP_SIZE))
+}
+
+/// Write the header and echoed question for `q`.
+fn begin(out: &mut Vec<u8>, packet: &[u8], q: &Query, aa: bool, s: &Settings, rcode: u8) {
+    out.clear();
+    out.extend_from_slice(&q.id.to_be_bytes());
+    // QR, opcode and RD/CD from the query; AA; RA per config.
+    let mut flags = 0x8000 | (q.flags & 0x7800) | (q.flags & 0x0100) | (q.flags & 0x0010);
+    if aa {
+        flags |= 0x0400;
+    }
+    if s.recurse_on {
+        flags |= 0x0080;
+    }
+    flags |= u16::from(rcode & 0xF);
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(packet.get(HEADER_LEN..q.question_end).unwrap_or_default());
+}
+
+/// Set a section count: 0 = answer, 1 = authority, 2 = additional.
+fn set_count(out: &mut [u8], section: usize, value: u16) {
+    if let Some(slot) = out.get_mut(6 + 2 * section..8 + 2 * section) {
+        slot.copy_from_slice(&value.to_be_bytes());
+    }
+}
+
+/// Add one to a section count.
+fn bump_count(out: &mut [u8], section: usize) {
+    let at = 6 + 2 * section;
+    if let Some(n) = u16_at(out, at) {
+        set_count(out, section, n.saturating_add(1));
+    }
+}
+
+fn set_tc(out: &mut [u8]) {
+    if let Some(b) = out.get_mut(2) {
+        *b |= 0x02;
+    }
+}
+
+fn push_opt(out: &mut Vec<u8>, ext_rcode: u8) {
+    out.push(0);
+    out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+    out.extend_from_slice(&OUR_UDP_SIZE.to_be_bytes());
+    out.extend_from_slice(&[ext_rcode, 0, 0, 0, 0, 0]);
+}
+
+/// A header-only (plus question, when parsed) response with `rcode`.
+pub fn error_response(
+    out: &mut Vec<u8>,
+    packet: &[u8],
+    q: Option<&Query>,
+    e: ParseError,
+    s: &Settings,
+) -> Disposition {
+    match (q, e) {
+        (_, ParseError::Drop) => Disposition::Dropped,
+        (Some(q), ParseError::Reply { rcode, .. }) => {
+            begin(out, packet, q, false, s, rcode);
+            finish_with_opt(out, q, 0);
+            Disposition::Answered {
+                rcode,
+                truncated: false,
+            }
+        }
+        (None, ParseError::Reply { id, flags, rcode }) => {
+            out.clear();
+            out.extend_from_slice(&id.to_be_bytes());
+            let mut f = 0x8000 | (flags & 0x7900) | u16::from(rcode);
+            if s.recurse_on {
+                f |= 0x0080;
+            }
+            out.extend_from_slice(&f.to_be_bytes());
+            out.extend_from_slice(&[0; 8]);
+            Disposition::Answered {
+                rcode,
+                truncated: false,
+            }
+        }
+    }
+}
+
+/// Add our OPT record if the query had one.
+fn finish_with_opt(out: &mut Vec<u8>, q: &Query, ext_rcode: u8) {
+    if q.edns.is_some() {
+        push_opt(out, ext_rcode);
+        bump_count(out, 2);
+    }
+}
+
+/// Answers queries for one domain with one set of settings.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    /// The domain in lower-case wire form, and its label count.
+    apex: Vec<u8>,
+    apex_labels: usize,
+    pub settings: Settings,
+}
+
+impl Responder {
+    pub fn new(domain: &str, settings: Settings) -> Responder {
+        let apex = crate::zone::wire_name(domain).unwrap_or_else(|| vec![0]);
+        let apex_labels = crate::zone::label_count(&apex);
+        Responder {
+            apex,
+            apex_labels,
+            settings,
+        }
+    }
+
+    /// Answer a parsed query from `zone` into `out`.
+    ///
+    /// `zone` is `None` until the first state has loaded: names in the
+    /// domain then get SERVFAIL.
+    pub fn answer(
+        &self,
+        out: &mut Vec<u8>,
+        packet: &[u8],
+        q: &Query,
+        zone: Option<&Zone>,
+        udp: bool,
+        scratch: &mut Scratch,
+    ) -> Disposition {
+        answer(
+            out,
+            packet,
+            q,
+            zone,
+            (&self.apex, self.apex_labels),
+            udp,
+            &self.settings,
+            scratch,
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    out: &mut Vec<u8>,
+    packet: &[u8],
+    q: &Query,
+    zone: Option<&Zone>,
+    (apex, apex_labels): (&[u8], usize),
+    udp: bool,
+    s: &Settings,
+    scratch: &mut Scratch,
+) -> Disposition {
+    if q.edns.is_some_and(|e| e.version > 0) {
+        begin(out, packet, q, false, s, 0);
+        push_opt(out, (rcode::BADVERS >> 4) as u8);
+        set_count(out, 2, 1);
+        return Disposition::Answered {
+            rcode: rcode::BADVERS as u8,
+            truncated: false,
+        };
+    }
+    if q.qclass != CLASS_IN {
+        return error_response(
+            out,
+            packet,
+            Some(q),
+            ParseError::Reply {
+                id: q.id,
+                flags: q.flags,
+                rcode: rcode::REFUSED,
+            },
+            s,
+        );
+    }
+    let Some(apex_off) = q.apex_offset(apex, apex_labels) else {
+        return Disposition::Outside;
+    };
+    let Some(zone) = zone else {
+        begin(out, packet, q, false, s, rcode::SERVFAIL);
+        finish_with_opt(out, q, 0);
+        return Disposition::Answered {
+            rcode: rcode::SERVFAIL,
+            truncated: false,
+        };
+    };
+
+    let node = lookup(zone, q);
+    let limit = size_limit(q, udp) - if q.edns.is_some() { OPT_LEN } else { 0 };
+    let Some(node) = node else {
+        return negative(out, packet, q, zone, apex_off, limit, rcode::NXDOMAIN, s);
+    };
+    let at_apex = apex_off == 0;
+    begin(out, packet, q, true, s, rcode::NOERROR);
+    let mut w = Writer {
+        out,
+        limit,
+        answers: 0,
+        truncated: false,
+    };
+    let qt = q.qtype;
+    let any = qt == TYPE_ANY;
+    if any || qt == TYPE_A {
+        w.fixed_rrset(zone.bytes(node.a), A_TAIL, scratch);
+    }
+    if any || qt == TYPE_AAAA {
+        w.fixed_rrset(zone.bytes(node.aaaa), AAAA_TAIL, scratch);
+    }
+    scratch.written_srv.clear();
+    if any || qt == TYPE_SRV {
+        w.srv_rrset(zone, node, scratch);
+    }
+    if at_apex && (any || qt == TYPE_SOA) {
+        w.answer(zone.soa());
+    }
+    let mut ns_target = None;
+    if at_apex && (any || qt == TYPE_NS) {
+        let start = w.out.len();
+        if w.answer(zone.ns()) {
+            ns_target = Some(start + 2 + 10);
+        }
+    }
+    if w.answers == 0 && !w.truncated {
+        return negative(w.out, packet, q, zone, apex_off, limit, rcode::NOERROR, s);
+    }
+    let answers = w.answers;
+    let truncated = w.truncated;
+    // Additional section: SRV targets' and the name server's addresses.
+    let mut additional = 0u16;
+    scratch.glued.clear();
+    for i in 0..scratch.written_srv.len() {
+        let Some(&(target_at, srv_index)) = scratch.written_srv.get(i) else {
+            break;
+        };
+        let Some(srv) = zone.srvs(node).get(srv_index as usize) else {
+            continue;
+        };
+        if scratch.glued.contains(&srv.target_id) {
+            continue;
+        }
+        scratch.glued.push(srv.target_id);
+        let target = zone
+            .bytes(srv.rr)
+            .get(SRV_TARGET_OFFSET..)
+            .unwrap_or_default();
+        additional += w.glue(zone.bytes(srv.glue), target_at, target);
+    }
+    if let Some(at) = ns_target {
+        additional += w.glue(zone.ns_glue(), at, zone.ns().get(10..).unwrap_or_default());
+    }
+    let out = w.out;
+    set_count(out, 0, answers);
+    set_count(out, 2, additional);
+    finish_with_opt(out, q, 0);
+    if truncated && s.set_truncate_bit {
+        set_tc(out);
+    }
+    Disposition::Answered {
+        rcode: rcode::NOERROR,
+        truncated,
+    }
+}
+
+/// Look the name up, applying the original's `.*` stripping (a label that
+/// starts with `*`, other than the first, is removed with its dot).
+fn lookup<'z>(zone: &'z Zone, q: &Query) -> Option<&'z Node> {
+    let name = q.name();
+    let has_wild = (1..q.label_count).any(|i| {
+        q.label_offset(i)
+            .and_then(|o| name.get(o + 1))
+            .is_some_and(|&b| b == b'*')
+    });
+    if !has_wild {
+        return zone.node(name);
+    }
+    // Rare: rebuild the presentation name, strip ".*", re-encode.
+    let mut text = String::new();
+    for i in 0..q.label_count {
+        let off = q.label_offset(i)?;
+        let len = usize::from(*name.get(off)?);
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(&String::from_utf8_lossy(name.get(off + 1..off + 1 + len)?));
+    }
+    let cleaned = text.replace(".*", "");
+    crate::zone::wire_name(&cleaned).and_then(|w| zone.node(&w))
+}
+
+/// NXDOMAIN or NODATA: the SOA (owner: the apex, compressed) in authority.
+#[allow(clippy::too_many_arguments)]
+fn negative(
+    out: &mut Vec<u8>,
+    packet: &[u8],
+    q: &Query,
+    zone: &Zone,
+    apex_off: usize,
+    limit: usize,
+    rcode: u8,
+    s: &Settings,
+) -> Disposition {
+    begin(out, packet, q, true, s, rcode);
+    let soa = zone.negative_soa();
+    let mut truncated = false;
+    if out.len() + 2 + soa.len() <= limit {
+        out.extend_from_slice(&(0xC000 | (HEADER_LEN + apex_off) as u16).to_be_bytes());
+        out.extend_from_slice(soa);
+        set_count(out, 1, 1);
+    } else {
+        truncated = true;
+    }
+    finish_with_opt(out, q, 0);
+    if truncated && s.set_truncate_bit {
+        set_tc(out);
+    }
+    Disposition::Answered { rcode, truncated }
+}
+
+/// Appends answer RRs within the size limit.
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+    limit: usize,
+    answers: u16,
+    truncated: bool,
+}
+
+impl Writer<'_> {
+    /// Add one answer RR owned by the question name; false if it did not fit.
+    fn answer(&mut self, tail: &[u8]) -> bool {
+        if self.truncated || self.out.len() + 2 + tail.len() > self.limit {
+            self.truncated = true;
+            return false;
+        }
+        self.out.extend_from_slice(&[0xC0, 0x0C]);
+        self.out.extend_from_slice(tail);
+        self.answers += 1;
+        true
+    }
+
+    /// An RRset of fixed-size tails, in random order.
+    fn fixed_rrset(&mut self, bytes: &[u8], size: usize, scratch: &mut Scratch) {
+        let n = bytes.len() / size;
+        if n == 0 {
+            return;
+        }
+        scratch.shuffle(n);
+        for k in 0..n {
+            let i = scratch.order.get(k).map_or(k, |&i| i as usize);
+            if let Some(tail) = bytes.get(i * size..(i + 1) * size)
+                && !self.answer(tail)
+            {
+                return;
+            }
+        }
+    }
+
+    /// The SRV RRset in random order; remembers where each target landed.
+    fn srv_rrset(&mut self, zone: &Zone, node: &Node, scratch: &mut Scratch) {
+        let srvs = zone.srvs(node);
+        scratch.shuffle(srvs.len());
+        for k in 0..srvs.len() {
+            let i = scratch.order.get(k).map_or(k, |&i| i as usize);
+            let Some(srv) = srvs.get(i) else { continue };
+            let start = self.out.len();
+            if !self.answer(zone.bytes(srv.rr)) {
+                return;
+            }
+            scratch
+                .written_srv
+                .push((start + 2 + SRV_TARGET_OFFSET, i as u32));
+        }
+    }
+
+    /// Add address RRs (back-to-back tails) owned by the name at message
+    /// offset `name_at` (whose wire form is `name`). Returns how many fit.
+    fn glue(&mut self, tails: &[u8], name_at: usize, name: &[u8]) -> u16 {
+        let mut added = 0;
+        let mut pos = 0;
+        while let Some(rdlen) = u16_at(tails, pos + 8) {
+            let end = pos + 10 + usize::from(rdlen);
+            let Some(tail) = tails.get(pos..end) else {
+                break;
+            };
+            pos = end;
+            let owner_len = if name_at < 0x4000 { 2 } else { name.len() };
+            if self.out.len() + owner_len + tail.len() > self.limit {
+                break;
+            }
+            if name_at < 0x4000 {
+                self.out
+                    .extend_from_slice(&(0xC000 | name_at as u16).to_be_bytes());
+            } else {
+                self.out.extend_from_slice(name);
+            }
+            self.out.extend_from_slice(tail);
+            added += 1;
+        }
+        added
+    }
+}

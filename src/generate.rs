@@ -1,0 +1,681 @@
+//! Record generation (SPEC.md §3): a pure function from one Mesos state and
+//! the config to a [`RecordSet`]. No I/O, clock or randomness; host names
+//! that are not IP literals go through an injected [`HostResolver`], so tests
+//! can use one that knows only `localhost`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, ToSocketAddrs};
+
+use data_encoding::{Encoding, Specification};
+use sha1::{Digest, Sha1};
+
+use crate::config::{Config, IpSource};
+use crate::labels::{LabelRule, is_publishable_raw_name};
+use crate::records::{EnumFramework, EnumRecord, EnumTask, RecordSet, RecordType, canonical_ip};
+use crate::state::{Agent, Framework, State, Status, Task};
+
+/// Resolves host names found in the state (agent and framework hosts,
+/// masters given by name) and lists this host's addresses (for the
+/// `SOAMname` record when listening on every interface).
+pub trait HostResolver {
+    /// Every address of `host`; empty when it does not resolve.
+    fn lookup(&self, host: &str) -> Vec<IpAddr>;
+    /// This host's interface addresses.
+    fn interface_addrs(&self) -> Vec<IpAddr>;
+}
+
+/// The operating system's resolver (getaddrinfo) and interfaces.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemResolver;
+
+impl HostResolver for SystemResolver {
+    fn lookup(&self, host: &str) -> Vec<IpAddr> {
+        match (host, 0u16).to_socket_addrs() {
+            Ok(addrs) => {
+                let mut ips: Vec<IpAddr> = Vec::new();
+                for ip in addrs.map(|a| a.ip()) {
+                    if !ips.contains(&ip) {
+                        ips.push(ip);
+                    }
+                }
+                ips
+            }
+            Err(e) => {
+                tracing::debug!("cannot resolve host {host:?}: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    fn interface_addrs(&self) -> Vec<IpAddr> {
+        match if_addrs::get_if_addrs() {
+            Ok(ifs) => ifs.into_iter().map(|i| i.ip()).collect(),
+            Err(e) => {
+                tracing::warn!("cannot list network interfaces: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// A fixed table of host names, for tests and for reproducing the reference
+/// records (captured with only `localhost` resolving, to 127.0.0.1).
+#[derive(Debug, Default, Clone)]
+pub struct StaticResolver {
+    pub hosts: HashMap<String, Vec<IpAddr>>,
+    pub interfaces: Vec<IpAddr>,
+}
+
+impl StaticResolver {
+    /// Knows only `localhost` → 127.0.0.1, and has no interfaces.
+    pub fn localhost_only() -> Self {
+        let mut hosts = HashMap::new();
+        hosts.insert("localhost".to_owned(), vec![IpAddr::from([127, 0, 0, 1])]);
+        StaticResolver {
+            hosts,
+            interfaces: Vec::new(),
+        }
+    }
+}
+
+impl HostResolver for StaticResolver {
+    fn lookup(&self, host: &str) -> Vec<IpAddr> {
+        self.hosts.get(host).cloned().unwrap_or_default()
+    }
+
+    fn interface_addrs(&self) -> Vec<IpAddr> {
+        self.interfaces.clone()
+    }
+}
+
+/// Why a state produced no record set.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GenerateError {
+    #[error("the state names no leading master (empty \"leader\")")]
+    NoLeader,
+}
+
+/// Generate the record set for `state`. `masters` are the known masters in
+/// order (the config's `masters`, or the members found in ZooKeeper).
+pub fn generate(
+    state: &State,
+    config: &Config,
+    masters: &[String],
+    resolver: &dyn HostResolver,
+) -> Result<RecordSet, GenerateError> {
+    if state.leader.is_empty() {
+        return Err(GenerateError::NoLeader);
+    }
+    let mut g = Generator {
+        rs: RecordSet::default(),
+        domain: &config.domain,
+        rule: LabelRule::from_enforce_rfc952(config.enforce_rfc952),
+        hosts: Hosts {
+            resolver,
+            cache: RefCell::new(HashMap::new()),
+        },
+        agent_ips: HashMap::with_capacity(state.slaves.len()),
+    };
+    g.frameworks(&state.frameworks);
+    g.agents(&state.slaves);
+    g.listener(&config.listener, &config.soa_mname);
+    g.masters(masters, &state.leader);
+    g.tasks(&state.frameworks, &config.ip_sources);
+    Ok(g.rs)
+}
+
+/// Host lookups, memoised for one generation.
+struct Hosts<'a> {
+    resolver: &'a dyn HostResolver,
+    cache: RefCell<HashMap<String, Vec<IpAddr>>>,
+}
+
+impl Hosts<'_> {
+    /// An IP literal is itself; a name is resolved. Empty host: nothing.
+    fn ips(&self, host: &str) -> Vec<IpAddr> {
+        if host.is_empty() {
+            return Vec::new();
+        }
+        if let Some(ip) = parse_ip(host) {
+            return vec![ip];
+        }
+        if let Some(ips) = self.cache.borrow().get(host) {
+            return ips.clone();
+        }
+        let ips: Vec<IpAddr> = self
+            .resolver
+            .lookup(host)
+            .into_iter()
+            .map(canonical_ip)
+            .collect();
+        self.cache.borrow_mut().insert(host.to_owned(), ips.clone());
+        ips
+    }
+}
+
+/// An IP literal as Go's `net.ParseIP` reads it (IPv4-mapped IPv6 is IPv4).
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    s.parse::<IpAddr>().ok().map(canonical_ip)
+}
+
+/// A libprocess UPID, `id@host:port`.
+#[derive(Debug, PartialEq, Eq)]
+struct Upid<'a> {
+    host: &'a str,
+    port: &'a str,
+}
+
+impl<'a> Upid<'a> {
+    fn parse(pid: &'a str) -> Option<Self> {
+        let (_, addr) = pid.split_once('@')?;
+        if addr.contains('@') {
+            return None;
+        }
+        let (host, port) = split_host_port(addr)?;
+        Some(Upid { host, port })
+    }
+}
+
+/// Go's `net.SplitHostPort`: `host:port` or `[v6]:port`.
+pub fn split_host_port(addr: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = addr.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = after.strip_prefix(':')?;
+        Some((host, port))
+    } else {
+        let (host, port) = addr.rsplit_once(':')?;
+        (!host.contains(':')).then_some((host, port))
+    }
+}
+
+/// A port string as a port number (Go's `strconv.Atoi`, then the range).
+fn parse_port(s: &str) -> Option<u16> {
+    s.parse::<i64>().ok().and_then(|p| u16::try_from(p).ok())
+}
+
+/// `h`: the first 5 characters of the z-base-32 encoding of SHA-1(task id).
+pub fn task_hash(id: &str) -> String {
+    let digest = Sha1::digest(id.as_bytes());
+    let mut encoded = zbase32().encode(&digest);
+    encoded.truncate(5);
+    encoded
+}
+
+fn zbase32() -> Encoding {
+    let mut spec = Specification::new();
+    spec.symbols.push_str("ybndrfg8ejkmcpqxot1uwisza345h769");
+    // The alphabet above is valid by construction (32 distinct ASCII symbols).
+    spec.encoding()
+        .unwrap_or_else(|_| unreachable!("z-base-32 alphabet is valid"))
+}
+
+/// `s`: the last `-`-separated part of the agent id, lower case.
+fn agent_id_tail(agent_id: &str) -> String {
+    agent_id
+        .rsplit('-')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+/// The ports of a task's `resources.ports`, e.g. `"[31000-31002, 31005-31005]"`.
+/// Lenient where the meaning is clear: `"[31000]"` is port 31000 and the
+/// brackets may be missing. Ports above 65535 are skipped and reported.
+fn port_ranges(spec: &str, mut skip: impl FnMut(&str)) -> Vec<u16> {
+    let inner = spec.split_once('[').map_or(spec, |(_, r)| r);
+    let inner = inner.split_once(']').map_or(inner, |(l, _)| l);
+    let mut ports = Vec::new();
+    for range in inner.split(',') {
+        let range = range.trim();
+        if range.is_empty() {
+            continue;
+        }
+        let mut bounds = range.split('-');
+        let lo = bounds.next().and_then(|s| s.trim().parse::<i64>().ok());
+        let hi = match bounds.next() {
+            Some(s) => s.trim().parse::<i64>().ok(),
+            None => lo,
+        };
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            skip(range);
+            continue;
+        };
+        if lo < 0 || hi > i64::from(u16::MAX) {
+            skip(range);
+        }
+        let (lo, hi) = (lo.max(0), hi.min(i64::from(u16::MAX)));
+        ports.extend((lo..=hi).filter_map(|p| u16::try_from(p).ok()));
+    }
+    ports
+}
+
+struct Generator<'a> {
+    rs: RecordSet,
+    domain: &'a str,
+    rule: LabelRule,
+    hosts: Hosts<'a>,
+    /// Every known agent id and its addresses (possibly none).
+    agent_ips: HashMap<&'a str, Vec<IpAddr>>,
+}
+
+impl<'a> Generator<'a> {
+    fn fqdn(&self, name: &str) -> String {
+        format!("{name}.{}.", self.domain)
+    }
+
+    /// `frag(name).D.` → scheduler IPs; `_framework._tcp.frag(name).D.` SRV.
+    fn frameworks(&mut self, frameworks: &[Framework]) {
+        for f in frameworks {
+            let (host, port) = match Upid::parse(&f.pid) {
+                Some(pid) => (pid.host, Some(pid.port)),
+                None => (f.hostname.as_str(), None),
+            };
+            let ips = self.hosts.ips(host);
+            if ips.is_empty() {
+                continue;
+            }
+            let name = self.fqdn(&self.rule.fragment(&f.name));
+            for ip in ips {
+                self.rs.insert_ip(&name, ip);
+            }
+            match port.map(|p| (p, parse_port(p))) {
+                Some((_, Some(port))) => {
+                    self.rs
+                        .insert_srv(&format!("_framework._tcp.{name}"), &name, port);
+                }
+                Some((p, None)) => self
+                    .rs
+                    .skip(format_args!("framework {:?} port {p:?}", f.name)),
+                None => {}
+            }
+        }
+    }
+
+    /// `slave.D.` → every agent IP; `_slave._tcp.D.` SRV at each agent port.
+    fn agents(&mut self, agents: &'a [Agent]) {
+        let name = self.fqdn("slave");
+        let srv = self.fqdn("_slave._tcp");
+        for agent in agents {
+            let pid = Upid::parse(&agent.pid);
+            // Without a usable pid, fall back to the agent's hostname.
+            let host = pid.as_ref().map_or(agent.hostname.as_str(), |p| p.host);
+            let ips = self.hosts.ips(host);
+            if !ips.is_empty() {
+                for &ip in &ips {
+                    self.rs.insert_ip(&name, ip);
+                }
+                match pid.map(|p| (p.port, parse_port(p.port))) {
+                    Some((_, Some(port))) => {
+                        self.rs.insert_srv(&srv, &name, port);
+                    }
+                    Some((p, None)) => self
+                        .rs
+                        .skip(format_args!("agent {:?} port {p:?}", agent.id)),
+                    None => {}
+                }
+            } else {
+                tracing::debug!("agent {:?}: host {host:?} has no address", agent.id);
+            }
+            self.agent_ips.insert(&agent.id, ips);
+        }
+    }
+
+    /// `SOAMname` → the listener address (every non-loopback interface
+    /// address when listening on all of them).
+    fn listener(&mut self, listener: &str, soa_mname: &str) {
+        let ips = match parse_ip(listener) {
+            Some(ip) if ip.is_unspecified() => self
+                .hosts
+                .resolver
+                .interface_addrs()
+                .into_iter()
+                .filter(|ip| !ip.is_loopback())
+                .collect(),
+            Some(ip) => vec![ip],
+            None => self.hosts.ips(listener),
+        };
+        for ip in ips {
+            self.rs.insert_ip(soa_mname, ip);
+        }
+    }
+
+    /// `leader.D.`, `master.D.`, `masterN.D.`, `_leader._tcp/_udp.D.`.
+    fn masters(&mut self, masters: &[String], leader: &str) {
+        let Some((_, leader_addr)) = leader.split_once('@') else {
+            tracing::warn!("leader {leader:?} is not a master UPID");
+            return;
+        };
+        let leader_addr = leader_addr.split('@').next().unwrap_or_default();
+        let Some((leader_host, leader_port)) = split_host_port_lenient(leader_addr) else {
+            tracing::warn!("leader {leader:?} has no host:port");
+            return;
+        };
+        let leader_ips = self.hosts.ips(leader_host);
+        let leader_name = self.fqdn("leader");
+        let all = self.fqdn("master");
+        for &ip in &leader_ips {
+            self.rs.insert_ip(&leader_name, ip);
+            self.rs.insert_ip(&all, ip);
+        }
+        match parse_port(leader_port) {
+            Some(port) => {
+                self.rs
+                    .insert_srv(&self.fqdn("_leader._tcp"), &leader_name, port);
+                self.rs
+                    .insert_srv(&self.fqdn("_leader._udp"), &leader_name, port);
+            }
+            None => self.rs.skip(format_args!("leader {leader:?} port")),
+        }
+
+        let mut index = 0;
+        let mut leader_indexed = false;
+        for master in masters {
+            let Some((host, _)) = split_host_port_lenient(master) else {
+                tracing::warn!("master {master:?} has no host:port");
+                continue;
+            };
+            let ips = self.hosts.ips(host);
+            if ips.is_empty() {
+                tracing::warn!("master {master:?} has no address");
+                continue;
+            }
+            let is_leader = master == leader_addr;
+            if !is_leader {
+                let mut added = false;
+                for &ip in &ips {
+                    added |= self.rs.insert_ip(&all, ip);
+                }
+                if !added {
+                    continue; // a duplicate master
+                }
+            } else if leader_indexed {
+                continue; // the leader twice in the list
+            }
+            let name = self.fqdn(&format!("master{index}"));
+            for &ip in &ips {
+                self.rs.insert_ip(&name, ip);
+            }
+            index += 1;
+            leader_indexed |= is_leader;
+        }
+        if !leader_indexed {
+            if !masters.is_empty() {
+                tracing::warn!("leader {leader:?} is not in the masters list");
+            }
+            let name = self.fqdn(&format!("master{index}"));
+            for &ip in &leader_ips {
+                self.rs.insert_ip(&name, ip);
+            }
+        }
+    }
+
+    /// Records of every running task on a known agent, and the enumeration.
+    fn tasks(&mut self, frameworks: &[Framework], ip_sources: &[IpSource]) {
+        for f in frameworks {
+            let mut enum_fw = EnumFramework {
+                tasks: Vec::new(),
+                name: f.name.clone(),
+            };
+            let fname = self.rule.fragment(&f.name);
+            for task in &f.tasks {
+                if task.state != "TASK_RUNNING" {
+                    continue;
+                }
+                let Some(agent_ips) = self.agent_ips.get(task.slave_id.as_str()) else {
+                    continue;
+                };
+                let agent_ips = agent_ips.clone();
+                let mut enum_task = EnumTask {
+                    name: task.name.clone(),
+                    id: task.id.clone(),
+                    records: Vec::new(),
+                };
+                let ctx = TaskContext {
+                    task,
+                    fname: &fname,
+                    hash: task_hash(&task.id),
+                    agent_tail: agent_id_tail(&task.slave_id),
+                    task_ips: task_ips(task, ip_sources, &agent_ips),
+                    agent_ips,
+                };
+                if task.discovery.name.is_empty() {
+                    self.task_records(&ctx, &self.rule.label(&task.name), &mut enum_task);
+                } else {
+                    let raw = &task.discovery.name;
+                    if is_publishable_raw_name(raw) {
+                        self.task_records(&ctx, &raw.to_lowercase(), &mut enum_task);
+                    }
+                    self.task_records(&ctx, &self.rule.label(raw), &mut enum_task);
+                }
+                enum_fw.tasks.push(enum_task);
+            }
+            self.rs.enumeration.frameworks.push(enum_fw);
+        }
+    }
+
+    /// The records of one task under the label `t` (SPEC.md §3, Tasks).
+    fn task_records(&mut self, ctx: &TaskContext<'_>, t: &str, out: &mut EnumTask) {
+        let tail = format!(".{}.", self.domain);
+        let f = ctx.fname;
+        let canonical = format!("{t}-{}-{}.{f}", ctx.hash, ctx.agent_tail);
+        let arec = format!("{t}.{f}");
+
+        for &ip in &ctx.task_ips {
+            self.task_ip(&format!("{arec}{tail}"), ip, out);
+            self.task_ip(&format!("{canonical}{tail}"), ip, out);
+        }
+        for &ip in &ctx.agent_ips {
+            self.task_ip(&format!("{arec}.slave{tail}"), ip, out);
+            self.task_ip(&format!("{canonical}.slave{tail}"), ip, out);
+        }
+
+        let has_discovery = !ctx.task.discovery.name.is_empty();
+        let agent_target = format!("{canonical}.slave{tail}");
+        let ports = port_ranges(&ctx.task.resources.ports, |bad| {
+            self.rs
+                .skip(format_args!("task {:?} port range {bad:?}", ctx.task.id));
+        });
+        for port in ports {
+            for proto in ["_tcp", "_udp"] {
+                let base = format!("_{t}.{proto}.{f}");
+                self.task_srv(&format!("{base}.slave{tail}"), &agent_target, port, out);
+            }
+            if !has_discovery {
+                for proto in ["_tcp", "_udp"] {
+                    self.task_srv(&format!("_{t}.{proto}.{f}{tail}"), &agent_target, port, out);
+                }
+            }
+        }
+        if !has_discovery {
+            return;
+        }
+
+        let target = format!("{canonical}{tail}");
+        for dport in &ctx.task.discovery.ports.ports {
+            let Some(port) = dport.number.and_then(|n| u16::try_from(n).ok()) else {
+                self.rs.skip(format_args!(
+                    "task {:?} discovery port {:?}",
+                    ctx.task.id, dport.number
+                ));
+                continue;
+            };
+            let proto = self.rule.label(&dport.protocol);
+            let protos: Vec<String> = if proto.is_empty() {
+                vec!["_tcp".into(), "_udp".into()]
+            } else {
+                vec![format!("_{proto}")]
+            };
+            let port_name = self.rule.label(&dport.name);
+            let names: Vec<String> = protos.iter().map(|p| format!("_{t}.{p}.{f}")).collect();
+            for name in &names {
+                self.task_srv(&format!("{name}{tail}"), &target, port, out);
+            }
+            if !port_name.is_empty() {
+                for name in &names {
+                    self.task_srv(&format!("_{port_name}.{name}{tail}"), &target, port, out);
+                }
+            }
+        }
+    }
+
+    fn task_ip(&mut self, name: &str, ip: IpAddr, out: &mut EnumTask) {
+        if self.rs.insert_ip(name, ip) {
+            let ip = canonical_ip(ip);
+            let rtype = if ip.is_ipv4() {
+                RecordType::A
+            } else {
+                RecordType::Aaaa
+            };
+            out.records.push(EnumRecord {
+                name: name.to_owned(),
+                host: ip.to_string(),
+                rtype,
+            });
+        }
+    }
+
+    fn task_srv(&mut self, name: &str, target: &str, port: u16, out: &mut EnumTask) {
+        if self.rs.insert_srv(name, target, port) {
+            out.records.push(EnumRecord {
+                name: name.to_owned(),
+                host: format!("{target}:{port}"),
+                rtype: RecordType::Srv,
+            });
+        }
+    }
+}
+
+/// What every name of one task is built from.
+struct TaskContext<'a> {
+    task: &'a Task,
+    fname: &'a str,
+    hash: String,
+    agent_tail: String,
+    task_ips: Vec<IpAddr>,
+    agent_ips: Vec<IpAddr>,
+}
+
+/// `urls.SplitHostPort` of the original: `host:port`, else split at the
+/// first `:`.
+fn split_host_port_lenient(addr: &str) -> Option<(&str, &str)> {
+    split_host_port(addr).or_else(|| addr.split_once(':'))
+}
+
+/// The task's IPs: those of the first source in `IPSources` that yields any.
+fn task_ips(task: &Task, sources: &[IpSource], agent_ips: &[IpAddr]) -> Vec<IpAddr> {
+    let status = newest_running_status(&task.statuses);
+    for source in sources {
+        let ips: Vec<IpAddr> = match source {
+            IpSource::Host => agent_ips.to_vec(),
+            IpSource::Netinfo => status.map_or_else(Vec::new, netinfo_ips),
+            IpSource::Mesos => status.map_or_else(Vec::new, |s| {
+                label_ips(s, "MesosContainerizer.NetworkSettings.IPAddress")
+            }),
+            IpSource::Docker => status.map_or_else(Vec::new, |s| {
+                label_ips(s, "Docker.NetworkSettings.IPAddress")
+            }),
+        };
+        if !ips.is_empty() {
+            return ips;
+        }
+    }
+    Vec::new()
+}
+
+/// The TASK_RUNNING status with the highest timestamp (the first one on
+/// ties; timestamps must be above -1, as in the original).
+fn newest_running_status(statuses: &[Status]) -> Option<&Status> {
+    let mut best: Option<&Status> = None;
+    let mut ts = -1.0;
+    for s in statuses {
+        if s.state == "TASK_RUNNING" && s.timestamp > ts {
+            ts = s.timestamp;
+            best = Some(s);
+        }
+    }
+    best
+}
+
+fn netinfo_ips(status: &Status) -> Vec<IpAddr> {
+    let mut ips = Vec::new();
+    for ni in &status.container_status.network_infos {
+        if ni.ip_addresses.is_empty() {
+            ips.extend(parse_ip(&ni.ip_address));
+        } else {
+            ips.extend(
+                ni.ip_addresses
+                    .iter()
+                    .filter_map(|a| parse_ip(&a.ip_address)),
+            );
+        }
+    }
+    ips
+}
+
+fn label_ips(status: &Status, key: &str) -> Vec<IpAddr> {
+    status
+        .labels
+        .iter()
+        .filter(|l| l.key == key)
+        .filter_map(|l| parse_ip(&l.value))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zbase32_vectors() {
+        assert_eq!(task_hash("test"), "iffe9");
+        assert_eq!(task_hash(""), "5eh48");
+        assert_eq!(task_hash("a"), "o556e");
+        assert_eq!(task_hash("mesos-dns"), "xmfjk");
+    }
+
+    #[test]
+    fn port_range_parsing() {
+        let mut bad = Vec::new();
+        let mut p = |s: &str| port_ranges(s, |b| bad.push(b.to_owned()));
+        assert_eq!(
+            p("[31000-31002, 31005-31005]"),
+            vec![31000, 31001, 31002, 31005]
+        );
+        assert_eq!(p("[31000]"), vec![31000]);
+        assert_eq!(p("31000-31001"), vec![31000, 31001]);
+        assert_eq!(p("[]"), Vec::<u16>::new());
+        assert_eq!(p(""), Vec::<u16>::new());
+        assert_eq!(p("[x-3, 5-4]"), Vec::<u16>::new());
+        assert_eq!(p("[65535-70000]"), vec![65535]);
+        assert_eq!(bad, vec!["x-3", "65535-70000"]);
+    }
+
+    #[test]
+    fn upids() {
+        assert_eq!(
+            Upid::parse("slave(1)@10.0.0.1:5051"),
+            Some(Upid {
+                host: "10.0.0.1",
+                port: "5051"
+            })
+        );
+        assert_eq!(
+            Upid::parse("s@[::1]:5051"),
+            Some(Upid {
+                host: "::1",
+                port: "5051"
+            })
+        );
+        assert_eq!(Upid::parse("10.0.0.1:5051"), None);
+        assert_eq!(Upid::parse("a@b@c:1"), None);
+        assert_eq!(Upid::parse("s@::1:5051"), None);
+    }
+
+    #[test]
+    fn agent_tail() {
+        assert_eq!(agent_id_tail("20150101-0000-S12"), "s12");
+        assert_eq!(agent_id_tail("nodash"), "nodash");
+        assert_eq!(agent_id_tail(""), "");
+    }
+}

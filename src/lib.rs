@@ -1,0 +1,16 @@
+//! Mesos-DNS in Rust: DNS-based service discovery for Apache Mesos.
+//!
+//! The crate follows the data (see DESIGN.md): master detection → state fetch
+//! → record generation → compiled zone → DNS/HTTP serving.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dns;
+pub mod fetch;
+pub mod generate;
+pub mod labels;
+pub mod records;
+pub mod refresh;
+pub mod state;
+pub mod zone;

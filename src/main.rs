@@ -1,0 +1,35 @@
+//! The `mesos-dns` binary: flags and config at the edge, then the pipeline.
+
+use std::process::ExitCode;
+
+use mesos_dns::{app, cli, config::Config};
+
+fn main() -> ExitCode {
+    let args = match cli::parse(std::env::args_os()) {
+        Ok(args) => args,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if args.version {
+        println!("{}", app::VERSION);
+        return ExitCode::SUCCESS;
+    }
+    app::init_logging(args.verbosity);
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("mesos-dns: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match app::run(&args, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mesos-dns: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The refresh loop (DESIGN.md): every `refreshSeconds`, and whenever asked,
+//! run fetch → generate → compile → swap. A failure at any step keeps the
+//! records in service, is logged with its cause, and counted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::fetch::{Fetcher, candidates, upid_address};
+use crate::generate::{HostResolver, generate};
+use crate::records::RecordSet;
+use crate::state::State;
+use crate::zone::Zone;
+
+/// What is in service: the zone for DNS and the record set for HTTP.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub zone: Zone,
+    pub records: RecordSet,
+    /// The leading master named by the state (`host:port`), if any.
+    pub leader: Option<String>,
+    pub loaded_at: SystemTime,
+}
+
+/// The current snapshot, swapped atomically; readers never wait.
+pub type Current = Arc<ArcSwapOption<Snapshot>>;
+
+/// Where states come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Ask the masters (the last leader first, then this list in order).
+    Masters {
+        fetcher: Fetcher,
+        masters: Vec<String>,
+    },
+    /// Re-read a state capture from a file every refresh (`-state-file`).
+    File(PathBuf),
+}
+
+/// Counters of refresh outcomes.
+#[derive(Debug, Default)]
+pub struct RefreshStats {
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// Why one refresh failed (the records in service stay).
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("no master answered with a state: {0}")]
+    Fetch(String),
+    #[error("state file {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Generate(#[from] crate::generate::GenerateError),
+    #[error("worker thread failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Owns the refresh schedule and publishes snapshots.
+pub struct Refresher {
+    config: Arc<Config>,
+    source: Source,
+    resolver: Arc<dyn HostResolver + Send + Sync>,
+    pub current: Current,
+    pub stats: Arc<RefreshStats>,
+    /// Wakes the loop for an immediate refresh (SIGUSR1, new leader).
+    pub trigger: Arc<Notify>,
+}
+
+impl Refresher {
+    pub fn new(
+        config: Arc<Config>,
+        source: Source,
+        resolver: Arc<dyn HostResolver + Send + Sync>,
+    ) -> Self {
+        Refresher {
+            config,
+            source,
+            resolver,
+            current: Arc::new(ArcSwapOption::empty()),
+            stats: Arc::new(RefreshStats::default()),
+            trigger: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Refresh now, then every `refreshSeconds` or when triggered. Never
+    /// returns.
+    pub async fn run(self) {
+        let period = Duration::from_secs(self.config.refresh_seconds.max(1));
+        loop {
+            self.refresh_logged().await;
+            tokio::select! {
+                () = tokio::time::sleep(period) => {}
+                () = self.trigger.notified() => {}
+            }
+        }
+    }
+
+    /// One refresh, with its outcome logged and counted.
+    pub async fn refresh_logged(&self) {
+        let started = Instant::now();
+        match self.refresh().await {
+            Ok(()) => {
+                self.stats.ok.fetch_add(1, Ordering::Relaxed);
+                if let Some(s) = self.current.load().as_ref() {
+                    tracing::info!(
+                        names = s.zone.stats.names,
+                        a = s.zone.stats.a,
+                        aaaa = s.zone.stats.aaaa,
+                        srv = s.zone.stats.srv,
+                        skipped = s.records.skipped,
+                        ms = started.elapsed().as_millis() as u64,
+                        "records refreshed"
+                    );
+                }
+            }
+            Err(e) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                let keeping = if self.current.load().is_some() {
+                    "keeping the last good records"
+                } else {
+                    "no records yet"
+                };
+                tracing::error!("refresh failed ({keeping}): {e}");
+            }
+        }
+    }
+
+    /// One refresh: fetch → generate → compile → swap.
+    pub async fn refresh(&self) -> Result<(), RefreshError> {
+        let (state, leader) = self.load_state().await?;
+        let config = Arc::clone(&self.config);
+        let resolver = Arc::clone(&self.resolver);
+        let serial = crate::app::unix_now();
+        let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot, RefreshError> {
+            let records = generate(&state, &config, &config.masters, resolver.as_ref())?;
+            let zone = Zone::compile(&records, &config, serial);
+            Ok(Snapshot {
+                zone,
+                records,
+                leader,
+                loaded_at: SystemTime::now(),
+            })
+        })
+        .await??;
+        self.current.store(Some(Arc::new(snapshot)));
+        Ok(())
+    }
+
+    async fn load_state(&self) -> Result<(State, Option<String>), RefreshError> {
+        match &self.source {
+            Source::File(path) => {
+                let bytes = tokio::fs::read(path)
+                    .await
+                    .map_err(|source| RefreshError::File {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                let state = parse_blocking(bytes).await?;
+                let leader = upid_address(&state.leader);
+                Ok((state, leader))
+            }
+            Source::Masters { fetcher, masters } => {
+                let last = self.current.load().as_ref().and_then(|s| s.leader.clone());
+                let mut errors = Vec::new();
+                for master in candidates(last.as_deref(), masters) {
+                    match self.fetch_via(fetcher, &master).await {
+                        Ok(found) => return Ok(found),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                if errors.is_empty() {
+                    errors.push(crate::fetch::FetchError::NoMasters.to_string());
+                }
+                Err(RefreshError::Fetch(errors.join("; ")))
+            }
+        }
+    }
+
+    /// The state from `master`; if it names another leader, from that one.
+    async fn fetch_via(
+        &self,
+        fetcher: &Fetcher,
+        master: &str,
+    ) -> Result<(State, Option<String>), String> {
+        let state = self.fetch_parse(fetcher, master).await?;
+        let Some(leader) = upid_address(&state.leader) else {
+            return Err(format!(
+                "{master}: the state names no leader ({:?})",
+                state.leader
+            ));
+        };
+        if leader == master {
+            return Ok((state, Some(leader)));
+        }
+        tracing::info!("master {master} is not the leader; asking {leader}");
+        let state = self.fetch_parse(fetcher, &leader).await?;
+        Ok((state, Some(leader)))
+    }
+
+    async fn fetch_parse(&self, fetcher: &Fetcher, master: &str) -> Result<State, String> {
+        let bytes = fetcher.fetch(master).await.map_err(|e| e.to_string())?;
+        parse_blocking(bytes)
+            .await
+            .map_err(|e| format!("{master}: {e}"))
+    }
+}
+
+async fn parse_blocking(bytes: Vec<u8>) -> Result<State, RefreshError> {
+    Ok(tokio::task::spawn_blocking(move || State::from_slice(&bytes)).await??)
+}

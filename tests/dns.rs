@@ -1,0 +1,245 @@
+//! End-to-end DNS serving (SPEC.md §4) over real UDP and TCP sockets on
+//! 127.0.0.1, with a fake master serving the fixtures.
+
+mod common;
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
+use serde_json::json;
+
+async fn fake_cluster() -> (FakeMaster, mesos_dns::app::Running, std::net::SocketAddr) {
+    let master = FakeMaster::start(Behaviour::Status(503)).await;
+    master.set(Behaviour::Serve(state_with_leader(
+        "mesos-dns-fake.json",
+        master.addr,
+    )));
+    let running = start_with_masters(test_config(&[master.addr], json!({}))).await;
+    wait_loaded(&running).await;
+    let addr = running.dns_addr.unwrap();
+    (master, running, addr)
+}
+
+fn rcode(m: &Message) -> ResponseCode {
+    m.metadata.response_code
+}
+
+fn soa_minimum(m: &Message) -> Option<u32> {
+    m.authorities.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) => Some(soa.minimum),
+        _ => None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_aaaa_srv_with_glue_over_udp_and_tcp() {
+    let (_m, running, addr) = fake_cluster().await;
+    for m in [
+        udp(addr, "liquor-store.marathon.mesos.", RecordType::A, None),
+        tcp(addr, "liquor-store.marathon.mesos.", RecordType::A),
+    ] {
+        assert_eq!(rcode(&m), ResponseCode::NoError);
+        assert!(m.metadata.authoritative);
+        assert!(m.metadata.recursion_available);
+        assert_eq!(a_answers(&m), vec!["1.2.3.11", "1.2.3.12"]);
+        assert!(m.answers.iter().all(|r| r.ttl == 60));
+    }
+    let m = udp(
+        addr,
+        "toy-store.ipv6-framework.mesos.",
+        RecordType::AAAA,
+        None,
+    );
+    assert_eq!(a_answers(&m), vec!["fd01:b::1:8000:2"]);
+
+    let m = udp(
+        addr,
+        "_liquor-store._tcp.marathon.slave.mesos.",
+        RecordType::SRV,
+        Some(1232),
+    );
+    let mut srvs: Vec<String> = m
+        .answers
+        .iter()
+        .map(|r| match &r.data {
+            RData::SRV(s) => format!("{} {} {} {}", s.priority, s.weight, s.port, s.target),
+            other => panic!("not SRV: {other:?}"),
+        })
+        .collect();
+    srvs.sort();
+    assert_eq!(
+        srvs,
+        vec![
+            "0 1 31354 liquor-store-4dfjd-0.marathon.slave.mesos.",
+            "0 1 31355 liquor-store-4dfjd-0.marathon.slave.mesos.",
+            "0 1 31737 liquor-store-zasmd-1.marathon.slave.mesos.",
+            "0 1 31738 liquor-store-zasmd-1.marathon.slave.mesos.",
+        ]
+    );
+    // Glue: each target's address once.
+    let mut glue: Vec<String> = m
+        .additionals
+        .iter()
+        .map(|r| format!("{} {}", r.name, r.data))
+        .collect();
+    glue.sort();
+    assert_eq!(
+        glue,
+        vec![
+            "liquor-store-4dfjd-0.marathon.slave.mesos. 1.2.3.11",
+            "liquor-store-zasmd-1.marathon.slave.mesos. 1.2.3.12",
+        ]
+    );
+    assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(1232));
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_match_case_insensitively() {
+    let (_m, running, addr) = fake_cluster().await;
+    let m = udp(addr, "LiQuOr-StOrE.MaRaThOn.MeSoS.", RecordType::A, None);
+    assert_eq!(a_answers(&m), vec!["1.2.3.11", "1.2.3.12"]);
+    // The question comes back as asked.
+    assert_eq!(
+        m.queries[0].name().to_string(),
+        "LiQuOr-StOrE.MaRaThOn.MeSoS."
+    );
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn soa_and_ns_at_the_apex_are_answers() {
+    let (_m, running, addr) = fake_cluster().await;
+    let m = udp(addr, "mesos.", RecordType::SOA, None);
+    assert_eq!(m.answers.len(), 1);
+    let RData::SOA(soa) = &m.answers[0].data else {
+        panic!("{m:?}")
+    };
+    assert_eq!(soa.mname.to_string(), "ns1.mesos.");
+    assert_eq!(soa.rname.to_string(), "root.ns1.mesos.");
+    assert_eq!(
+        (soa.refresh, soa.retry, soa.expire, soa.minimum),
+        (60, 600, 86400, 30)
+    );
+
+    let m = tcp(addr, "mesos.", RecordType::NS);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.answers[0].data.to_string(), "ns1.mesos.");
+    // The name server's address rides along.
+    assert_eq!(m.additionals.len(), 1);
+    assert_eq!(m.additionals[0].data.to_string(), "127.0.0.1");
+
+    let m = udp(addr, "mesos.", RecordType::ANY, None);
+    let mut types: Vec<RecordType> = m.answers.iter().map(|r| r.record_type()).collect();
+    types.sort_by_key(|t| u16::from(*t));
+    assert_eq!(types, vec![RecordType::NS, RecordType::SOA]);
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn any_returns_every_type_at_a_name() {
+    let (_m, running, addr) = fake_cluster().await;
+    let m = udp(
+        addr,
+        "toy-store.ipv6-framework.mesos.",
+        RecordType::ANY,
+        Some(4096),
+    );
+    assert_eq!(
+        a_answers(&m),
+        vec!["12.0.1.2", "12.0.1.3", "fd01:b::1:8000:2"]
+    );
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nxdomain_nodata_and_empty_non_terminals() {
+    let (_m, running, addr) = fake_cluster().await;
+    // Nothing at or below: NXDOMAIN with the SOA (minimum = SOAMinttl).
+    let m = udp(addr, "no-such-app.marathon.mesos.", RecordType::A, None);
+    assert_eq!(rcode(&m), ResponseCode::NXDomain);
+    assert!(m.answers.is_empty());
+    assert_eq!(soa_minimum(&m), Some(30));
+    assert_eq!(m.authorities[0].name.to_string(), "mesos.");
+    // A name with other types: NODATA.
+    let m = udp(addr, "liquor-store.marathon.mesos.", RecordType::AAAA, None);
+    assert_eq!(rcode(&m), ResponseCode::NoError);
+    assert!(m.answers.is_empty());
+    assert_eq!(soa_minimum(&m), Some(30));
+    // Empty non-terminals: NODATA, not NXDOMAIN.
+    for ent in [
+        "marathon.slave.mesos.",
+        "_tcp.marathon.mesos.",
+        "_liquor-store._tcp.marathon.mesos.x.",
+    ] {
+        let m = udp(addr, ent, RecordType::A, None);
+        if ent.ends_with(".x.") {
+            assert_eq!(
+                rcode(&m),
+                ResponseCode::Refused,
+                "{ent} is outside the domain"
+            );
+        } else {
+            assert_eq!(rcode(&m), ResponseCode::NoError, "{ent}");
+            assert!(m.answers.is_empty());
+            assert_eq!(soa_minimum(&m), Some(30));
+        }
+    }
+    // SRV at a name with only A records: NODATA; a TXT query: NODATA.
+    let m = udp(addr, "slave.mesos.", RecordType::TXT, None);
+    assert_eq!(rcode(&m), ResponseCode::NoError);
+    assert!(m.answers.is_empty());
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outside_the_domain_is_refused_without_forwarding() {
+    let (_m, running, addr) = fake_cluster().await;
+    let m = udp(addr, "example.com.", RecordType::A, Some(1232));
+    assert_eq!(rcode(&m), ResponseCode::Refused);
+    assert!(m.edns.is_some());
+    // "notmesos." is not below "mesos.".
+    assert_eq!(
+        rcode(&udp(addr, "notmesos.", RecordType::A, None)),
+        ResponseCode::Refused
+    );
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wildcard_labels_are_stripped_like_the_original() {
+    let (_m, running, addr) = fake_cluster().await;
+    let m = udp(addr, "liquor-store.*.marathon.mesos.", RecordType::A, None);
+    assert_eq!(a_answers(&m), vec!["1.2.3.11", "1.2.3.12"]);
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn before_the_first_load_the_domain_gets_servfail() {
+    let master = FakeMaster::start(Behaviour::Status(500)).await;
+    let running = start_with_masters(test_config(&[master.addr], json!({}))).await;
+    let addr = running.dns_addr.unwrap();
+    let m = udp(addr, "leader.mesos.", RecordType::A, None);
+    assert_eq!(rcode(&m), ResponseCode::ServFail);
+    master.set(Behaviour::Serve(state_with_leader(
+        "mesos-dns-fake.json",
+        master.addr,
+    )));
+    running.trigger.notify_one();
+    wait_loaded(&running).await;
+    let m = udp(addr, "leader.mesos.", RecordType::A, None);
+    assert_eq!(a_answers(&m), vec![master.addr.ip().to_string()]);
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_are_shuffled() {
+    let (_m, running, addr) = fake_cluster().await;
+    let mut firsts = std::collections::HashSet::new();
+    for _ in 0..64 {
+        let m = udp(addr, "slave.mesos.", RecordType::A, None);
+        firsts.insert(m.answers[0].data.to_string());
+    }
+    assert!(firsts.len() > 1, "always the same first answer: {firsts:?}");
+    running.shutdown();
+}
