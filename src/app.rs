@@ -15,6 +15,7 @@ use crate::cli::Args;
 use crate::config::Config;
 use crate::dns::server::{self, Handler};
 use crate::fetch::Fetcher;
+use crate::forward::Forwarder;
 use crate::generate::{HostResolver, SystemResolver, generate};
 use crate::records::{Axfr, RecordSet};
 use crate::refresh::{Current, Refresher, Source};
@@ -33,10 +34,8 @@ pub fn init_logging(verbosity: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Run what the flags ask for.
@@ -71,10 +70,9 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
                 "config: ZooKeeper leader detection (\"zk\") needs a \"masters\" fallback in this version"
             )
         }
-        None => Source::Masters {
-            fetcher: Fetcher::new(&config)?,
-            masters: config.masters.clone(),
-        },
+        None => {
+            Source::Masters { fetcher: Fetcher::new(&config)?, masters: config.masters.clone() }
+        }
     };
     let running = start(config, source, Arc::new(SystemResolver)).await?;
     shutdown_signal().await;
@@ -126,15 +124,26 @@ pub async fn start(
     if config.dns_on {
         let ip = listen_ip(&config.listener)?;
         let (udp, tcp) = server::bind(ip, config.port).with_context(|| {
-            format!(
-                "cannot listen for DNS on {}",
-                SocketAddr::new(ip, config.port)
-            )
+            format!("cannot listen for DNS on {}", SocketAddr::new(ip, config.port))
         })?;
         let addr = udp.local_addr()?;
         tracing::info!("serving DNS on {addr} (udp and tcp)");
         dns_addr = Some(addr);
-        let handler = Arc::new(Handler::new(&config, Arc::clone(&current)));
+        let forwarder = Forwarder::from_config(&config);
+        if let Some(f) = &forwarder {
+            let zones: Vec<String> = f.counters().into_iter().map(|(z, _)| z).collect();
+            tracing::info!(
+                "forwarding names outside {} (zones: {})",
+                config.domain,
+                zones.join(", ")
+            );
+        }
+        let handler = Arc::new(Handler::new(
+            &config,
+            Arc::clone(&current),
+            forwarder,
+            tokio::runtime::Handle::current(),
+        ));
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         udp_threads = server::spawn_udp(udp, Arc::clone(&handler), workers, Arc::clone(&stop))?;
         tasks.push(tokio::spawn(async move {
@@ -144,14 +153,7 @@ pub async fn start(
         }));
     }
     tasks.push(tokio::spawn(refresher.run()));
-    Ok(Running {
-        dns_addr,
-        current,
-        trigger,
-        stop,
-        udp_threads,
-        tasks,
-    })
+    Ok(Running { dns_addr, current, trigger, stop, udp_threads, tasks })
 }
 
 /// The listener address: an IP literal; empty means every interface.
@@ -159,9 +161,7 @@ fn listen_ip(listener: &str) -> anyhow::Result<IpAddr> {
     if listener.is_empty() {
         return Ok(IpAddr::from([0, 0, 0, 0]));
     }
-    listener
-        .parse()
-        .with_context(|| format!("listener {listener:?} is not an IP address"))
+    listener.parse().with_context(|| format!("listener {listener:?} is not an IP address"))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -64,14 +64,8 @@ where
 
 /// Flags that take a value. As with Go's `flag`, `-name VALUE` takes the
 /// next argument as the value whatever it looks like.
-const VALUE_FLAGS: &[&str] = &[
-    "config",
-    "state-file",
-    "log_dir",
-    "stderrthreshold",
-    "vmodule",
-    "log_backtrace_at",
-];
+const VALUE_FLAGS: &[&str] =
+    &["config", "state-file", "log_dir", "stderrthreshold", "vmodule", "log_backtrace_at"];
 
 /// Rewrites Go-style and GNU-style arguments into one form for clap:
 /// `-name`/`--name` → `--name`; `-name VALUE` for a value flag →
@@ -214,15 +208,9 @@ mod tests {
     use clap::error::ErrorKind;
 
     fn canon(args: &[&str]) -> Vec<String> {
-        let argv = std::iter::once("mesos-dns")
-            .chain(args.iter().copied())
-            .map(OsString::from)
-            .collect();
-        canonical_args(argv)
-            .into_iter()
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect()
+        let argv =
+            std::iter::once("mesos-dns").chain(args.iter().copied()).map(OsString::from).collect();
+        canonical_args(argv).into_iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect()
     }
 
     fn ok(args: &[&str]) -> Args {
@@ -245,10 +233,7 @@ mod tests {
         assert_eq!(canon(&["-config", "x.json"]), ["--config=x.json"]);
         assert_eq!(canon(&["-version"]), ["--version"]);
         assert_eq!(canon(&["-version=false"]), ["--version=false"]);
-        assert_eq!(
-            canon(&["-state-file=s.json", "-dump"]),
-            ["--state-file=s.json", "--dump"]
-        );
+        assert_eq!(canon(&["-state-file=s.json", "-dump"]), ["--state-file=s.json", "--dump"]);
     }
 
     #[test]
@@ -308,15 +293,7 @@ mod tests {
 
     #[test]
     fn gnu_forms_parse() {
-        let a = ok(&[
-            "--config",
-            "c.json",
-            "--v",
-            "1",
-            "--state-file",
-            "s.json",
-            "--dump",
-        ]);
+        let a = ok(&["--config", "c.json", "--v", "1", "--state-file", "s.json", "--dump"]);
         assert_eq!(a.config, PathBuf::from("c.json"));
         assert_eq!(a.verbosity, 1);
         assert_eq!(a.state_file, Some(PathBuf::from("s.json")));

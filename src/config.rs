@@ -326,11 +326,7 @@ impl Default for Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let json = self.redacted();
-        if f.alternate() {
-            write!(f, "Config {json:#}")
-        } else {
-            write!(f, "Config {json}")
-        }
+        if f.alternate() { write!(f, "Config {json:#}") } else { write!(f, "Config {json}") }
     }
 }
 
@@ -339,10 +335,7 @@ impl fmt::Debug for Config {
 pub enum ConfigError {
     /// The file could not be read.
     #[error("{}: cannot read: {error}", origin(.path))]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    Read { path: PathBuf, error: std::io::Error },
     /// The file is not JSON (`message` carries serde_json's line and column).
     #[error("{}: not valid JSON: {message}", origin(.path))]
     Syntax { path: PathBuf, message: String },
@@ -351,12 +344,7 @@ pub enum ConfigError {
     NotObject { path: PathBuf, found: &'static str },
     /// A key has a bad value. `value` is rendered as JSON, secrets as `"***"`.
     #[error("{}: key {key:?}: value {value}: {reason}", origin(.path))]
-    Invalid {
-        path: PathBuf,
-        key: String,
-        value: String,
-        reason: String,
-    },
+    Invalid { path: PathBuf, key: String, value: String, reason: String },
 }
 
 impl ConfigError {
@@ -372,11 +360,7 @@ impl ConfigError {
 /// `config file "/abs/path"`, or `config` for a configuration not read
 /// from a file.
 fn origin(path: &Path) -> String {
-    if path.as_os_str().is_empty() {
-        "config".to_owned()
-    } else {
-        format!("config file {path:?}")
-    }
+    if path.as_os_str().is_empty() { "config".to_owned() } else { format!("config file {path:?}") }
 }
 
 /// A bad value, before the file name is attached.
@@ -389,11 +373,7 @@ struct Problem {
 
 impl Problem {
     fn new(key: impl Into<String>, value: impl Into<String>, reason: impl Into<String>) -> Self {
-        Problem {
-            key: key.into(),
-            value: value.into(),
-            reason: reason.into(),
-        }
+        Problem { key: key.into(), value: value.into(), reason: reason.into() }
     }
 
     fn into_error(self, path: &Path) -> ConfigError {
@@ -422,10 +402,8 @@ impl Config {
     /// start is replaced by `$HOME/`, then the path is made absolute).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = absolute_config_path(path)?;
-        let bytes = std::fs::read(&file).map_err(|error| ConfigError::Read {
-            path: file.clone(),
-            error,
-        })?;
+        let bytes = std::fs::read(&file)
+            .map_err(|error| ConfigError::Read { path: file.clone(), error })?;
         // Invalid UTF-8 inside strings becomes U+FFFD, as Go's decoder does.
         let text = String::from_utf8_lossy(&bytes);
         Config::from_json(&text, file)
@@ -441,20 +419,12 @@ impl Config {
 
     /// Parses the JSON `text` over the defaults, without validation.
     fn parse_json(text: &str, file: PathBuf) -> Result<Config, ConfigError> {
-        let document: Json = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: file.clone(),
-            message: e.to_string(),
-        })?;
+        let document: Json = serde_json::from_str(text)
+            .map_err(|e| ConfigError::Syntax { path: file.clone(), message: e.to_string() })?;
         let Json::Object(entries) = document else {
-            return Err(ConfigError::NotObject {
-                path: file,
-                found: document.kind(),
-            });
+            return Err(ConfigError::NotObject { path: file, found: document.kind() });
         };
-        let mut config = Config {
-            file,
-            ..Config::default()
-        };
+        let mut config = Config { file, ..Config::default() };
         for (name, value) in &entries {
             if let Err(problem) = config.apply(name, value) {
                 return Err(problem.into_error(&config.file));
@@ -474,8 +444,7 @@ impl Config {
     /// [`Config::validate`], reading the fallback resolvers from `resolv_conf`.
     #[doc(hidden)]
     pub fn validate_with_resolv_conf(&mut self, resolv_conf: &Path) -> Result<(), ConfigError> {
-        self.check(resolv_conf)
-            .map_err(|problem| problem.into_error(&self.file))
+        self.check(resolv_conf).map_err(|problem| problem.into_error(&self.file))
     }
 
     /// The configuration as the original's JSON (`/v1/config`): its Go field
@@ -489,10 +458,7 @@ impl Config {
     /// The upstream resolvers as socket addresses (port 53 when not given).
     /// Entries that do not parse are skipped; none do after validation.
     pub fn resolver_addrs(&self) -> Vec<SocketAddr> {
-        self.resolvers
-            .iter()
-            .filter_map(|r| parse_resolver(r).ok())
-            .collect()
+        self.resolvers.iter().filter_map(|r| parse_resolver(r).ok()).collect()
     }
 
     /// The zone resolvers as socket addresses, by (lower-case) zone.
@@ -516,10 +482,9 @@ impl Config {
                 &mut self.zk_detection_timeout,
                 integer(key::ZK_DETECTION_TIMEOUT, value, MAX_SECONDS)?,
             ),
-            "refreshseconds" => set(
-                &mut self.refresh_seconds,
-                integer(key::REFRESH_SECONDS, value, MAX_SECONDS)?,
-            ),
+            "refreshseconds" => {
+                set(&mut self.refresh_seconds, integer(key::REFRESH_SECONDS, value, MAX_SECONDS)?)
+            }
             "statetimeoutseconds" => set(
                 &mut self.state_timeout_seconds,
                 integer(key::STATE_TIMEOUT_SECONDS, value, MAX_SECONDS)?,
@@ -529,32 +494,21 @@ impl Config {
             "port" => set(&mut self.port, integer(key::PORT, value, u16::MAX.into())?),
             "resolvers" => self.resolvers = strings(key::RESOLVERS, value)?,
             "zoneresolvers" => self.zone_resolvers = zones(value)?,
-            "timeout" => set(
-                &mut self.timeout,
-                integer(key::TIMEOUT, value, MAX_SECONDS)?,
-            ),
+            "timeout" => set(&mut self.timeout, integer(key::TIMEOUT, value, MAX_SECONDS)?),
             "listener" => set(&mut self.listener, string(key::LISTENER, value)?),
             "httplistener" => set(&mut self.http_listener, string(key::HTTP_LISTENER, value)?),
-            "httpport" => set(
-                &mut self.http_port,
-                integer(key::HTTP_PORT, value, u16::MAX.into())?,
-            ),
+            "httpport" => {
+                set(&mut self.http_port, integer(key::HTTP_PORT, value, u16::MAX.into())?)
+            }
             "dnson" => set(&mut self.dns_on, boolean(key::DNS_ON, value)?),
             "httpon" => set(&mut self.http_on, boolean(key::HTTP_ON, value)?),
             "externalon" => set(&mut self.external_on, boolean(key::EXTERNAL_ON, value)?),
             "recurseon" => set(&mut self.recurse_on, boolean(key::RECURSE_ON, value)?),
-            "enumerationon" => set(
-                &mut self.enumeration_on,
-                boolean(key::ENUMERATION_ON, value)?,
-            ),
-            "settruncatebit" => set(
-                &mut self.set_truncate_bit,
-                boolean(key::SET_TRUNCATE_BIT, value)?,
-            ),
-            "enforcerfc952" => set(
-                &mut self.enforce_rfc952,
-                boolean(key::ENFORCE_RFC952, value)?,
-            ),
+            "enumerationon" => set(&mut self.enumeration_on, boolean(key::ENUMERATION_ON, value)?),
+            "settruncatebit" => {
+                set(&mut self.set_truncate_bit, boolean(key::SET_TRUNCATE_BIT, value)?)
+            }
+            "enforcerfc952" => set(&mut self.enforce_rfc952, boolean(key::ENFORCE_RFC952, value)?),
             "ipsources" => self.ip_sources = ip_sources(value)?,
             "srvrecorddefaultweight" => set(
                 &mut self.srv_record_default_weight,
@@ -567,26 +521,19 @@ impl Config {
             "soaserial" => {
                 integer::<u32>(key::SOA_SERIAL, value, u32::MAX.into())?;
             }
-            "soarefresh" => set(
-                &mut self.soa_refresh,
-                integer(key::SOA_REFRESH, value, u32::MAX.into())?,
-            ),
-            "soaretry" => set(
-                &mut self.soa_retry,
-                integer(key::SOA_RETRY, value, u32::MAX.into())?,
-            ),
-            "soaexpire" => set(
-                &mut self.soa_expire,
-                integer(key::SOA_EXPIRE, value, u32::MAX.into())?,
-            ),
-            "soaminttl" => set(
-                &mut self.soa_minttl,
-                integer(key::SOA_MINTTL, value, u32::MAX.into())?,
-            ),
-            "mesoshttpson" => set(
-                &mut self.mesos_https_on,
-                boolean(key::MESOS_HTTPS_ON, value)?,
-            ),
+            "soarefresh" => {
+                set(&mut self.soa_refresh, integer(key::SOA_REFRESH, value, u32::MAX.into())?)
+            }
+            "soaretry" => {
+                set(&mut self.soa_retry, integer(key::SOA_RETRY, value, u32::MAX.into())?)
+            }
+            "soaexpire" => {
+                set(&mut self.soa_expire, integer(key::SOA_EXPIRE, value, u32::MAX.into())?)
+            }
+            "soaminttl" => {
+                set(&mut self.soa_minttl, integer(key::SOA_MINTTL, value, u32::MAX.into())?)
+            }
+            "mesoshttpson" => set(&mut self.mesos_https_on, boolean(key::MESOS_HTTPS_ON, value)?),
             "cacertfile" => set(&mut self.ca_cert_file, string(key::CA_CERT_FILE, value)?),
             "certfile" => set(&mut self.cert_file, string(key::CERT_FILE, value)?),
             "keyfile" => set(&mut self.key_file, string(key::KEY_FILE, value)?),
@@ -598,10 +545,7 @@ impl Config {
                 }
             }
             "mesoscredentials" => apply_credentials(&mut self.mesos_credentials, value)?,
-            "iamconfigfile" => set(
-                &mut self.iam_config_file,
-                string(key::IAM_CONFIG_FILE, value)?,
-            ),
+            "iamconfigfile" => set(&mut self.iam_config_file, string(key::IAM_CONFIG_FILE, value)?),
             // The original lets the file name its own path; we record the
             // path actually read.
             "file" => {
@@ -673,10 +617,7 @@ impl Config {
             return Err(Problem::new(
                 key::KEY_FILE,
                 "\"\"",
-                format!(
-                    "missing private key: certFile is {}",
-                    quote(&self.cert_file)
-                ),
+                format!("missing private key: certFile is {}", quote(&self.cert_file)),
             ));
         }
         if self.cert_file.is_empty() && !self.key_file.is_empty() {
@@ -756,11 +697,7 @@ fn checked_zone_resolvers(
     for (zone, resolvers) in zones {
         let name = zone.to_lowercase();
         if resolvers.is_empty() {
-            return Err(Problem::new(
-                key::ZONE_RESOLVERS,
-                quote(zone),
-                "zone has no resolvers",
-            ));
+            return Err(Problem::new(key::ZONE_RESOLVERS, quote(zone), "zone has no resolvers"));
         }
         if !is_valid_domain(&name) {
             return Err(Problem::new(
@@ -782,11 +719,7 @@ fn checked_zone_resolvers(
                 return Err(Problem::new(
                     key::ZONE_RESOLVERS,
                     quote(resolver),
-                    format!(
-                        "zone {}: duplicate resolver (same as {})",
-                        quote(zone),
-                        quote(first)
-                    ),
+                    format!("zone {}: duplicate resolver (same as {})", quote(zone), quote(first)),
                 ));
             }
         }
@@ -805,24 +738,24 @@ fn checked_zone_resolvers(
             ));
         }
     }
-    // No zone (nor the Mesos domain) may be a suffix of another.
+    // A zone may not cover the Mesos domain, nor lie inside it (its names
+    // are never forwarded). Nested zones are fine: the longest match wins
+    // (the original refused them as "ambiguous").
     let dotted_domain = format!(".{domain}");
-    let mut all: Vec<String> = checked.keys().map(|z| format!(".{z}")).collect();
-    all.push(dotted_domain.clone());
-    for a in &all {
-        for b in &all {
-            if a != b && a.ends_with(b.as_str()) {
-                let (zone, reason) = if *a == dotted_domain {
-                    (
-                        b,
-                        format!("ambiguous zone resolvers: the Mesos domain {a} is masked by {b}"),
-                    )
-                } else {
-                    (a, format!("ambiguous zone resolvers: {a} is masked by {b}"))
-                };
-                return Err(Problem::new(key::ZONE_RESOLVERS, quote(&zone[1..]), reason));
-            }
-        }
+    for zone in checked.keys() {
+        let dotted = format!(".{zone}");
+        let reason = if dotted_domain.ends_with(&dotted) {
+            format!(
+                "ambiguous zone resolvers: the Mesos domain {dotted_domain} is masked by {dotted}"
+            )
+        } else if dotted.ends_with(&dotted_domain) {
+            format!(
+                "ambiguous zone resolvers: {dotted} is masked by the Mesos domain {dotted_domain}"
+            )
+        } else {
+            continue;
+        };
+        return Err(Problem::new(key::ZONE_RESOLVERS, quote(zone), reason));
     }
     Ok(checked)
 }
@@ -873,10 +806,7 @@ fn fully_qualified(name: &str) -> String {
 /// The original's domain rule, `^[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*$`.
 pub fn is_valid_domain(name: &str) -> bool {
     name.split('.').all(|label| {
-        !label.is_empty()
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     })
 }
 
@@ -918,10 +848,7 @@ fn split_host_port(s: &str) -> Result<(&str, &str), &'static str> {
 
 /// A port as the original accepts it: a decimal integer from 1 to 65535.
 fn parse_port(s: &str) -> Option<u16> {
-    s.parse::<i64>()
-        .ok()
-        .and_then(|p| u16::try_from(p).ok())
-        .filter(|&p| p != 0)
+    s.parse::<i64>().ok().and_then(|p| u16::try_from(p).ok()).filter(|&p| p != 0)
 }
 
 /// Parses a `masters` entry, `host:port` (an IPv6 address in brackets), into
@@ -945,19 +872,11 @@ pub fn parse_master(s: &str) -> Result<(String, u16), String> {
 pub fn parse_resolver(s: &str) -> Result<SocketAddr, String> {
     let (host, port) = match split_host_port(s) {
         Ok((host, port)) => (host, Some(port)),
-        Err(_) => (
-            s.strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(s),
-            None,
-        ),
+        Err(_) => (s.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(s), None),
     };
-    let ip: IpAddr = host.parse().map_err(|_| {
-        format!(
-            "illegal IP {} (a resolver must be an IP address)",
-            quote(host)
-        )
-    })?;
+    let ip: IpAddr = host
+        .parse()
+        .map_err(|_| format!("illegal IP {} (a resolver must be an IP address)", quote(host)))?;
     let port = match port {
         Some(p) => parse_port(p).ok_or("illegal port (must be 1 to 65535)")?,
         None => 53,
@@ -1023,18 +942,12 @@ fn absolute_config_path(path: &Path) -> Result<PathBuf, ConfigError> {
         }
         None => path.to_path_buf(),
     };
-    std::path::absolute(&expanded).map_err(|error| ConfigError::Read {
-        path: expanded,
-        error,
-    })
+    std::path::absolute(&expanded).map_err(|error| ConfigError::Read { path: expanded, error })
 }
 
 /// Case-folds a key as Go's encoding/json compares field names.
 fn fold_key(name: &str) -> String {
-    name.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| if c == 'ſ' { 's' } else { c })
-        .collect()
+    name.chars().flat_map(char::to_lowercase).map(|c| if c == 'ſ' { 's' } else { c }).collect()
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -1070,11 +983,7 @@ fn integer<T: TryFrom<u64>>(key: &str, value: &Json, max: u64) -> Result<Option<
         Json::Null => return Ok(None),
         Json::Number(n) => n,
         other => {
-            return Err(type_error(
-                key,
-                other,
-                &format!("an integer from 0 to {max}"),
-            ));
+            return Err(type_error(key, other, &format!("an integer from 0 to {max}")));
         }
     };
     let whole = n.as_u64().or_else(|| {
@@ -1109,8 +1018,7 @@ fn ip_sources(value: &Json) -> Result<Vec<IpSource>, Problem> {
     strings(key::IP_SOURCES, value)?
         .iter()
         .map(|s| {
-            s.parse()
-                .map_err(|reason: String| Problem::new(key::IP_SOURCES, quote(s), reason))
+            s.parse().map_err(|reason: String| Problem::new(key::IP_SOURCES, quote(s), reason))
         })
         .collect()
 }
@@ -1194,12 +1102,7 @@ fn redact_url_password(url: &str) -> String {
     let Some(colon) = userinfo.find(':') else {
         return url.to_owned();
     };
-    format!(
-        "{}{}:{REDACTED}{}",
-        &url[..authority_start],
-        &userinfo[..colon],
-        &rest[at..]
-    )
+    format!("{}{}:{REDACTED}{}", &url[..authority_start], &userinfo[..colon], &rest[at..])
 }
 
 /// A JSON document that keeps object keys in file order (serde_json's `Value`
@@ -1395,14 +1298,8 @@ mod tests {
             redact_url_password("zk://user:pw@h1:2181,h2:2181/mesos"),
             "zk://user:***@h1:2181,h2:2181/mesos"
         );
-        assert_eq!(
-            redact_url_password("zk://h1:2181/mesos"),
-            "zk://h1:2181/mesos"
-        );
-        assert_eq!(
-            redact_url_password("zk://user@h1/mesos"),
-            "zk://user@h1/mesos"
-        );
+        assert_eq!(redact_url_password("zk://h1:2181/mesos"), "zk://h1:2181/mesos");
+        assert_eq!(redact_url_password("zk://user@h1/mesos"), "zk://user@h1/mesos");
         assert_eq!(redact_url_password("zk://h/a@b:c"), "zk://h/a@b:c");
         assert_eq!(redact_url_password(""), "");
     }

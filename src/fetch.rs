@@ -21,10 +21,7 @@ pub enum FetchError {
         source: reqwest::Error,
     },
     #[error("{url}: HTTP status {status}")]
-    Status {
-        url: String,
-        status: reqwest::StatusCode,
-    },
+    Status { url: String, status: reqwest::StatusCode },
     #[error("{url}: state document larger than {limit} bytes")]
     TooLarge { url: String, limit: usize },
     #[error("no master to ask (empty masters list and no leader known)")]
@@ -57,11 +54,7 @@ impl Fetcher {
         });
         Ok(Fetcher {
             client,
-            scheme: if config.mesos_https_on {
-                "https"
-            } else {
-                "http"
-            },
+            scheme: if config.mesos_https_on { "https" } else { "http" },
             auth,
             max_bytes: DEFAULT_MAX_STATE_BYTES,
         })
@@ -86,10 +79,7 @@ impl Fetcher {
 
     async fn get(&self, master: &str, path: &str) -> Result<Vec<u8>, FetchError> {
         let url = format!("{}://{master}{path}", self.scheme);
-        let http = |source| FetchError::Http {
-            url: url.clone(),
-            source,
-        };
+        let http = |source| FetchError::Http { url: url.clone(), source };
         let mut req = self.client.get(&url).header("Accept", "application/json");
         if let Some((user, secret)) = &self.auth {
             req = req.basic_auth(user, Some(secret));
@@ -100,16 +90,11 @@ impl Fetcher {
             return Err(FetchError::Status { url, status });
         }
         let mut body = Vec::with_capacity(
-            resp.content_length()
-                .unwrap_or(0)
-                .min(self.max_bytes as u64) as usize,
+            resp.content_length().unwrap_or(0).min(self.max_bytes as u64) as usize,
         );
         while let Some(chunk) = resp.chunk().await.map_err(http)? {
             if body.len() + chunk.len() > self.max_bytes {
-                return Err(FetchError::TooLarge {
-                    url,
-                    limit: self.max_bytes,
-                });
+                return Err(FetchError::TooLarge { url, limit: self.max_bytes });
             }
             body.extend_from_slice(&chunk);
         }
@@ -132,10 +117,7 @@ pub fn upid_address(upid: &str) -> Option<String> {
 /// configured masters, without repeats.
 pub fn candidates(last_leader: Option<&str>, masters: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(masters.len() + 1);
-    for m in last_leader
-        .into_iter()
-        .chain(masters.iter().map(String::as_str))
-    {
+    for m in last_leader.into_iter().chain(masters.iter().map(String::as_str)) {
         if !out.iter().any(|o| o == m) {
             out.push(m.to_owned());
         }
@@ -149,14 +131,8 @@ mod tests {
 
     #[test]
     fn upid_addresses() {
-        assert_eq!(
-            upid_address("master@10.0.0.1:5050").as_deref(),
-            Some("10.0.0.1:5050")
-        );
-        assert_eq!(
-            upid_address("master@[::1]:5050").as_deref(),
-            Some("[::1]:5050")
-        );
+        assert_eq!(upid_address("master@10.0.0.1:5050").as_deref(), Some("10.0.0.1:5050"));
+        assert_eq!(upid_address("master@[::1]:5050").as_deref(), Some("[::1]:5050"));
         assert_eq!(upid_address("10.0.0.1:5050"), None);
     }
 

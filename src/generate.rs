@@ -72,10 +72,7 @@ impl StaticResolver {
     pub fn localhost_only() -> Self {
         let mut hosts = HashMap::new();
         hosts.insert("localhost".to_owned(), vec![IpAddr::from([127, 0, 0, 1])]);
-        StaticResolver {
-            hosts,
-            interfaces: Vec::new(),
-        }
+        StaticResolver { hosts, interfaces: Vec::new() }
     }
 }
 
@@ -111,10 +108,7 @@ pub fn generate(
         rs: RecordSet::default(),
         domain: &config.domain,
         rule: LabelRule::from_enforce_rfc952(config.enforce_rfc952),
-        hosts: Hosts {
-            resolver,
-            cache: RefCell::new(HashMap::new()),
-        },
+        hosts: Hosts { resolver, cache: RefCell::new(HashMap::new()) },
         agent_ips: HashMap::with_capacity(state.slaves.len()),
     };
     g.frameworks(&state.frameworks);
@@ -143,12 +137,7 @@ impl Hosts<'_> {
         if let Some(ips) = self.cache.borrow().get(host) {
             return ips.clone();
         }
-        let ips: Vec<IpAddr> = self
-            .resolver
-            .lookup(host)
-            .into_iter()
-            .map(canonical_ip)
-            .collect();
+        let ips: Vec<IpAddr> = self.resolver.lookup(host).into_iter().map(canonical_ip).collect();
         self.cache.borrow_mut().insert(host.to_owned(), ips.clone());
         ips
     }
@@ -206,17 +195,12 @@ fn zbase32() -> Encoding {
     let mut spec = Specification::new();
     spec.symbols.push_str("ybndrfg8ejkmcpqxot1uwisza345h769");
     // The alphabet above is valid by construction (32 distinct ASCII symbols).
-    spec.encoding()
-        .unwrap_or_else(|_| unreachable!("z-base-32 alphabet is valid"))
+    spec.encoding().unwrap_or_else(|_| unreachable!("z-base-32 alphabet is valid"))
 }
 
 /// `s`: the last `-`-separated part of the agent id, lower case.
 fn agent_id_tail(agent_id: &str) -> String {
-    agent_id
-        .rsplit('-')
-        .next()
-        .unwrap_or_default()
-        .to_lowercase()
+    agent_id.rsplit('-').next().unwrap_or_default().to_lowercase()
 }
 
 /// The ports of a task's `resources.ports`, e.g. `"[31000-31002, 31005-31005]"`.
@@ -281,12 +265,9 @@ impl<'a> Generator<'a> {
             }
             match port.map(|p| (p, parse_port(p))) {
                 Some((_, Some(port))) => {
-                    self.rs
-                        .insert_srv(&format!("_framework._tcp.{name}"), &name, port);
+                    self.rs.insert_srv(&format!("_framework._tcp.{name}"), &name, port);
                 }
-                Some((p, None)) => self
-                    .rs
-                    .skip(format_args!("framework {:?} port {p:?}", f.name)),
+                Some((p, None)) => self.rs.skip(format_args!("framework {:?} port {p:?}", f.name)),
                 None => {}
             }
         }
@@ -309,9 +290,9 @@ impl<'a> Generator<'a> {
                     Some((_, Some(port))) => {
                         self.rs.insert_srv(&srv, &name, port);
                     }
-                    Some((p, None)) => self
-                        .rs
-                        .skip(format_args!("agent {:?} port {p:?}", agent.id)),
+                    Some((p, None)) => {
+                        self.rs.skip(format_args!("agent {:?} port {p:?}", agent.id))
+                    }
                     None => {}
                 }
             } else {
@@ -360,10 +341,8 @@ impl<'a> Generator<'a> {
         }
         match parse_port(leader_port) {
             Some(port) => {
-                self.rs
-                    .insert_srv(&self.fqdn("_leader._tcp"), &leader_name, port);
-                self.rs
-                    .insert_srv(&self.fqdn("_leader._udp"), &leader_name, port);
+                self.rs.insert_srv(&self.fqdn("_leader._tcp"), &leader_name, port);
+                self.rs.insert_srv(&self.fqdn("_leader._udp"), &leader_name, port);
             }
             None => self.rs.skip(format_args!("leader {leader:?} port")),
         }
@@ -413,10 +392,7 @@ impl<'a> Generator<'a> {
     /// Records of every running task on a known agent, and the enumeration.
     fn tasks(&mut self, frameworks: &[Framework], ip_sources: &[IpSource]) {
         for f in frameworks {
-            let mut enum_fw = EnumFramework {
-                tasks: Vec::new(),
-                name: f.name.clone(),
-            };
+            let mut enum_fw = EnumFramework { tasks: Vec::new(), name: f.name.clone() };
             let fname = self.rule.fragment(&f.name);
             for task in &f.tasks {
                 if task.state != "TASK_RUNNING" {
@@ -426,11 +402,8 @@ impl<'a> Generator<'a> {
                     continue;
                 };
                 let agent_ips = agent_ips.clone();
-                let mut enum_task = EnumTask {
-                    name: task.name.clone(),
-                    id: task.id.clone(),
-                    records: Vec::new(),
-                };
+                let mut enum_task =
+                    EnumTask { name: task.name.clone(), id: task.id.clone(), records: Vec::new() };
                 let ctx = TaskContext {
                     task,
                     fname: &fname,
@@ -473,8 +446,7 @@ impl<'a> Generator<'a> {
         let has_discovery = !ctx.task.discovery.name.is_empty();
         let agent_target = format!("{canonical}.slave{tail}");
         let ports = port_ranges(&ctx.task.resources.ports, |bad| {
-            self.rs
-                .skip(format_args!("task {:?} port range {bad:?}", ctx.task.id));
+            self.rs.skip(format_args!("task {:?} port range {bad:?}", ctx.task.id));
         });
         for port in ports {
             for proto in ["_tcp", "_udp"] {
@@ -494,10 +466,8 @@ impl<'a> Generator<'a> {
         let target = format!("{canonical}{tail}");
         for dport in &ctx.task.discovery.ports.ports {
             let Some(port) = dport.number.and_then(|n| u16::try_from(n).ok()) else {
-                self.rs.skip(format_args!(
-                    "task {:?} discovery port {:?}",
-                    ctx.task.id, dport.number
-                ));
+                self.rs
+                    .skip(format_args!("task {:?} discovery port {:?}", ctx.task.id, dport.number));
                 continue;
             };
             let proto = self.rule.label(&dport.protocol);
@@ -522,16 +492,8 @@ impl<'a> Generator<'a> {
     fn task_ip(&mut self, name: &str, ip: IpAddr, out: &mut EnumTask) {
         if self.rs.insert_ip(name, ip) {
             let ip = canonical_ip(ip);
-            let rtype = if ip.is_ipv4() {
-                RecordType::A
-            } else {
-                RecordType::Aaaa
-            };
-            out.records.push(EnumRecord {
-                name: name.to_owned(),
-                host: ip.to_string(),
-                rtype,
-            });
+            let rtype = if ip.is_ipv4() { RecordType::A } else { RecordType::Aaaa };
+            out.records.push(EnumRecord { name: name.to_owned(), host: ip.to_string(), rtype });
         }
     }
 
@@ -572,9 +534,9 @@ fn task_ips(task: &Task, sources: &[IpSource], agent_ips: &[IpAddr]) -> Vec<IpAd
             IpSource::Mesos => status.map_or_else(Vec::new, |s| {
                 label_ips(s, "MesosContainerizer.NetworkSettings.IPAddress")
             }),
-            IpSource::Docker => status.map_or_else(Vec::new, |s| {
-                label_ips(s, "Docker.NetworkSettings.IPAddress")
-            }),
+            IpSource::Docker => {
+                status.map_or_else(Vec::new, |s| label_ips(s, "Docker.NetworkSettings.IPAddress"))
+            }
         };
         if !ips.is_empty() {
             return ips;
@@ -603,23 +565,14 @@ fn netinfo_ips(status: &Status) -> Vec<IpAddr> {
         if ni.ip_addresses.is_empty() {
             ips.extend(parse_ip(&ni.ip_address));
         } else {
-            ips.extend(
-                ni.ip_addresses
-                    .iter()
-                    .filter_map(|a| parse_ip(&a.ip_address)),
-            );
+            ips.extend(ni.ip_addresses.iter().filter_map(|a| parse_ip(&a.ip_address)));
         }
     }
     ips
 }
 
 fn label_ips(status: &Status, key: &str) -> Vec<IpAddr> {
-    status
-        .labels
-        .iter()
-        .filter(|l| l.key == key)
-        .filter_map(|l| parse_ip(&l.value))
-        .collect()
+    status.labels.iter().filter(|l| l.key == key).filter_map(|l| parse_ip(&l.value)).collect()
 }
 
 #[cfg(test)]
@@ -638,10 +591,7 @@ mod tests {
     fn port_range_parsing() {
         let mut bad = Vec::new();
         let mut p = |s: &str| port_ranges(s, |b| bad.push(b.to_owned()));
-        assert_eq!(
-            p("[31000-31002, 31005-31005]"),
-            vec![31000, 31001, 31002, 31005]
-        );
+        assert_eq!(p("[31000-31002, 31005-31005]"), vec![31000, 31001, 31002, 31005]);
         assert_eq!(p("[31000]"), vec![31000]);
         assert_eq!(p("31000-31001"), vec![31000, 31001]);
         assert_eq!(p("[]"), Vec::<u16>::new());
@@ -655,18 +605,9 @@ mod tests {
     fn upids() {
         assert_eq!(
             Upid::parse("slave(1)@10.0.0.1:5051"),
-            Some(Upid {
-                host: "10.0.0.1",
-                port: "5051"
-            })
+            Some(Upid { host: "10.0.0.1", port: "5051" })
         );
-        assert_eq!(
-            Upid::parse("s@[::1]:5051"),
-            Some(Upid {
-                host: "::1",
-                port: "5051"
-            })
-        );
+        assert_eq!(Upid::parse("s@[::1]:5051"), Some(Upid { host: "::1", port: "5051" }));
         assert_eq!(Upid::parse("10.0.0.1:5051"), None);
         assert_eq!(Upid::parse("a@b@c:1"), None);
         assert_eq!(Upid::parse("s@::1:5051"), None);

@@ -28,10 +28,7 @@ impl LabelRule {
             Self::Rfc1123 => (63, |b| b == b'-'),
             Self::Rfc952 => (24, |b| b == b'-' || b.is_ascii_digit()),
         };
-        let start = mapped
-            .iter()
-            .position(|&b| !trim_left(b))
-            .unwrap_or(mapped.len());
+        let start = mapped.iter().position(|&b| !trim_left(b)).unwrap_or(mapped.len());
         let trimmed = &mapped[start..];
         let size = trimmed.len().min(max_len);
         let (cut, rest) = trimmed.split_at(size);
@@ -93,9 +90,7 @@ pub fn is_valid_dns_name(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     !name.is_empty()
         && name.len() <= MAX_NAME_LEN
-        && name
-            .split('.')
-            .all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN)
+        && name.split('.').all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN)
 }
 
 /// Whether a raw (unmangled) DiscoveryInfo name may be published as-is
@@ -103,12 +98,8 @@ pub fn is_valid_dns_name(name: &str) -> bool {
 /// label and no label over 63 characters (SPEC.md §3, legacy names).
 pub fn is_publishable_raw_name(name: &str) -> bool {
     !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && name
-            .split('.')
-            .all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN)
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.split('.').all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN)
 }
 
 #[cfg(test)]
@@ -134,10 +125,7 @@ mod tests {
         // 62 x's, then "--", then "yz": the cut at 63 ends in "-", which is
         // dropped and refilled with the next non-dash characters.
         let name = format!("{}--yz", "x".repeat(62));
-        assert_eq!(
-            LabelRule::Rfc1123.label(&name),
-            format!("{}y", "x".repeat(62))
-        );
+        assert_eq!(LabelRule::Rfc1123.label(&name), format!("{}y", "x".repeat(62)));
     }
 
     #[test]
@@ -165,10 +153,7 @@ mod tests {
         assert!(is_valid_dns_name("a.b.mesos."));
         assert!(!is_valid_dns_name("a..mesos."));
         assert!(!is_valid_dns_name(&format!("{}.mesos.", "a".repeat(64))));
-        assert!(!is_valid_dns_name(&format!(
-            "{}mesos.",
-            "abcdefghi.".repeat(25)
-        )));
+        assert!(!is_valid_dns_name(&format!("{}mesos.", "abcdefghi.".repeat(25))));
         assert!(!is_valid_dns_name("."));
     }
 

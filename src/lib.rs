@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod fetch;
+pub mod forward;
 pub mod generate;
 pub mod labels;
 pub mod records;

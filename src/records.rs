@@ -85,14 +85,8 @@ impl RecordSet {
         if !self.check_name(name) || !self.check_name(target) {
             return false;
         }
-        let value = SrvTarget {
-            target: target.to_owned(),
-            port,
-        };
-        push_unique(
-            &mut self.names.entry(name.to_owned()).or_default().srv,
-            value,
-        )
+        let value = SrvTarget { target: target.to_owned(), port };
+        push_unique(&mut self.names.entry(name.to_owned()).or_default().srv, value)
     }
 
     /// Count a record that could not be produced.
@@ -140,14 +134,8 @@ impl RecordSet {
                 }
             };
             put(&mut out.a, set.a.iter().map(ToString::to_string).collect());
-            put(
-                &mut out.aaaa,
-                set.aaaa.iter().map(ToString::to_string).collect(),
-            );
-            put(
-                &mut out.srv,
-                set.srv.iter().map(ToString::to_string).collect(),
-            );
+            put(&mut out.aaaa, set.aaaa.iter().map(ToString::to_string).collect());
+            put(&mut out.srv, set.srv.iter().map(ToString::to_string).collect());
         }
         out
     }

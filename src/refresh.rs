@@ -34,10 +34,7 @@ pub type Current = Arc<ArcSwapOption<Snapshot>>;
 #[derive(Debug, Clone)]
 pub enum Source {
     /// Ask the masters (the last leader first, then this list in order).
-    Masters {
-        fetcher: Fetcher,
-        masters: Vec<String>,
-    },
+    Masters { fetcher: Fetcher, masters: Vec<String> },
     /// Re-read a state capture from a file every refresh (`-state-file`).
     File(PathBuf),
 }
@@ -55,10 +52,7 @@ pub enum RefreshError {
     #[error("no master answered with a state: {0}")]
     Fetch(String),
     #[error("state file {path}: {source}")]
-    File {
-        path: String,
-        source: std::io::Error,
-    },
+    File { path: String, source: std::io::Error },
     #[error(transparent)]
     State(#[from] crate::state::StateError),
     #[error(transparent)]
@@ -146,12 +140,7 @@ impl Refresher {
         let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot, RefreshError> {
             let records = generate(&state, &config, &config.masters, resolver.as_ref())?;
             let zone = Zone::compile(&records, &config, serial);
-            Ok(Snapshot {
-                zone,
-                records,
-                leader,
-                loaded_at: SystemTime::now(),
-            })
+            Ok(Snapshot { zone, records, leader, loaded_at: SystemTime::now() })
         })
         .await??;
         self.current.store(Some(Arc::new(snapshot)));
@@ -161,12 +150,10 @@ impl Refresher {
     async fn load_state(&self) -> Result<(State, Option<String>), RefreshError> {
         match &self.source {
             Source::File(path) => {
-                let bytes = tokio::fs::read(path)
-                    .await
-                    .map_err(|source| RefreshError::File {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
+                let bytes = tokio::fs::read(path).await.map_err(|source| RefreshError::File {
+                    path: path.display().to_string(),
+                    source,
+                })?;
                 let state = parse_blocking(bytes).await?;
                 let leader = upid_address(&state.leader);
                 Ok((state, leader))
@@ -196,10 +183,7 @@ impl Refresher {
     ) -> Result<(State, Option<String>), String> {
         let state = self.fetch_parse(fetcher, master).await?;
         let Some(leader) = upid_address(&state.leader) else {
-            return Err(format!(
-                "{master}: the state names no leader ({:?})",
-                state.leader
-            ));
+            return Err(format!("{master}: the state names no leader ({:?})", state.leader));
         };
         if leader == master {
             return Ok((state, Some(leader)));
@@ -211,9 +195,7 @@ impl Refresher {
 
     async fn fetch_parse(&self, fetcher: &Fetcher, master: &str) -> Result<State, String> {
         let bytes = fetcher.fetch(master).await.map_err(|e| e.to_string())?;
-        parse_blocking(bytes)
-            .await
-            .map_err(|e| format!("{master}: {e}"))
+        parse_blocking(bytes).await.map_err(|e| format!("{master}: {e}"))
     }
 }
 

@@ -305,9 +305,7 @@ fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         Scalar::Float(f) => float_to_int(f),
         Scalar::Text(s) => {
             let s = s.trim();
-            s.parse()
-                .ok()
-                .or_else(|| s.parse().ok().and_then(float_to_int))
+            s.parse().ok().or_else(|| s.parse().ok().and_then(float_to_int))
         }
         Scalar::Other => None,
     })
@@ -461,20 +459,8 @@ mod tests {
 
     #[test]
     fn non_objects_and_garbage_are_errors() {
-        for doc in [
-            &b"[]"[..],
-            b"\"x\"",
-            b"3",
-            b"null",
-            b"",
-            b"{\"leader\":",
-            b"\xff\xfe",
-        ] {
-            assert!(
-                State::from_slice(doc).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(doc)
-            );
+        for doc in [&b"[]"[..], b"\"x\"", b"3", b"null", b"", b"{\"leader\":", b"\xff\xfe"] {
+            assert!(State::from_slice(doc).is_err(), "{:?}", String::from_utf8_lossy(doc));
         }
     }
 

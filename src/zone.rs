@@ -106,9 +106,7 @@ pub fn wire_name(name: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(name.len() + 2);
     if !name.is_empty() {
         for label in name.split('.') {
-            let len = u8::try_from(label.len())
-                .ok()
-                .filter(|&l| (1..=63).contains(&l))?;
+            let len = u8::try_from(label.len()).ok().filter(|&l| (1..=63).contains(&l))?;
             out.push(len);
             out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
         }
@@ -141,9 +139,7 @@ impl Zone {
     /// Compile `records` for serving with the settings of `config`.
     pub fn compile(records: &RecordSet, config: &Config, serial: u32) -> Zone {
         let mut b = Builder::default();
-        let apex = wire_name(&config.domain)
-            .unwrap_or_else(|| vec![0])
-            .into_boxed_slice();
+        let apex = wire_name(&config.domain).unwrap_or_else(|| vec![0]).into_boxed_slice();
         let ttl = config.ttl;
 
         // Names, in wire form; records whose names can't be encoded were
@@ -163,14 +159,7 @@ impl Zone {
             let aaaa = b.addr_tails(set.aaaa.iter().map(|ip| IpAddr::V6(*ip)), ttl);
             stats.a += set.a.len();
             stats.aaaa += set.aaaa.len();
-            nodes.insert(
-                wire.clone().into_boxed_slice(),
-                Node {
-                    a,
-                    aaaa,
-                    ..Node::default()
-                },
-            );
+            nodes.insert(wire.clone().into_boxed_slice(), Node { a, aaaa, ..Node::default() });
         }
         let mut target_ids: HashMap<Vec<u8>, u32, foldhash::fast::RandomState> = HashMap::default();
         for (wire, set) in &wired {
@@ -184,15 +173,10 @@ impl Zone {
                 };
                 let next_id = target_ids.len() as u32;
                 let target_id = *target_ids.entry(target.clone()).or_insert(next_id);
-                let glue = nodes
-                    .get(&target[..])
-                    .map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
+                let glue =
+                    nodes.get(&target[..]).map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
                 let rr = b.srv_tail(&target, srv.port, config.srv_record_default_weight, ttl);
-                b.srvs.push(SrvRr {
-                    rr,
-                    glue,
-                    target_id,
-                });
+                b.srvs.push(SrvRr { rr, glue, target_id });
             }
             stats.srv += set.srv.len();
             if let Some(node) = nodes.get_mut(&wire[..]) {
@@ -211,9 +195,7 @@ impl Zone {
             let offsets: Vec<usize> = label_offsets(wire).collect();
             let own = offsets.len();
             for &off in offsets.iter().take(own.saturating_sub(apex_labels)).skip(1) {
-                nodes
-                    .entry(wire[off..].to_vec().into_boxed_slice())
-                    .or_default();
+                nodes.entry(wire[off..].to_vec().into_boxed_slice()).or_default();
             }
         }
         nodes.entry(apex.clone()).or_default();
@@ -223,9 +205,7 @@ impl Zone {
         let soa = b.soa_tail(&mname, &rname, serial, config, ttl);
         let negative_soa = b.soa_tail(&mname, &rname, serial, config, ttl.min(config.soa_minttl));
         let ns = b.tail(TYPE_NS, ttl, &mname);
-        let ns_glue = nodes
-            .get(&mname[..])
-            .map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
+        let ns_glue = nodes.get(&mname[..]).map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
 
         Zone {
             apex,
@@ -261,17 +241,13 @@ impl Zone {
     /// The bytes of a span.
     pub fn bytes(&self, span: Span) -> &[u8] {
         let start = span.start as usize;
-        self.arena
-            .get(start..start + span.len as usize)
-            .unwrap_or_default()
+        self.arena.get(start..start + span.len as usize).unwrap_or_default()
     }
 
     /// The SRV RRs of a node.
     pub fn srvs(&self, node: &Node) -> &[SrvRr] {
         let start = node.srv_start as usize;
-        self.srvs
-            .get(start..start + node.srv_len as usize)
-            .unwrap_or_default()
+        self.srvs.get(start..start + node.srv_len as usize).unwrap_or_default()
     }
 
     pub fn soa(&self) -> &[u8] {
@@ -300,10 +276,7 @@ struct Builder {
 
 impl Builder {
     fn span_from(&self, start: usize) -> Span {
-        Span {
-            start: start as u32,
-            len: (self.arena.len() - start) as u32,
-        }
+        Span { start: start as u32, len: (self.arena.len() - start) as u32 }
     }
 
     fn header(&mut self, rtype: u16, ttl: u32, rdlen: usize) {
@@ -351,13 +324,7 @@ impl Builder {
         let mut rdata = Vec::with_capacity(mname.len() + rname.len() + 20);
         rdata.extend_from_slice(mname);
         rdata.extend_from_slice(rname);
-        for v in [
-            serial,
-            c.soa_refresh,
-            c.soa_retry,
-            c.soa_expire,
-            c.soa_minttl,
-        ] {
+        for v in [serial, c.soa_refresh, c.soa_retry, c.soa_expire, c.soa_minttl] {
             rdata.extend_from_slice(&v.to_be_bytes());
         }
         self.tail(TYPE_SOA, ttl, &rdata)
@@ -401,13 +368,9 @@ mod tests {
         let config = Config::default();
         let z = Zone::compile(&rs, &config, 1);
         assert!(
-            z.node(b"\x03web\x08marathon\x05slave\x05mesos\x00")
-                .is_some_and(|n| !n.a.is_empty())
+            z.node(b"\x03web\x08marathon\x05slave\x05mesos\x00").is_some_and(|n| !n.a.is_empty())
         );
-        assert!(
-            z.node(b"\x08marathon\x05slave\x05mesos\x00")
-                .is_some_and(|n| n.a.is_empty())
-        );
+        assert!(z.node(b"\x08marathon\x05slave\x05mesos\x00").is_some_and(|n| n.a.is_empty()));
         assert!(z.node(b"\x05slave\x05mesos\x00").is_some());
         assert!(z.node(b"\x05mesos\x00").is_some());
         assert!(z.node(b"\x05other\x05mesos\x00").is_none());

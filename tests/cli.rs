@@ -38,10 +38,7 @@ fn no_flags_gives_defaults() {
 
 #[test]
 fn go_style_flags() {
-    assert_eq!(
-        ok(&["-config=/etc/mesos-dns.json"]).config,
-        PathBuf::from("/etc/mesos-dns.json")
-    );
+    assert_eq!(ok(&["-config=/etc/mesos-dns.json"]).config, PathBuf::from("/etc/mesos-dns.json"));
     assert_eq!(
         ok(&["-config", "/etc/mesos-dns.json"]).config,
         PathBuf::from("/etc/mesos-dns.json")
@@ -60,15 +57,7 @@ fn go_style_flags() {
 
 #[test]
 fn gnu_style_flags() {
-    let a = ok(&[
-        "--config",
-        "c.json",
-        "--version",
-        "--v=2",
-        "--state-file",
-        "s.json",
-        "--dump",
-    ]);
+    let a = ok(&["--config", "c.json", "--version", "--v=2", "--state-file", "s.json", "--dump"]);
     assert_eq!(a.config, PathBuf::from("c.json"));
     assert!(a.version);
     assert_eq!(a.verbosity, 2);
@@ -81,20 +70,14 @@ fn gnu_style_flags() {
 
 #[test]
 fn a_repeated_flag_takes_the_last_value() {
-    assert_eq!(
-        ok(&["-config=a.json", "--config", "b.json"]).config,
-        PathBuf::from("b.json")
-    );
+    assert_eq!(ok(&["-config=a.json", "--config", "b.json"]).config, PathBuf::from("b.json"));
     assert_eq!(ok(&["-v=2", "-v=1"]).verbosity, 1);
     assert!(ok(&["-version", "-version"]).version);
 }
 
 #[test]
 fn a_config_path_may_start_with_a_dash() {
-    assert_eq!(
-        ok(&["-config", "-odd.json"]).config,
-        PathBuf::from("-odd.json")
-    );
+    assert_eq!(ok(&["-config", "-odd.json"]).config, PathBuf::from("-odd.json"));
 }
 
 #[cfg(unix)]
@@ -102,12 +85,8 @@ fn a_config_path_may_start_with_a_dash() {
 fn non_utf8_config_path_is_kept() {
     use std::os::unix::ffi::OsStringExt;
     let path = OsString::from_vec(b"/tmp/\xffconfig.json".to_vec());
-    let a = cli::parse(vec![
-        OsString::from("mesos-dns"),
-        OsString::from("-config"),
-        path.clone(),
-    ])
-    .unwrap();
+    let a = cli::parse(vec![OsString::from("mesos-dns"), OsString::from("-config"), path.clone()])
+        .unwrap();
     assert_eq!(a.config.as_os_str(), path);
 }
 

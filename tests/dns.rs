@@ -10,10 +10,7 @@ use serde_json::json;
 
 async fn fake_cluster() -> (FakeMaster, mesos_dns::app::Running, std::net::SocketAddr) {
     let master = FakeMaster::start(Behaviour::Status(503)).await;
-    master.set(Behaviour::Serve(state_with_leader(
-        "mesos-dns-fake.json",
-        master.addr,
-    )));
+    master.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", master.addr)));
     let running = start_with_masters(test_config(&[master.addr], json!({}))).await;
     wait_loaded(&running).await;
     let addr = running.dns_addr.unwrap();
@@ -44,20 +41,10 @@ async fn a_aaaa_srv_with_glue_over_udp_and_tcp() {
         assert_eq!(a_answers(&m), vec!["1.2.3.11", "1.2.3.12"]);
         assert!(m.answers.iter().all(|r| r.ttl == 60));
     }
-    let m = udp(
-        addr,
-        "toy-store.ipv6-framework.mesos.",
-        RecordType::AAAA,
-        None,
-    );
+    let m = udp(addr, "toy-store.ipv6-framework.mesos.", RecordType::AAAA, None);
     assert_eq!(a_answers(&m), vec!["fd01:b::1:8000:2"]);
 
-    let m = udp(
-        addr,
-        "_liquor-store._tcp.marathon.slave.mesos.",
-        RecordType::SRV,
-        Some(1232),
-    );
+    let m = udp(addr, "_liquor-store._tcp.marathon.slave.mesos.", RecordType::SRV, Some(1232));
     let mut srvs: Vec<String> = m
         .answers
         .iter()
@@ -77,11 +64,8 @@ async fn a_aaaa_srv_with_glue_over_udp_and_tcp() {
         ]
     );
     // Glue: each target's address once.
-    let mut glue: Vec<String> = m
-        .additionals
-        .iter()
-        .map(|r| format!("{} {}", r.name, r.data))
-        .collect();
+    let mut glue: Vec<String> =
+        m.additionals.iter().map(|r| format!("{} {}", r.name, r.data)).collect();
     glue.sort();
     assert_eq!(
         glue,
@@ -100,10 +84,7 @@ async fn names_match_case_insensitively() {
     let m = udp(addr, "LiQuOr-StOrE.MaRaThOn.MeSoS.", RecordType::A, None);
     assert_eq!(a_answers(&m), vec!["1.2.3.11", "1.2.3.12"]);
     // The question comes back as asked.
-    assert_eq!(
-        m.queries[0].name().to_string(),
-        "LiQuOr-StOrE.MaRaThOn.MeSoS."
-    );
+    assert_eq!(m.queries[0].name().to_string(), "LiQuOr-StOrE.MaRaThOn.MeSoS.");
     running.shutdown();
 }
 
@@ -112,15 +93,10 @@ async fn soa_and_ns_at_the_apex_are_answers() {
     let (_m, running, addr) = fake_cluster().await;
     let m = udp(addr, "mesos.", RecordType::SOA, None);
     assert_eq!(m.answers.len(), 1);
-    let RData::SOA(soa) = &m.answers[0].data else {
-        panic!("{m:?}")
-    };
+    let RData::SOA(soa) = &m.answers[0].data else { panic!("{m:?}") };
     assert_eq!(soa.mname.to_string(), "ns1.mesos.");
     assert_eq!(soa.rname.to_string(), "root.ns1.mesos.");
-    assert_eq!(
-        (soa.refresh, soa.retry, soa.expire, soa.minimum),
-        (60, 600, 86400, 30)
-    );
+    assert_eq!((soa.refresh, soa.retry, soa.expire, soa.minimum), (60, 600, 86400, 30));
 
     let m = tcp(addr, "mesos.", RecordType::NS);
     assert_eq!(m.answers.len(), 1);
@@ -139,16 +115,8 @@ async fn soa_and_ns_at_the_apex_are_answers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn any_returns_every_type_at_a_name() {
     let (_m, running, addr) = fake_cluster().await;
-    let m = udp(
-        addr,
-        "toy-store.ipv6-framework.mesos.",
-        RecordType::ANY,
-        Some(4096),
-    );
-    assert_eq!(
-        a_answers(&m),
-        vec!["12.0.1.2", "12.0.1.3", "fd01:b::1:8000:2"]
-    );
+    let m = udp(addr, "toy-store.ipv6-framework.mesos.", RecordType::ANY, Some(4096));
+    assert_eq!(a_answers(&m), vec!["12.0.1.2", "12.0.1.3", "fd01:b::1:8000:2"]);
     running.shutdown();
 }
 
@@ -167,18 +135,12 @@ async fn nxdomain_nodata_and_empty_non_terminals() {
     assert!(m.answers.is_empty());
     assert_eq!(soa_minimum(&m), Some(30));
     // Empty non-terminals: NODATA, not NXDOMAIN.
-    for ent in [
-        "marathon.slave.mesos.",
-        "_tcp.marathon.mesos.",
-        "_liquor-store._tcp.marathon.mesos.x.",
-    ] {
+    for ent in
+        ["marathon.slave.mesos.", "_tcp.marathon.mesos.", "_liquor-store._tcp.marathon.mesos.x."]
+    {
         let m = udp(addr, ent, RecordType::A, None);
         if ent.ends_with(".x.") {
-            assert_eq!(
-                rcode(&m),
-                ResponseCode::Refused,
-                "{ent} is outside the domain"
-            );
+            assert_eq!(rcode(&m), ResponseCode::Refused, "{ent} is outside the domain");
         } else {
             assert_eq!(rcode(&m), ResponseCode::NoError, "{ent}");
             assert!(m.answers.is_empty());
@@ -199,10 +161,7 @@ async fn outside_the_domain_is_refused_without_forwarding() {
     assert_eq!(rcode(&m), ResponseCode::Refused);
     assert!(m.edns.is_some());
     // "notmesos." is not below "mesos.".
-    assert_eq!(
-        rcode(&udp(addr, "notmesos.", RecordType::A, None)),
-        ResponseCode::Refused
-    );
+    assert_eq!(rcode(&udp(addr, "notmesos.", RecordType::A, None)), ResponseCode::Refused);
     running.shutdown();
 }
 
@@ -221,10 +180,7 @@ async fn before_the_first_load_the_domain_gets_servfail() {
     let addr = running.dns_addr.unwrap();
     let m = udp(addr, "leader.mesos.", RecordType::A, None);
     assert_eq!(rcode(&m), ResponseCode::ServFail);
-    master.set(Behaviour::Serve(state_with_leader(
-        "mesos-dns-fake.json",
-        master.addr,
-    )));
+    master.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", master.addr)));
     running.trigger.notify_one();
     wait_loaded(&running).await;
     let m = udp(addr, "leader.mesos.", RecordType::A, None);

@@ -55,11 +55,7 @@ async fn big_answers_truncate_to_the_transport() {
     assert!(raw.len() <= 512, "{} bytes", raw.len());
     let m = Message::from_vec(&raw).unwrap();
     assert!(m.metadata.truncation);
-    assert!(
-        m.answers.len() > 20 && m.answers.len() < 300,
-        "{}",
-        m.answers.len()
-    );
+    assert!(m.answers.len() > 20 && m.answers.len() < 300, "{}", m.answers.len());
     // EDNS 1232: bigger, still truncated, with our OPT.
     let q = query_msg(name, RecordType::A, Some(1232));
     let raw = udp_raw(addr, &q.to_vec().unwrap()).unwrap();
@@ -80,12 +76,7 @@ async fn big_answers_truncate_to_the_transport() {
     assert_eq!(m.answers.len(), 300);
     assert_eq!(m.additionals.len(), 300);
     // SRV over UDP: glue is dropped before answers.
-    let m = udp(
-        addr,
-        "_big._tcp.marathon.mesos.",
-        RecordType::SRV,
-        Some(1232),
-    );
+    let m = udp(addr, "_big._tcp.marathon.mesos.", RecordType::SRV, Some(1232));
     assert!(m.metadata.truncation);
     assert!(m.additionals.is_empty() || m.additionals.len() <= m.answers.len());
     running.shutdown();
@@ -108,8 +99,7 @@ async fn truncate_bit_can_be_turned_off() {
 async fn tcp_serves_many_pipelined_queries_per_connection() {
     let (_d, running, addr) = big_server(json!({"masters": ["127.0.0.1:5050"]})).await;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
     // 200 queries written at once (Go Mesos-DNS closes after 128).
     let mut ids = Vec::new();
     let mut batch = Vec::new();
@@ -158,10 +148,7 @@ async fn malformed_queries_never_crash_the_server() {
     assert_eq!(udp_raw(addr, b"\x12\x34\x01"), None);
     assert_eq!(udp_raw(addr, b""), None);
     // QR set (a response): dropped.
-    assert_eq!(
-        udp_raw(addr, &raw_query(1, 0x8000, [1, 0, 0, 0], LEADER_A)),
-        None
-    );
+    assert_eq!(udp_raw(addr, &raw_query(1, 0x8000, [1, 0, 0, 0], LEADER_A)), None);
     // QDCOUNT 0 or 2: FORMERR.
     for qd in [0, 2] {
         let r = udp_raw(addr, &raw_query(7, 0x0100, [qd, 0, 0, 0], LEADER_A)).unwrap();
@@ -189,33 +176,18 @@ async fn malformed_queries_never_crash_the_server() {
         assert_eq!((r[2] >> 3) & 0xF, opcode as u8, "opcode echoed");
     }
     // Class CHAOS: REFUSED.
-    let r = udp_raw(
-        addr,
-        &raw_query(
-            4,
-            0,
-            [1, 0, 0, 0],
-            b"\x06leader\x05mesos\x00\x00\x01\x00\x03",
-        ),
-    )
-    .unwrap();
+    let r =
+        udp_raw(addr, &raw_query(4, 0, [1, 0, 0, 0], b"\x06leader\x05mesos\x00\x00\x01\x00\x03"))
+            .unwrap();
     assert_eq!(rcode_of(&r), 5);
     // EDNS version 1: BADVERS (extended rcode 16 = OPT high bits 1, header 0).
     let opt_v1 = b"\x00\x00\x29\x04\xd0\x00\x01\x00\x00\x00\x00";
-    let r = udp_raw(
-        addr,
-        &raw_query(5, 0, [1, 0, 0, 1], &[LEADER_A, opt_v1].concat()),
-    )
-    .unwrap();
+    let r = udp_raw(addr, &raw_query(5, 0, [1, 0, 0, 1], &[LEADER_A, opt_v1].concat())).unwrap();
     let m = Message::from_vec(&r).unwrap();
     assert_eq!(u16::from(m.metadata.response_code), 16, "BADVERS");
     // Two OPT records: FORMERR.
     let opt = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00";
-    let r = udp_raw(
-        addr,
-        &raw_query(6, 0, [1, 0, 0, 2], &[LEADER_A, opt, opt].concat()),
-    )
-    .unwrap();
+    let r = udp_raw(addr, &raw_query(6, 0, [1, 0, 0, 2], &[LEADER_A, opt, opt].concat())).unwrap();
     assert_eq!(rcode_of(&r), 1);
     // Random garbage: whatever comes back is a well-formed response.
     let mut seed = 0x1234_5678_u64;
@@ -243,11 +215,8 @@ async fn malformed_queries_never_crash_the_server() {
 /// Like `udp_raw` with a short wait (most garbage gets no reply).
 fn udp_raw_fast(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(std::time::Duration::from_millis(20)))
-        .unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(20))).unwrap();
     sock.send_to(packet, addr).unwrap();
     let mut buf = vec![0u8; 65535];
-    sock.recv_from(&mut buf)
-        .ok()
-        .map(|(n, _)| buf[..n].to_vec())
+    sock.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
 }

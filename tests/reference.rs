@@ -26,9 +26,7 @@ fn read_state(dir: &Path) -> Vec<u8> {
     }
     let gz = std::fs::read(dir.join("state.json.gz")).unwrap();
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..])
-        .read_to_end(&mut out)
-        .unwrap();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
     out
 }
 
@@ -38,9 +36,7 @@ type Sets = BTreeMap<&'static str, BTreeMap<String, BTreeSet<String>>>;
 /// characters our names are made of.
 fn lookupable(name: &str) -> bool {
     is_valid_dns_name(name)
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 fn original_sets(axfr: &serde_json::Value) -> Sets {
@@ -82,11 +78,7 @@ fn our_sets(axfr: &serde_json::Value) -> Sets {
             .unwrap()
             .iter()
             .map(|(k, v)| {
-                let vals = v
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|s| s.as_str().unwrap().to_owned());
+                let vals = v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned());
                 (k.clone(), vals.collect())
             })
             .collect();
@@ -128,26 +120,15 @@ fn every_fixture_matches_the_original_axfr() {
         let config_text = std::fs::read_to_string(dir.join("config.json")).unwrap();
         let config = Config::from_json(&config_text, dir.join("config.json")).unwrap();
         let state = State::from_slice(&read_state(&dir)).unwrap();
-        let rs = generate(
-            &state,
-            &config,
-            &config.masters,
-            &StaticResolver::localhost_only(),
-        )
-        .unwrap();
+        let rs =
+            generate(&state, &config, &config.masters, &StaticResolver::localhost_only()).unwrap();
         let ours = our_sets(&serde_json::to_value(rs.axfr_records()).unwrap());
         let theirs: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("axfr.json")).unwrap()).unwrap();
         let theirs = original_sets(&theirs);
-        let compared: usize = theirs
-            .values()
-            .map(|m| m.values().map(|v| v.len()).sum::<usize>())
-            .sum();
-        assert!(
-            compared > 10,
-            "{}: only {compared} records compared",
-            dir.display()
-        );
+        let compared: usize =
+            theirs.values().map(|m| m.values().map(|v| v.len()).sum::<usize>()).sum();
+        assert!(compared > 10, "{}: only {compared} records compared", dir.display());
         total += compared;
         let problems = diff(&ours, &theirs);
         if !problems.is_empty() {
@@ -203,13 +184,8 @@ fn every_fixture_matches_the_original_enumeration() {
         let config_text = std::fs::read_to_string(dir.join("config.json")).unwrap();
         let config = Config::from_json(&config_text, dir.join("config.json")).unwrap();
         let state = State::from_slice(&read_state(&dir)).unwrap();
-        let rs = generate(
-            &state,
-            &config,
-            &config.masters,
-            &StaticResolver::localhost_only(),
-        )
-        .unwrap();
+        let rs =
+            generate(&state, &config, &config.masters, &StaticResolver::localhost_only()).unwrap();
         let ours = enumeration_sets(&serde_json::to_value(&rs.enumeration).unwrap());
         let theirs: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("enumerate.json")).unwrap()).unwrap();

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 use super::wire::{self, Disposition, ParseError, Responder, Scratch, Settings};
 use crate::config::Config;
+use crate::forward::Forwarder;
 use crate::refresh::Current;
 
 /// How long a TCP connection may sit idle between queries.
@@ -21,26 +22,36 @@ pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most TCP connections served at once; more wait in the backlog.
 pub const MAX_TCP_CONNECTIONS: usize = 1024;
 
-/// What every listener shares: the records in service and the settings.
+/// What every listener shares: the records in service, the settings, and
+/// the forwarder for names outside the domain.
 pub struct Handler {
     current: Current,
     responder: Responder,
+    forwarder: Option<Arc<Forwarder>>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl Handler {
-    pub fn new(config: &Config, current: Current) -> Handler {
-        let settings = Settings {
-            recurse_on: config.recurse_on,
-            set_truncate_bit: config.set_truncate_bit,
-        };
+    /// `runtime` runs forwarded queries for the UDP worker threads.
+    pub fn new(
+        config: &Config,
+        current: Current,
+        forwarder: Option<Forwarder>,
+        runtime: tokio::runtime::Handle,
+    ) -> Handler {
+        let settings =
+            Settings { recurse_on: config.recurse_on, set_truncate_bit: config.set_truncate_bit };
         Handler {
             current,
             responder: Responder::new(&config.domain, settings),
+            forwarder: forwarder.map(Arc::new),
+            runtime,
         }
     }
 
     /// Answer one query packet into `out`. `Disposition::Dropped` means
-    /// send nothing.
+    /// send nothing; `Disposition::Outside` means hand the packet to the
+    /// forwarder (names outside the domain are refused without one).
     pub fn handle(
         &self,
         packet: &[u8],
@@ -55,23 +66,33 @@ impl Handler {
         let guard = self.current.load();
         let zone = guard.as_ref().map(|s| &s.zone);
         let d = self.responder.answer(out, packet, &q, zone, udp, scratch);
-        if d == Disposition::Outside {
-            // Forwarding comes with the resolvers; until then, refuse.
-            let refused = ParseError::Reply {
-                id: q.id,
-                flags: q.flags,
-                rcode: wire::rcode::REFUSED,
-            };
+        if d == Disposition::Outside && self.forwarder.is_none() {
+            let refused =
+                ParseError::Reply { id: q.id, flags: q.flags, rcode: wire::rcode::REFUSED };
             return wire::error_response(out, packet, Some(&q), refused, &self.responder.settings);
         }
         d
     }
 }
 
+/// Socket buffer size asked for on the UDP socket, so bursts of queries
+/// wait in the kernel instead of being dropped (capped by
+/// `net.core.rmem_max`/`wmem_max`).
+pub const UDP_BUFFER_BYTES: usize = 4 << 20;
+
 /// Bind the UDP socket and TCP listener on `listener:port`.
 pub fn bind(listener: IpAddr, port: u16) -> io::Result<(UdpSocket, std::net::TcpListener)> {
     let addr = SocketAddr::new(listener, port);
-    let udp = UdpSocket::bind(addr)?;
+    let udp = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // Best effort: a smaller buffer still works.
+    let _ = udp.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = udp.set_send_buffer_size(UDP_BUFFER_BYTES);
+    udp.bind(&addr.into())?;
+    let udp: UdpSocket = udp.into();
     // With port 0, TCP takes the port UDP got.
     let tcp = std::net::TcpListener::bind(SocketAddr::new(listener, udp.local_addr()?.port()))?;
     tcp.set_nonblocking(true)?;
@@ -95,13 +116,13 @@ pub fn spawn_udp(
         handles.push(
             std::thread::Builder::new()
                 .name(format!("dns-udp-{i}"))
-                .spawn(move || udp_worker(&socket, &handler, &stop, seed))?,
+                .spawn(move || udp_worker(&Arc::new(socket), &handler, &stop, seed))?,
         );
     }
     Ok(handles)
 }
 
-fn udp_worker(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool, seed: u64) {
+fn udp_worker(socket: &Arc<UdpSocket>, handler: &Handler, stop: &AtomicBool, seed: u64) {
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(65535);
     let mut scratch = Scratch::new(seed);
@@ -124,10 +145,27 @@ fn udp_worker(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool, seed: u6
             }
         };
         let packet = buf.get(..len).unwrap_or_default();
-        if let Disposition::Answered { .. } = handler.handle(packet, true, &mut out, &mut scratch)
-            && let Err(e) = socket.send_to(&out, peer)
-        {
-            tracing::debug!("udp send to {peer}: {e}");
+        match handler.handle(packet, true, &mut out, &mut scratch) {
+            Disposition::Answered { .. } => {
+                if let Err(e) = socket.send_to(&out, peer) {
+                    tracing::debug!("udp send to {peer}: {e}");
+                }
+            }
+            Disposition::Outside => {
+                if let Some(fwd) = &handler.forwarder {
+                    let fwd = Arc::clone(fwd);
+                    let socket = Arc::clone(socket);
+                    let packet = packet.to_vec();
+                    handler.runtime.spawn(async move {
+                        if let Some(answer) = fwd.forward(&packet, true).await
+                            && let Err(e) = socket.send_to(&answer, peer)
+                        {
+                            tracing::debug!("udp send to {peer}: {e}");
+                        }
+                    });
+                }
+            }
+            Disposition::Dropped => {}
         }
     }
 }
@@ -176,11 +214,22 @@ async fn tcp_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
-        if let Disposition::Answered { .. } = handler.handle(&packet, false, &mut out, &mut scratch)
-        {
+        let forwarded;
+        let answer = match handler.handle(&packet, false, &mut out, &mut scratch) {
+            Disposition::Answered { .. } => Some(&out[..]),
+            Disposition::Outside => match &handler.forwarder {
+                Some(fwd) => {
+                    forwarded = fwd.forward(&packet, false).await;
+                    forwarded.as_deref()
+                }
+                None => None,
+            },
+            Disposition::Dropped => None,
+        };
+        if let Some(answer) = answer {
             framed.clear();
-            framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
-            framed.extend_from_slice(&out);
+            framed.extend_from_slice(&(answer.len() as u16).to_be_bytes());
+            framed.extend_from_slice(answer);
             stream.write_all(&framed).await?;
         }
     }

@@ -63,10 +63,7 @@ impl Query {
 
     /// Offset (within the name) of each label's length byte.
     fn label_offset(&self, i: usize) -> Option<usize> {
-        self.labels
-            .get(..self.label_count)?
-            .get(i)
-            .map(|&o| usize::from(o))
+        self.labels.get(..self.label_count)?.get(i).map(|&o| usize::from(o))
     }
 
     pub fn opcode(&self) -> u8 {
@@ -77,11 +74,7 @@ impl Query {
     /// apex suffix within the name.
     pub fn apex_offset(&self, apex: &[u8], apex_labels: usize) -> Option<usize> {
         let first = self.label_count.checked_sub(apex_labels)?;
-        let off = if apex_labels == 0 {
-            self.name_len - 1
-        } else {
-            self.label_offset(first)?
-        };
+        let off = if apex_labels == 0 { self.name_len - 1 } else { self.label_offset(first)? };
         (self.name().get(off..)? == apex).then_some(off)
     }
 }
@@ -120,22 +113,14 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
     if p.len() < HEADER_LEN || flags & 0x8000 != 0 {
         return Err(ParseError::Drop); // short, or a response (QR set)
     }
-    let formerr = ParseError::Reply {
-        id,
-        flags,
-        rcode: rcode::FORMERR,
-    };
+    let formerr = ParseError::Reply { id, flags, rcode: rcode::FORMERR };
     let counts = [u16_at(p, 4), u16_at(p, 6), u16_at(p, 8), u16_at(p, 10)];
     let [Some(qd), Some(an), Some(ns), Some(ar)] = counts else {
         return Err(formerr);
     };
     let opcode = ((flags >> 11) & 0xF) as u8;
     if opcode != 0 {
-        return Err(ParseError::Reply {
-            id,
-            flags,
-            rcode: rcode::NOTIMP,
-        });
+        return Err(ParseError::Reply { id, flags, rcode: rcode::NOTIMP });
     }
     if qd != 1 {
         return Err(formerr);
@@ -168,10 +153,7 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
         q.labels[q.label_count] = q.name_len as u8;
         q.label_count += 1;
         q.name[q.name_len] = len as u8;
-        for (dst, src) in q.name[q.name_len + 1..q.name_len + 1 + len]
-            .iter_mut()
-            .zip(label)
-        {
+        for (dst, src) in q.name[q.name_len + 1..q.name_len + 1 + len].iter_mut().zip(label) {
             *dst = src.to_ascii_lowercase();
         }
         q.name_len += 1 + len;
@@ -245,10 +227,7 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new(seed: u64) -> Self {
-        Scratch {
-            rng: seed | 1,
-            ..Default::default()
-        }
+        Scratch { rng: seed | 1, ..Default::default() }
     }
 
     fn next(&mut self) -> u64 {
@@ -277,8 +256,7 @@ pub fn size_limit(q: &Query, udp: bool) -> usize {
     if !udp {
         return usize::from(u16::MAX);
     }
-    q.edns
-        .map_or(MIN_UDP_SIZE, |e| usize::from(e.udp_size).max(MIN_UDP_SIZE))
+    q.edns.map_or(MIN_UDP_SIZE, |e| usize::from(e.udp_size).max(MIN_UDP_SIZE))
 }
 
 /// Write the header and echoed question for `q`.
@@ -340,10 +318,7 @@ pub fn error_response(
         (Some(q), ParseError::Reply { rcode, .. }) => {
             begin(out, packet, q, false, s, rcode);
             finish_with_opt(out, q, 0);
-            Disposition::Answered {
-                rcode,
-                truncated: false,
-            }
+            Disposition::Answered { rcode, truncated: false }
         }
         (None, ParseError::Reply { id, flags, rcode }) => {
             out.clear();
@@ -354,10 +329,7 @@ pub fn error_response(
             }
             out.extend_from_slice(&f.to_be_bytes());
             out.extend_from_slice(&[0; 8]);
-            Disposition::Answered {
-                rcode,
-                truncated: false,
-            }
+            Disposition::Answered { rcode, truncated: false }
         }
     }
 }
@@ -383,11 +355,7 @@ impl Responder {
     pub fn new(domain: &str, settings: Settings) -> Responder {
         let apex = crate::zone::wire_name(domain).unwrap_or_else(|| vec![0]);
         let apex_labels = crate::zone::label_count(&apex);
-        Responder {
-            apex,
-            apex_labels,
-            settings,
-        }
+        Responder { apex, apex_labels, settings }
     }
 
     /// Answer a parsed query from `zone` into `out`.
@@ -403,16 +371,7 @@ impl Responder {
         udp: bool,
         scratch: &mut Scratch,
     ) -> Disposition {
-        answer(
-            out,
-            packet,
-            q,
-            zone,
-            (&self.apex, self.apex_labels),
-            udp,
-            &self.settings,
-            scratch,
-        )
+        answer(out, packet, q, zone, (&self.apex, self.apex_labels), udp, &self.settings, scratch)
     }
 }
 
@@ -431,21 +390,14 @@ fn answer(
         begin(out, packet, q, false, s, 0);
         push_opt(out, (rcode::BADVERS >> 4) as u8);
         set_count(out, 2, 1);
-        return Disposition::Answered {
-            rcode: rcode::BADVERS as u8,
-            truncated: false,
-        };
+        return Disposition::Answered { rcode: rcode::BADVERS as u8, truncated: false };
     }
     if q.qclass != CLASS_IN {
         return error_response(
             out,
             packet,
             Some(q),
-            ParseError::Reply {
-                id: q.id,
-                flags: q.flags,
-                rcode: rcode::REFUSED,
-            },
+            ParseError::Reply { id: q.id, flags: q.flags, rcode: rcode::REFUSED },
             s,
         );
     }
@@ -455,10 +407,7 @@ fn answer(
     let Some(zone) = zone else {
         begin(out, packet, q, false, s, rcode::SERVFAIL);
         finish_with_opt(out, q, 0);
-        return Disposition::Answered {
-            rcode: rcode::SERVFAIL,
-            truncated: false,
-        };
+        return Disposition::Answered { rcode: rcode::SERVFAIL, truncated: false };
     };
 
     let node = lookup(zone, q);
@@ -468,12 +417,7 @@ fn answer(
     };
     let at_apex = apex_off == 0;
     begin(out, packet, q, true, s, rcode::NOERROR);
-    let mut w = Writer {
-        out,
-        limit,
-        answers: 0,
-        truncated: false,
-    };
+    let mut w = Writer { out, limit, answers: 0, truncated: false };
     let qt = q.qtype;
     let any = qt == TYPE_ANY;
     if any || qt == TYPE_A {
@@ -515,10 +459,7 @@ fn answer(
             continue;
         }
         scratch.glued.push(srv.target_id);
-        let target = zone
-            .bytes(srv.rr)
-            .get(SRV_TARGET_OFFSET..)
-            .unwrap_or_default();
+        let target = zone.bytes(srv.rr).get(SRV_TARGET_OFFSET..).unwrap_or_default();
         additional += w.glue(zone.bytes(srv.glue), target_at, target);
     }
     if let Some(at) = ns_target {
@@ -531,21 +472,15 @@ fn answer(
     if truncated && s.set_truncate_bit {
         set_tc(out);
     }
-    Disposition::Answered {
-        rcode: rcode::NOERROR,
-        truncated,
-    }
+    Disposition::Answered { rcode: rcode::NOERROR, truncated }
 }
 
 /// Look the name up, applying the original's `.*` stripping (a label that
 /// starts with `*`, other than the first, is removed with its dot).
 fn lookup<'z>(zone: &'z Zone, q: &Query) -> Option<&'z Node> {
     let name = q.name();
-    let has_wild = (1..q.label_count).any(|i| {
-        q.label_offset(i)
-            .and_then(|o| name.get(o + 1))
-            .is_some_and(|&b| b == b'*')
-    });
+    let has_wild = (1..q.label_count)
+        .any(|i| q.label_offset(i).and_then(|o| name.get(o + 1)).is_some_and(|&b| b == b'*'));
     if !has_wild {
         return zone.node(name);
     }
@@ -641,9 +576,7 @@ impl Writer<'_> {
             if !self.answer(zone.bytes(srv.rr)) {
                 return;
             }
-            scratch
-                .written_srv
-                .push((start + 2 + SRV_TARGET_OFFSET, i as u32));
+            scratch.written_srv.push((start + 2 + SRV_TARGET_OFFSET, i as u32));
         }
     }
 
@@ -663,8 +596,7 @@ impl Writer<'_> {
                 break;
             }
             if name_at < 0x4000 {
-                self.out
-                    .extend_from_slice(&(0xC000 | name_at as u16).to_be_bytes());
+                self.out.extend_from_slice(&(0xC000 | name_at as u16).to_be_bytes());
             } else {
                 self.out.extend_from_slice(name);
             }

@@ -96,20 +96,12 @@ impl FakeMaster {
         let addr = listener.local_addr().unwrap();
         let behaviour = Arc::new(Mutex::new(behaviour));
         let hits = Arc::new(AtomicUsize::new(0));
-        let state = MasterState {
-            behaviour: Arc::clone(&behaviour),
-            hits: Arc::clone(&hits),
-        };
+        let state = MasterState { behaviour: Arc::clone(&behaviour), hits: Arc::clone(&hits) };
         let app = Router::new().fallback(master_handler).with_state(state);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeMaster {
-            addr,
-            behaviour,
-            hits,
-            task,
-        }
+        FakeMaster { addr, behaviour, hits, task }
     }
 
     pub fn set(&self, behaviour: Behaviour) {
@@ -146,25 +138,14 @@ pub fn test_config(masters: &[SocketAddr], extra: serde_json::Value) -> Config {
 pub async fn start_with_masters(config: Config) -> Running {
     let config = Arc::new(config);
     let fetcher = Fetcher::new(&config).unwrap();
-    let source = Source::Masters {
-        fetcher,
-        masters: config.masters.clone(),
-    };
-    start(config, source, Arc::new(StaticResolver::localhost_only()))
-        .await
-        .unwrap()
+    let source = Source::Masters { fetcher, masters: config.masters.clone() };
+    start(config, source, Arc::new(StaticResolver::localhost_only())).await.unwrap()
 }
 
 /// Start the server in-process on a state file.
 pub async fn start_with_file(config: Config, path: &Path) -> Running {
     let source = Source::File(path.to_path_buf());
-    start(
-        Arc::new(config),
-        source,
-        Arc::new(StaticResolver::localhost_only()),
-    )
-    .await
-    .unwrap()
+    start(Arc::new(config), source, Arc::new(StaticResolver::localhost_only())).await.unwrap()
 }
 
 /// Wait until `cond` holds (polling), or panic after `secs`.
@@ -198,8 +179,7 @@ pub fn query_msg(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
 /// Send raw bytes over UDP; the raw reply, or None after 1 s.
 pub fn udp_raw(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(1000)))
-        .unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1000))).unwrap();
     sock.send_to(packet, addr).unwrap();
     let mut buf = vec![0u8; 65535];
     match sock.recv_from(&mut buf) {

@@ -1,0 +1,430 @@
+//! Forwarding of names outside the domain (SPEC.md §4): real upstreams on
+//! 127.0.0.1 — in-process fakes for the fault cases, and NSD.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How a fake upstream answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Upstream {
+    /// Never answers.
+    Silent,
+    /// Header-only answer with this rcode.
+    Rcode(u8),
+    /// A full answer (A 192.0.2.<tag>, an unknown type, EDNS OPT with an
+    /// option) after this delay.
+    Answer { tag: u8, delay_ms: u64 },
+    /// Over UDP a TC answer with no records; over TCP the full answer.
+    TruncatedUdp { tag: u8 },
+    /// Answers with a wrong id first, then from a wrong port, then right.
+    Spoofed { tag: u8 },
+}
+
+/// The answer a fake upstream gives to `query`: deterministic, so tests can
+/// compute what the client must receive.
+fn full_answer(query: &[u8], tag: u8) -> Vec<u8> {
+    let q = mesos_dns::dns::wire::parse(query).unwrap();
+    let mut out = query[..q.question_end].to_vec();
+    out[2] |= 0x84; // QR, AA
+    out[3] = 0x80; // RA
+    out[6..12].copy_from_slice(&[0, 2, 0, 0, 0, 1]);
+    out.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, tag]);
+    // TYPE65280, an unknown type, with opaque rdata.
+    out.extend_from_slice(&[0xC0, 0x0C, 0xFF, 0x00, 0, 1, 0, 0, 0, 30, 0, 3, b'x', b'y', b'z']);
+    // OPT: size 4096, NSID option (3) "test".
+    out.extend_from_slice(&[
+        0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 8, 0, 3, 0, 4, b't', b'e', b's', b't',
+    ]);
+    out
+}
+
+fn header_answer(query: &[u8], rcode: u8, tc: bool) -> Vec<u8> {
+    let q = mesos_dns::dns::wire::parse(query).unwrap();
+    let mut out = query[..q.question_end].to_vec();
+    out[2] |= 0x80 | if tc { 0x02 } else { 0 };
+    out[3] = 0x80 | rcode;
+    out[6..12].fill(0);
+    out
+}
+
+struct FakeUpstream {
+    addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl FakeUpstream {
+    async fn start(behaviour: Upstream) -> FakeUpstream {
+        let udp = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = udp.local_addr().unwrap();
+        let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = Arc::clone(&hits);
+        let udp_task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 65535];
+            loop {
+                let Ok((n, peer)) = udp.recv_from(&mut buf).await else { return };
+                h.fetch_add(1, Ordering::SeqCst);
+                let query = buf[..n].to_vec();
+                let udp = Arc::clone(&udp);
+                tokio::spawn(async move {
+                    let answer = match behaviour {
+                        Upstream::Silent => return,
+                        Upstream::Rcode(r) => header_answer(&query, r, false),
+                        Upstream::Answer { tag, delay_ms } => {
+                            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                            full_answer(&query, tag)
+                        }
+                        Upstream::TruncatedUdp { .. } => header_answer(&query, 0, true),
+                        Upstream::Spoofed { tag } => {
+                            let mut wrong = full_answer(&query, 66);
+                            wrong[0] ^= 0xFF;
+                            let _ = udp.send_to(&wrong, peer).await;
+                            let other = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                            let _ = other.send_to(&full_answer(&query, 77), peer).await;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            full_answer(&query, tag)
+                        }
+                    };
+                    let _ = udp.send_to(&answer, peer).await;
+                });
+            }
+        });
+        let h = Arc::clone(&hits);
+        let tcp_task = tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = tcp.accept().await else { return };
+                let h = Arc::clone(&h);
+                tokio::spawn(async move {
+                    loop {
+                        let Ok(len) = s.read_u16().await else { return };
+                        let mut query = vec![0u8; len as usize];
+                        if s.read_exact(&mut query).await.is_err() {
+                            return;
+                        }
+                        h.fetch_add(1, Ordering::SeqCst);
+                        let answer = match behaviour {
+                            Upstream::Silent => {
+                                tokio::time::sleep(Duration::from_secs(3600)).await;
+                                return;
+                            }
+                            Upstream::Rcode(r) => header_answer(&query, r, false),
+                            Upstream::Answer { tag, .. }
+                            | Upstream::TruncatedUdp { tag }
+                            | Upstream::Spoofed { tag } => full_answer(&query, tag),
+                        };
+                        let mut framed = (answer.len() as u16).to_be_bytes().to_vec();
+                        framed.extend_from_slice(&answer);
+                        if s.write_all(&framed).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        FakeUpstream { addr, hits, tasks: vec![udp_task, tcp_task] }
+    }
+}
+
+async fn server(
+    extra: serde_json::Value,
+) -> (tempfile::TempDir, mesos_dns::app::Running, SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(
+        &path,
+        state_with_leader("mesos-dns-fake.json", "127.0.0.1:5050".parse().unwrap()),
+    )
+    .unwrap();
+    let mut cfg = json!({"externalon": true, "timeout": 1});
+    for (k, v) in extra.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    let running =
+        start_with_file(test_config(&["127.0.0.1:5050".parse().unwrap()], cfg), &path).await;
+    wait_loaded(&running).await;
+    let addr = running.dns_addr.unwrap();
+    (dir, running, addr)
+}
+
+/// Query bytes for `name` with EDNS, and the id used.
+fn query_bytes(name: &str, rtype: RecordType, id: u16) -> Vec<u8> {
+    let mut m = query_msg(name, rtype, Some(1232));
+    m.metadata.id = id;
+    m.to_vec().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_pass_through_unchanged_but_the_id() {
+    let up = FakeUpstream::start(Upstream::Answer { tag: 1, delay_ms: 0 }).await;
+    let (_d, running, addr) = server(json!({"resolvers": [up.addr.to_string()]})).await;
+    for udp_transport in [true, false] {
+        let q = query_bytes("www.example.com.", RecordType::A, 0x4242);
+        let got = if udp_transport { udp_raw(addr, &q).unwrap() } else { tcp_raw(addr, &q) };
+        let want = full_answer(&q, 1);
+        assert_eq!(
+            got, want,
+            "udp={udp_transport}: unchanged, unknown type and EDNS option included"
+        );
+        let m = Message::from_vec(&got).unwrap();
+        assert_eq!(m.metadata.id, 0x4242);
+    }
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_errors_pass_through_and_total_failure_is_servfail() {
+    for (rcode, want) in
+        [(5u8, ResponseCode::Refused), (2, ResponseCode::ServFail), (3, ResponseCode::NXDomain)]
+    {
+        let up = FakeUpstream::start(Upstream::Rcode(rcode)).await;
+        let (_d, running, addr) = server(json!({"resolvers": [up.addr.to_string()]})).await;
+        let m = udp(addr, "www.example.com.", RecordType::A, None);
+        assert_eq!(m.metadata.response_code, want);
+        running.shutdown();
+    }
+    // Every upstream silent: SERVFAIL within timeout × upstreams.
+    let a = FakeUpstream::start(Upstream::Silent).await;
+    let b = FakeUpstream::start(Upstream::Silent).await;
+    let (_d, running, addr) =
+        server(json!({"resolvers": [a.addr.to_string(), b.addr.to_string()]})).await;
+    let started = Instant::now();
+    let m = udp_wait(addr, "www.example.com.", 5);
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "{took:?}");
+    assert_eq!((a.hits.load(Ordering::SeqCst), b.hits.load(Ordering::SeqCst)), (1, 1));
+    running.shutdown();
+}
+
+/// A UDP query that may take up to `secs` to be answered.
+fn udp_wait(addr: SocketAddr, name: &str, secs: u64) -> Message {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
+    let q = query_msg(name, RecordType::A, None);
+    sock.send_to(&q.to_vec().unwrap(), addr).unwrap();
+    let mut buf = vec![0u8; 65535];
+    let (n, _) = sock.recv_from(&mut buf).expect("an answer");
+    Message::from_vec(&buf[..n]).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_to_the_second_upstream_after_one_timeout() {
+    let silent = FakeUpstream::start(Upstream::Silent).await;
+    let good = FakeUpstream::start(Upstream::Answer { tag: 2, delay_ms: 0 }).await;
+    let (_d, running, addr) =
+        server(json!({"resolvers": [silent.addr.to_string(), good.addr.to_string()]})).await;
+    let started = Instant::now();
+    let m = udp_wait(addr, "www.example.com.", 5);
+    let took = started.elapsed();
+    assert_eq!(a_answers(&m), vec!["192.0.2.2"]);
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2500), "{took:?}");
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn truncated_udp_answers_pass_and_tcp_retries_are_forwarded_over_tcp() {
+    let up = FakeUpstream::start(Upstream::TruncatedUdp { tag: 3 }).await;
+    let (_d, running, addr) = server(json!({"resolvers": [up.addr.to_string()]})).await;
+    let m = udp(addr, "big.example.com.", RecordType::A, None);
+    assert!(m.metadata.truncation);
+    assert!(m.answers.is_empty());
+    let m = tcp(addr, "big.example.com.", RecordType::A);
+    assert_eq!(a_answers(&m), vec!["192.0.2.3"]);
+    // TCP connections to the upstream are reused.
+    for _ in 0..5 {
+        let m = tcp(addr, "big.example.com.", RecordType::A);
+        assert_eq!(a_answers(&m), vec!["192.0.2.3"]);
+    }
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_with_wrong_ids_or_from_wrong_ports_are_ignored() {
+    let up = FakeUpstream::start(Upstream::Spoofed { tag: 4 }).await;
+    let (_d, running, addr) = server(json!({"resolvers": [up.addr.to_string()]})).await;
+    let m = udp(addr, "www.example.com.", RecordType::A, None);
+    assert_eq!(a_answers(&m), vec!["192.0.2.4"]);
+    running.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_longest_zone_wins_and_the_mesos_domain_is_never_forwarded() {
+    let zone = FakeUpstream::start(Upstream::Answer { tag: 10, delay_ms: 0 }).await;
+    let sub = FakeUpstream::start(Upstream::Answer { tag: 11, delay_ms: 0 }).await;
+    let default = FakeUpstream::start(Upstream::Answer { tag: 12, delay_ms: 0 }).await;
+    let (_d, running, addr) = server(json!({
+        "resolvers": [default.addr.to_string()],
+        "zoneResolvers": {
+            "example.com": [zone.addr.to_string()],
+            "sub.example.com": [sub.addr.to_string()],
+        }
+    }))
+    .await;
+    let ask = |name: &str| a_answers(&udp(addr, name, RecordType::A, None));
+    assert_eq!(ask("a.sub.example.com."), vec!["192.0.2.11"]);
+    assert_eq!(ask("SUB.Example.COM."), vec!["192.0.2.11"]);
+    assert_eq!(ask("a.example.com."), vec!["192.0.2.10"]);
+    assert_eq!(ask("xsub.example.com."), vec!["192.0.2.10"], "label boundaries");
+    assert_eq!(ask("example.org."), vec!["192.0.2.12"]);
+    let before = [&zone, &sub, &default].map(|u| u.hits.load(Ordering::SeqCst));
+    assert_eq!(ask("leader.mesos."), vec!["127.0.0.1"]);
+    assert_eq!(rcode_of_udp(addr, "nothing.mesos."), ResponseCode::NXDomain);
+    let after = [&zone, &sub, &default].map(|u| u.hits.load(Ordering::SeqCst));
+    assert_eq!(before, after, "names in the Mesos domain never go upstream");
+    running.shutdown();
+}
+
+fn rcode_of_udp(addr: SocketAddr, name: &str) -> ResponseCode {
+    udp(addr, name, RecordType::A, None).metadata.response_code
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn external_off_is_refused() {
+    let up = FakeUpstream::start(Upstream::Answer { tag: 1, delay_ms: 0 }).await;
+    let (_d, running, addr) =
+        server(json!({"externalon": false, "resolvers": [up.addr.to_string()]})).await;
+    assert_eq!(rcode_of_udp(addr, "www.example.com."), ResponseCode::Refused);
+    running.shutdown();
+    // (An empty "resolvers" with externalon means /etc/resolv.conf's, as
+    // in the original, so it is not a way to get REFUSED.)
+    assert_eq!(up.hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_concurrent_queries_with_one_slow_upstream() {
+    let slow = FakeUpstream::start(Upstream::Answer { tag: 20, delay_ms: 700 }).await;
+    let fast = FakeUpstream::start(Upstream::Answer { tag: 21, delay_ms: 0 }).await;
+    let (_d, running, addr) = server(json!({
+        "resolvers": [fast.addr.to_string()],
+        "zoneResolvers": {"slow.test": [slow.addr.to_string()]},
+    }))
+    .await;
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    sock.set_recv_buffer_size(4 << 20).unwrap();
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    let sock: std::net::UdpSocket = sock.into();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    for i in 0..1000u16 {
+        let name = if i % 2 == 0 { format!("n{i}.slow.test.") } else { format!("n{i}.fast.test.") };
+        sock.send_to(&query_bytes(&name, RecordType::A, i), addr).unwrap();
+    }
+    let mut seen = vec![false; 1000];
+    let mut fast_done = None;
+    let mut buf = vec![0u8; 4096];
+    let mut got = 0;
+    while got < 1000 {
+        let (n, _) = sock.recv_from(&mut buf).expect("every query answered");
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        let id = m.metadata.id as usize;
+        assert!(!seen[id], "duplicate answer");
+        seen[id] = true;
+        got += 1;
+        let ok = matches!(m.metadata.response_code, ResponseCode::NoError | ResponseCode::ServFail);
+        assert!(ok, "{:?}", m.metadata.response_code);
+        if (1..1000).step_by(2).all(|i| seen[i]) && fast_done.is_none() {
+            fast_done = Some(started.elapsed());
+        }
+    }
+    let fast_done = fast_done.unwrap();
+    assert!(
+        fast_done < Duration::from_millis(650),
+        "fast zone held up by the slow one: {fast_done:?}"
+    );
+    running.shutdown();
+}
+
+/// NSD, a real authoritative server, as the upstream.
+struct Nsd {
+    child: std::process::Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nsd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_nsd() -> Nsd {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let d = dir.path().display();
+    std::fs::write(
+        dir.path().join("example.org.zone"),
+        "$ORIGIN example.org.\n$TTL 300\n@ IN SOA ns1 admin 1 3600 600 86400 300\n@ IN NS ns1\n\
+         ns1 IN A 127.0.0.1\nwww IN A 198.51.100.7\nwww IN AAAA 2001:db8::7\n\
+         _http._tcp IN SRV 0 1 80 www\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("nsd.conf"),
+        format!(
+            "server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  username: \"\"\n  \
+             zonesdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  database: \"\"\n  \
+             xfrdfile: \"{d}/xfrd.state\"\n  zonelistfile: \"{d}/zone.list\"\n  chroot: \"\"\n  \
+             server-count: 1\n  verbosity: 0\n\nremote-control:\n  control-enable: no\n\n\
+             zone:\n  name: example.org\n  zonefile: example.org.zone\n"
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new("nsd")
+        .args(["-d", "-c"])
+        .arg(dir.path().join("nsd.conf"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nsd is installed (scripts/test installs it)");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let nsd = Nsd { child, addr, _dir: dir };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let q = query_msg("www.example.org.", RecordType::A, None);
+        if udp_raw(addr, &q.to_vec().unwrap()).is_some() {
+            return nsd;
+        }
+        assert!(Instant::now() < deadline, "nsd did not start");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarding_to_nsd() {
+    let nsd = start_nsd();
+    let (_d, running, addr) = server(json!({"resolvers": [nsd.addr.to_string()]})).await;
+    let m = udp(addr, "www.example.org.", RecordType::A, None);
+    assert_eq!(a_answers(&m), vec!["198.51.100.7"]);
+    assert!(m.metadata.authoritative, "NSD's AA flag comes through");
+    let m = tcp(addr, "www.example.org.", RecordType::AAAA);
+    assert_eq!(a_answers(&m), vec!["2001:db8::7"]);
+    let m = udp(addr, "_http._tcp.example.org.", RecordType::SRV, Some(1232));
+    assert_eq!(m.answers.len(), 1);
+    let m = udp(addr, "nope.example.org.", RecordType::A, None);
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    // Byte for byte what NSD says, apart from the id.
+    let q = query_bytes("www.example.org.", RecordType::A, 0x0101);
+    let direct = udp_raw(nsd.addr, &q).unwrap();
+    let through = udp_raw(addr, &q).unwrap();
+    assert_eq!(direct, through);
+    running.shutdown();
+}
