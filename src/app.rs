@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 
 use crate::cli::Args;
@@ -17,6 +18,8 @@ use crate::dns::server::{self, Handler};
 use crate::fetch::Fetcher;
 use crate::forward::Forwarder;
 use crate::generate::{HostResolver, SystemResolver, generate};
+use crate::http::{self, Api};
+use crate::metrics::{DnsMetrics, Exporter};
 use crate::records::{Axfr, RecordSet};
 use crate::refresh::{Current, Refresher, Source};
 use crate::state::State;
@@ -75,9 +78,18 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
         }
     };
     let running = start(config, source, Arc::new(SystemResolver)).await?;
+    let trigger = Arc::clone(&running.trigger);
+    let usr1 = tokio::spawn(async move {
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
+        while usr1.recv().await.is_some() {
+            tracing::info!("SIGUSR1: refreshing now");
+            trigger.notify_one();
+        }
+    });
     shutdown_signal().await;
     tracing::info!("shutting down");
-    running.shutdown();
+    usr1.abort();
+    running.shutdown().await;
     Ok(())
 }
 
@@ -85,25 +97,39 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
 pub struct Running {
     /// Where DNS is served (UDP and TCP), when `dnson`.
     pub dns_addr: Option<SocketAddr>,
+    /// Where the HTTP API is served, when `httpon`.
+    pub http_addr: Option<SocketAddr>,
     /// The records in service.
     pub current: Current,
     /// Wakes the refresh loop for an immediate refresh.
     pub trigger: Arc<Notify>,
     stop: Arc<AtomicBool>,
+    http_stop: Arc<Notify>,
     udp_threads: Vec<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    http_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
-    /// Stop the listeners and the refresh loop.
-    pub fn shutdown(self) {
+    /// Stop gracefully: no new queries or connections are taken, queries
+    /// being answered finish (UDP workers notice within 200 ms), HTTP
+    /// requests in flight get up to a second.
+    pub async fn shutdown(self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in &self.tasks {
             t.abort();
         }
-        for t in self.udp_threads {
-            let _ = t.join();
+        self.http_stop.notify_one();
+        if let Some(t) = self.http_task {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), t).await;
         }
+        let threads = self.udp_threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
     }
 }
 
@@ -118,9 +144,13 @@ pub async fn start(
     let current = Arc::clone(&refresher.current);
     let trigger = Arc::clone(&refresher.trigger);
     let stop = Arc::new(AtomicBool::new(false));
+    let http_stop = Arc::new(Notify::new());
     let mut udp_threads = Vec::new();
     let mut tasks = Vec::new();
     let mut dns_addr = None;
+    let forwarder =
+        if config.dns_on { Forwarder::from_config(&config).map(Arc::new) } else { None };
+    let dns_metrics = Arc::new(DnsMetrics::default());
     if config.dns_on {
         let ip = listen_ip(&config.listener)?;
         let (udp, tcp) = server::bind(ip, config.port).with_context(|| {
@@ -129,7 +159,6 @@ pub async fn start(
         let addr = udp.local_addr()?;
         tracing::info!("serving DNS on {addr} (udp and tcp)");
         dns_addr = Some(addr);
-        let forwarder = Forwarder::from_config(&config);
         if let Some(f) = &forwarder {
             let zones: Vec<String> = f.counters().into_iter().map(|(z, _)| z).collect();
             tracing::info!(
@@ -141,7 +170,8 @@ pub async fn start(
         let handler = Arc::new(Handler::new(
             &config,
             Arc::clone(&current),
-            forwarder,
+            forwarder.clone(),
+            Arc::clone(&dns_metrics),
             tokio::runtime::Handle::current(),
         ));
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -152,8 +182,48 @@ pub async fn start(
             }
         }));
     }
+    let mut http_addr = None;
+    let mut http_task = None;
+    if config.http_on {
+        let ip = listen_ip(&config.http_listener)?;
+        let addr = SocketAddr::new(ip, config.http_port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!("serving HTTP on {addr}");
+        http_addr = Some(addr);
+        let exporter = Exporter {
+            dns: dns_metrics,
+            forwarder,
+            refresh: Arc::clone(&refresher.stats),
+            current: Arc::clone(&current),
+            version: VERSION,
+        };
+        let api =
+            Arc::new(Api { config: Arc::clone(&config), current: Arc::clone(&current), exporter });
+        let stopped = Arc::clone(&http_stop);
+        http_task = Some(tokio::spawn(async move {
+            let served = axum::serve(listener, http::router(api))
+                .with_graceful_shutdown(async move { stopped.notified().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!("http listener stopped: {e}");
+            }
+        }));
+    }
     tasks.push(tokio::spawn(refresher.run()));
-    Ok(Running { dns_addr, current, trigger, stop, udp_threads, tasks })
+    Ok(Running {
+        dns_addr,
+        http_addr,
+        current,
+        trigger,
+        stop,
+        http_stop,
+        udp_threads,
+        tasks,
+        http_task,
+    })
 }
 
 /// The listener address: an IP literal; empty means every interface.
@@ -170,7 +240,7 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     };
     let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        match signal(SignalKind::terminate()) {
             Ok(mut s) => {
                 s.recv().await;
             }

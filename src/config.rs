@@ -46,6 +46,7 @@ mod key {
     pub const EXTERNAL_ON: &str = "externalon";
     pub const RECURSE_ON: &str = "recurseon";
     pub const ENUMERATION_ON: &str = "enumerationon";
+    pub const HEALTH_STALE_REFRESHES: &str = "healthStaleRefreshes";
     pub const SET_TRUNCATE_BIT: &str = "SetTruncateBit";
     pub const ENFORCE_RFC952: &str = "enforceRFC952";
     pub const IP_SOURCES: &str = "IPSources";
@@ -240,6 +241,10 @@ pub struct Config {
     pub recurse_on: bool,
     #[serde(rename = "EnumerationOn")]
     pub enumeration_on: bool,
+    /// Ours: `/health` reports 503 once the records in service are older
+    /// than this many `refreshSeconds` (default 3).
+    #[serde(rename = "HealthStaleRefreshes")]
+    pub health_stale_refreshes: u64,
     #[serde(rename = "SetTruncateBit")]
     pub set_truncate_bit: bool,
     #[serde(rename = "EnforceRFC952")]
@@ -301,6 +306,7 @@ impl Default for Config {
             external_on: true,
             recurse_on: true,
             enumeration_on: true,
+            health_stale_refreshes: 3,
             set_truncate_bit: true,
             enforce_rfc952: false,
             ip_sources: vec![IpSource::Netinfo, IpSource::Mesos, IpSource::Host],
@@ -505,6 +511,10 @@ impl Config {
             "externalon" => set(&mut self.external_on, boolean(key::EXTERNAL_ON, value)?),
             "recurseon" => set(&mut self.recurse_on, boolean(key::RECURSE_ON, value)?),
             "enumerationon" => set(&mut self.enumeration_on, boolean(key::ENUMERATION_ON, value)?),
+            "healthstalerefreshes" => set(
+                &mut self.health_stale_refreshes,
+                integer(key::HEALTH_STALE_REFRESHES, value, MAX_SECONDS)?,
+            ),
             "settruncatebit" => {
                 set(&mut self.set_truncate_bit, boolean(key::SET_TRUNCATE_BIT, value)?)
             }

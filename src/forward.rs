@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::dns::wire::{self, ParseError, Settings};
+use crate::metrics::{AtomicHistogram, SLOW_BUCKETS};
 use crate::zone::{label_count, wire_name};
 
 /// The most forwarded queries in flight at once.
@@ -57,6 +58,7 @@ pub struct Forwarder {
     tcp_pool: Mutex<BTreeMap<SocketAddr, Vec<TcpStream>>>,
     /// Queries refused at once because too many were in flight.
     pub overloaded: AtomicU64,
+    latency: AtomicHistogram,
 }
 
 /// Why one upstream did not answer.
@@ -112,6 +114,7 @@ impl Forwarder {
             },
             tcp_pool: Mutex::new(BTreeMap::new()),
             overloaded: AtomicU64::new(0),
+            latency: AtomicHistogram::new(SLOW_BUCKETS),
         })
     }
 
@@ -124,6 +127,11 @@ impl Forwarder {
     /// Counters per zone (`"."` is the default resolvers).
     pub fn counters(&self) -> Vec<(String, Arc<ZoneCounters>)> {
         self.routes.iter().map(|r| (zone_text(&r.zone), Arc::clone(&r.counters))).collect()
+    }
+
+    /// How long upstreams took to answer.
+    pub fn upstream_latency(&self) -> &AtomicHistogram {
+        &self.latency
     }
 
     /// Forward `packet` (a query already parsed once by the caller) and
@@ -141,6 +149,7 @@ impl Forwarder {
         }
         route.counters.forwarded.fetch_add(1, Ordering::Relaxed);
         for &upstream in &route.upstreams {
+            let started = std::time::Instant::now();
             let result = if udp {
                 self.try_udp(upstream, packet, q.question_end).await
             } else {
@@ -148,6 +157,7 @@ impl Forwarder {
             };
             match result {
                 Ok(mut answer) => {
+                    self.latency.observe(started.elapsed());
                     route.counters.answered.fetch_add(1, Ordering::Relaxed);
                     if let Some(slot) = answer.get_mut(..2) {
                         slot.copy_from_slice(&q.id.to_be_bytes());

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::fetch::{Fetcher, candidates, upid_address};
 use crate::generate::{HostResolver, generate};
+use crate::metrics::{AtomicHistogram, SLOW_BUCKETS};
 use crate::records::RecordSet;
 use crate::state::State;
 use crate::zone::Zone;
@@ -40,10 +41,21 @@ pub enum Source {
 }
 
 /// Counters of refresh outcomes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RefreshStats {
     pub ok: AtomicU64,
     pub failed: AtomicU64,
+    pub duration: AtomicHistogram,
+}
+
+impl Default for RefreshStats {
+    fn default() -> Self {
+        RefreshStats {
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            duration: AtomicHistogram::new(SLOW_BUCKETS),
+        }
+    }
 }
 
 /// Why one refresh failed (the records in service stay).
@@ -104,7 +116,9 @@ impl Refresher {
     /// One refresh, with its outcome logged and counted.
     pub async fn refresh_logged(&self) {
         let started = Instant::now();
-        match self.refresh().await {
+        let result = self.refresh().await;
+        self.stats.duration.observe(started.elapsed());
+        match result {
             Ok(()) => {
                 self.stats.ok.fetch_add(1, Ordering::Relaxed);
                 if let Some(s) = self.current.load().as_ref() {

@@ -75,7 +75,7 @@ async fn a_aaaa_srv_with_glue_over_udp_and_tcp() {
         ]
     );
     assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(1232));
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -85,7 +85,7 @@ async fn names_match_case_insensitively() {
     assert_eq!(a_answers(&m), vec!["1.2.3.11", "1.2.3.12"]);
     // The question comes back as asked.
     assert_eq!(m.queries[0].name().to_string(), "LiQuOr-StOrE.MaRaThOn.MeSoS.");
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -109,7 +109,7 @@ async fn soa_and_ns_at_the_apex_are_answers() {
     let mut types: Vec<RecordType> = m.answers.iter().map(|r| r.record_type()).collect();
     types.sort_by_key(|t| u16::from(*t));
     assert_eq!(types, vec![RecordType::NS, RecordType::SOA]);
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,7 +117,7 @@ async fn any_returns_every_type_at_a_name() {
     let (_m, running, addr) = fake_cluster().await;
     let m = udp(addr, "toy-store.ipv6-framework.mesos.", RecordType::ANY, Some(4096));
     assert_eq!(a_answers(&m), vec!["12.0.1.2", "12.0.1.3", "fd01:b::1:8000:2"]);
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,7 +151,7 @@ async fn nxdomain_nodata_and_empty_non_terminals() {
     let m = udp(addr, "slave.mesos.", RecordType::TXT, None);
     assert_eq!(rcode(&m), ResponseCode::NoError);
     assert!(m.answers.is_empty());
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -162,7 +162,7 @@ async fn outside_the_domain_is_refused_without_forwarding() {
     assert!(m.edns.is_some());
     // "notmesos." is not below "mesos.".
     assert_eq!(rcode(&udp(addr, "notmesos.", RecordType::A, None)), ResponseCode::Refused);
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -170,7 +170,7 @@ async fn wildcard_labels_are_stripped_like_the_original() {
     let (_m, running, addr) = fake_cluster().await;
     let m = udp(addr, "liquor-store.*.marathon.mesos.", RecordType::A, None);
     assert_eq!(a_answers(&m), vec!["1.2.3.11", "1.2.3.12"]);
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -185,7 +185,7 @@ async fn before_the_first_load_the_domain_gets_servfail() {
     wait_loaded(&running).await;
     let m = udp(addr, "leader.mesos.", RecordType::A, None);
     assert_eq!(a_answers(&m), vec![master.addr.ip().to_string()]);
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -197,5 +197,5 @@ async fn answers_are_shuffled() {
         firsts.insert(m.answers[0].data.to_string());
     }
     assert!(firsts.len() > 1, "always the same first answer: {firsts:?}");
-    running.shutdown();
+    running.shutdown().await;
 }

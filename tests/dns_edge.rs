@@ -79,7 +79,7 @@ async fn big_answers_truncate_to_the_transport() {
     let m = udp(addr, "_big._tcp.marathon.mesos.", RecordType::SRV, Some(1232));
     assert!(m.metadata.truncation);
     assert!(m.additionals.is_empty() || m.additionals.len() <= m.answers.len());
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,7 +92,7 @@ async fn truncate_bit_can_be_turned_off() {
     let m = Message::from_vec(&raw).unwrap();
     assert!(!m.metadata.truncation);
     assert!(!m.answers.is_empty());
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,7 +121,7 @@ async fn tcp_serves_many_pipelined_queries_per_connection() {
         assert_eq!(m.metadata.id, id, "answered in order");
         assert_eq!(a_answers(&m), vec!["127.0.0.1"]);
     }
-    running.shutdown();
+    running.shutdown().await;
 }
 
 /// A raw query: header fields and the question bytes given.
@@ -209,7 +209,7 @@ async fn malformed_queries_never_crash_the_server() {
     assert_eq!(rcode_of(&r), 1);
     let m = udp(addr, "leader.mesos.", RecordType::A, None);
     assert_eq!(a_answers(&m), vec!["127.0.0.1"]);
-    running.shutdown();
+    running.shutdown().await;
 }
 
 /// Like `udp_raw` with a short wait (most garbage gets no reply).

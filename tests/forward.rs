@@ -187,7 +187,7 @@ async fn answers_pass_through_unchanged_but_the_id() {
         let m = Message::from_vec(&got).unwrap();
         assert_eq!(m.metadata.id, 0x4242);
     }
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -199,7 +199,7 @@ async fn upstream_errors_pass_through_and_total_failure_is_servfail() {
         let (_d, running, addr) = server(json!({"resolvers": [up.addr.to_string()]})).await;
         let m = udp(addr, "www.example.com.", RecordType::A, None);
         assert_eq!(m.metadata.response_code, want);
-        running.shutdown();
+        running.shutdown().await;
     }
     // Every upstream silent: SERVFAIL within timeout × upstreams.
     let a = FakeUpstream::start(Upstream::Silent).await;
@@ -212,7 +212,7 @@ async fn upstream_errors_pass_through_and_total_failure_is_servfail() {
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "{took:?}");
     assert_eq!((a.hits.load(Ordering::SeqCst), b.hits.load(Ordering::SeqCst)), (1, 1));
-    running.shutdown();
+    running.shutdown().await;
 }
 
 /// A UDP query that may take up to `secs` to be answered.
@@ -237,7 +237,7 @@ async fn failover_to_the_second_upstream_after_one_timeout() {
     let took = started.elapsed();
     assert_eq!(a_answers(&m), vec!["192.0.2.2"]);
     assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2500), "{took:?}");
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -254,7 +254,7 @@ async fn truncated_udp_answers_pass_and_tcp_retries_are_forwarded_over_tcp() {
         let m = tcp(addr, "big.example.com.", RecordType::A);
         assert_eq!(a_answers(&m), vec!["192.0.2.3"]);
     }
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -263,7 +263,7 @@ async fn answers_with_wrong_ids_or_from_wrong_ports_are_ignored() {
     let (_d, running, addr) = server(json!({"resolvers": [up.addr.to_string()]})).await;
     let m = udp(addr, "www.example.com.", RecordType::A, None);
     assert_eq!(a_answers(&m), vec!["192.0.2.4"]);
-    running.shutdown();
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -290,7 +290,7 @@ async fn the_longest_zone_wins_and_the_mesos_domain_is_never_forwarded() {
     assert_eq!(rcode_of_udp(addr, "nothing.mesos."), ResponseCode::NXDomain);
     let after = [&zone, &sub, &default].map(|u| u.hits.load(Ordering::SeqCst));
     assert_eq!(before, after, "names in the Mesos domain never go upstream");
-    running.shutdown();
+    running.shutdown().await;
 }
 
 fn rcode_of_udp(addr: SocketAddr, name: &str) -> ResponseCode {
@@ -303,7 +303,7 @@ async fn external_off_is_refused() {
     let (_d, running, addr) =
         server(json!({"externalon": false, "resolvers": [up.addr.to_string()]})).await;
     assert_eq!(rcode_of_udp(addr, "www.example.com."), ResponseCode::Refused);
-    running.shutdown();
+    running.shutdown().await;
     // (An empty "resolvers" with externalon means /etc/resolv.conf's, as
     // in the original, so it is not a way to get REFUSED.)
     assert_eq!(up.hits.load(Ordering::SeqCst), 0);
@@ -350,7 +350,7 @@ async fn a_thousand_concurrent_queries_with_one_slow_upstream() {
         fast_done < Duration::from_millis(650),
         "fast zone held up by the slow one: {fast_done:?}"
     );
-    running.shutdown();
+    running.shutdown().await;
 }
 
 /// NSD, a real authoritative server, as the upstream.
@@ -426,5 +426,5 @@ async fn forwarding_to_nsd() {
     let direct = udp_raw(nsd.addr, &q).unwrap();
     let through = udp_raw(addr, &q).unwrap();
     assert_eq!(direct, through);
-    running.shutdown();
+    running.shutdown().await;
 }

@@ -1,12 +1,14 @@
 //! The DNS listeners: UDP worker threads blocking on the socket, and a
 //! TCP server (two-byte length framing, pipelined queries answered in
-//! order, idle timeout, a cap on concurrent connections).
+//! order, idle timeout, a cap on concurrent connections). Names outside the
+//! domain go to the [`Forwarder`] on the async runtime, so a slow upstream
+//! never holds up a worker.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -15,20 +17,34 @@ use tokio::sync::Semaphore;
 use super::wire::{self, Disposition, ParseError, Responder, Scratch, Settings};
 use crate::config::Config;
 use crate::forward::Forwarder;
+use crate::metrics::{DnsMetrics, DnsShard};
 use crate::refresh::Current;
 
 /// How long a TCP connection may sit idle between queries.
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most TCP connections served at once; more wait in the backlog.
 pub const MAX_TCP_CONNECTIONS: usize = 1024;
+/// Socket buffer size asked for on the UDP socket, so bursts of queries
+/// wait in the kernel instead of being dropped (capped by
+/// `net.core.rmem_max`/`wmem_max`).
+pub const UDP_BUFFER_BYTES: usize = 4 << 20;
 
-/// What every listener shares: the records in service, the settings, and
-/// the forwarder for names outside the domain.
+/// What every listener shares: the records in service, the settings, the
+/// forwarder for names outside the domain, and the counters.
 pub struct Handler {
     current: Current,
     responder: Responder,
     forwarder: Option<Arc<Forwarder>>,
     runtime: tokio::runtime::Handle,
+    pub metrics: Arc<DnsMetrics>,
+}
+
+/// What became of one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handled {
+    pub disposition: Disposition,
+    /// The question's type (0 when the packet did not parse).
+    pub qtype: u16,
 }
 
 impl Handler {
@@ -36,7 +52,8 @@ impl Handler {
     pub fn new(
         config: &Config,
         current: Current,
-        forwarder: Option<Forwarder>,
+        forwarder: Option<Arc<Forwarder>>,
+        metrics: Arc<DnsMetrics>,
         runtime: tokio::runtime::Handle,
     ) -> Handler {
         let settings =
@@ -44,8 +61,9 @@ impl Handler {
         Handler {
             current,
             responder: Responder::new(&config.domain, settings),
-            forwarder: forwarder.map(Arc::new),
+            forwarder,
             runtime,
+            metrics,
         }
     }
 
@@ -58,27 +76,39 @@ impl Handler {
         udp: bool,
         out: &mut Vec<u8>,
         scratch: &mut Scratch,
-    ) -> Disposition {
+    ) -> Handled {
         let q = match wire::parse(packet) {
             Ok(q) => q,
-            Err(e) => return wire::error_response(out, packet, None, e, &self.responder.settings),
+            Err(e) => {
+                let d = wire::error_response(out, packet, None, e, &self.responder.settings);
+                return Handled { disposition: d, qtype: 0 };
+            }
         };
         let guard = self.current.load();
         let zone = guard.as_ref().map(|s| &s.zone);
-        let d = self.responder.answer(out, packet, &q, zone, udp, scratch);
+        let mut d = self.responder.answer(out, packet, &q, zone, udp, scratch);
         if d == Disposition::Outside && self.forwarder.is_none() {
             let refused =
                 ParseError::Reply { id: q.id, flags: q.flags, rcode: wire::rcode::REFUSED };
-            return wire::error_response(out, packet, Some(&q), refused, &self.responder.settings);
+            d = wire::error_response(out, packet, Some(&q), refused, &self.responder.settings);
         }
-        d
+        Handled { disposition: d, qtype: q.qtype }
     }
 }
 
-/// Socket buffer size asked for on the UDP socket, so bursts of queries
-/// wait in the kernel instead of being dropped (capped by
-/// `net.core.rmem_max`/`wmem_max`).
-pub const UDP_BUFFER_BYTES: usize = 4 << 20;
+/// The rcode of a response, extended rcode included (from the OPT record
+/// is not read here: forwarded answers count by their header rcode).
+fn header_rcode(answer: &[u8]) -> u16 {
+    answer.get(3).map_or(u16::MAX, |b| u16::from(b & 0x0F))
+}
+
+/// Count an answer sent from the zone.
+fn count_local(shard: &DnsShard, udp: bool, h: Handled, started: Instant) {
+    if let Disposition::Answered { rcode, .. } = h.disposition {
+        shard.count(udp, h.qtype, u16::from(rcode));
+        shard.observe(started.elapsed());
+    }
+}
 
 /// Bind the UDP socket and TCP listener on `listener:port`.
 pub fn bind(listener: IpAddr, port: u16) -> io::Result<(UdpSocket, std::net::TcpListener)> {
@@ -109,14 +139,14 @@ pub fn spawn_udp(
     socket.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers.max(1) {
-        let socket = socket.try_clone()?;
+        let socket = Arc::new(socket.try_clone()?);
         let handler = Arc::clone(&handler);
         let stop = Arc::clone(&stop);
         let seed = rand::random::<u64>() ^ i as u64;
         handles.push(
             std::thread::Builder::new()
                 .name(format!("dns-udp-{i}"))
-                .spawn(move || udp_worker(&Arc::new(socket), &handler, &stop, seed))?,
+                .spawn(move || udp_worker(&socket, &handler, &stop, seed))?,
         );
     }
     Ok(handles)
@@ -126,6 +156,7 @@ fn udp_worker(socket: &Arc<UdpSocket>, handler: &Handler, stop: &AtomicBool, see
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(65535);
     let mut scratch = Scratch::new(seed);
+    let shard = handler.metrics.shard();
     while !stop.load(Ordering::Relaxed) {
         let (len, peer) = match socket.recv_from(&mut buf) {
             Ok(x) => x,
@@ -144,23 +175,28 @@ fn udp_worker(socket: &Arc<UdpSocket>, handler: &Handler, stop: &AtomicBool, see
                 continue;
             }
         };
+        let started = Instant::now();
         let packet = buf.get(..len).unwrap_or_default();
-        match handler.handle(packet, true, &mut out, &mut scratch) {
+        let h = handler.handle(packet, true, &mut out, &mut scratch);
+        match h.disposition {
             Disposition::Answered { .. } => {
                 if let Err(e) = socket.send_to(&out, peer) {
                     tracing::debug!("udp send to {peer}: {e}");
                 }
+                count_local(&shard, true, h, started);
             }
             Disposition::Outside => {
                 if let Some(fwd) = &handler.forwarder {
                     let fwd = Arc::clone(fwd);
                     let socket = Arc::clone(socket);
+                    let shard = Arc::clone(&shard);
                     let packet = packet.to_vec();
                     handler.runtime.spawn(async move {
-                        if let Some(answer) = fwd.forward(&packet, true).await
-                            && let Err(e) = socket.send_to(&answer, peer)
-                        {
-                            tracing::debug!("udp send to {peer}: {e}");
+                        if let Some(answer) = fwd.forward(&packet, true).await {
+                            if let Err(e) = socket.send_to(&answer, peer) {
+                                tracing::debug!("udp send to {peer}: {e}");
+                            }
+                            shard.count(true, h.qtype, header_rcode(&answer));
                         }
                     });
                 }
@@ -174,6 +210,7 @@ fn udp_worker(socket: &Arc<UdpSocket>, handler: &Handler, stop: &AtomicBool, see
 pub async fn serve_tcp(listener: std::net::TcpListener, handler: Arc<Handler>) -> io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    let shard = handler.metrics.shard();
     loop {
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
             return Ok(());
@@ -187,8 +224,9 @@ pub async fn serve_tcp(listener: std::net::TcpListener, handler: Arc<Handler>) -
             }
         };
         let handler = Arc::clone(&handler);
+        let shard = Arc::clone(&shard);
         tokio::spawn(async move {
-            if let Err(e) = tcp_connection(stream, &handler).await {
+            if let Err(e) = tcp_connection(stream, &handler, &shard).await {
                 tracing::debug!("tcp {peer}: {e}");
             }
             drop(permit);
@@ -196,7 +234,11 @@ pub async fn serve_tcp(listener: std::net::TcpListener, handler: Arc<Handler>) -
     }
 }
 
-async fn tcp_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<()> {
+async fn tcp_connection(
+    mut stream: TcpStream,
+    handler: &Handler,
+    shard: &DnsShard,
+) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut scratch = Scratch::new(rand::random());
     let mut packet = Vec::with_capacity(512);
@@ -214,12 +256,20 @@ async fn tcp_connection(mut stream: TcpStream, handler: &Handler) -> io::Result<
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
+        let started = Instant::now();
+        let h = handler.handle(&packet, false, &mut out, &mut scratch);
         let forwarded;
-        let answer = match handler.handle(&packet, false, &mut out, &mut scratch) {
-            Disposition::Answered { .. } => Some(&out[..]),
+        let answer = match h.disposition {
+            Disposition::Answered { .. } => {
+                count_local(shard, false, h, started);
+                Some(&out[..])
+            }
             Disposition::Outside => match &handler.forwarder {
                 Some(fwd) => {
                     forwarded = fwd.forward(&packet, false).await;
+                    if let Some(a) = &forwarded {
+                        shard.count(false, h.qtype, header_rcode(a));
+                    }
                     forwarded.as_deref()
                 }
                 None => None,
