@@ -834,6 +834,7 @@ fn redacted_uses_the_original_key_names() {
         "EnforceRFC952",
         "SetTruncateBit",
         "EnumerationOn",
+        "HealthStaleRefreshes",
         "MesosHTTPSOn",
         "CACertFile",
         "CertFile",
