@@ -91,6 +91,8 @@ impl HostResolver for StaticResolver {
 pub enum GenerateError {
     #[error("the state names no leading master (empty \"leader\")")]
     NoLeader,
+    #[error("the state's leader {0:?} is not a master UPID (master@host:port)")]
+    BadLeader(String),
 }
 
 /// Generate the record set for `state`. `masters` are the known masters in
@@ -104,6 +106,10 @@ pub fn generate(
     if state.leader.is_empty() {
         return Err(GenerateError::NoLeader);
     }
+    let leader = match Upid::parse(&state.leader) {
+        Some(Upid { host, port: Some(port), addr }) => Leader { host, port, addr },
+        _ => return Err(GenerateError::BadLeader(state.leader.clone())),
+    };
     let mut g = Generator {
         rs: RecordSet::default(),
         domain: &config.domain,
@@ -114,7 +120,7 @@ pub fn generate(
     g.frameworks(&state.frameworks);
     g.agents(&state.slaves);
     g.listener(&config.listener, &config.soa_mname);
-    g.masters(masters, &state.leader);
+    g.masters(masters, &leader);
     g.tasks(&state.frameworks, &config.ip_sources);
     Ok(g.rs)
 }
@@ -148,22 +154,38 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
     s.parse::<IpAddr>().ok().map(canonical_ip)
 }
 
-/// A libprocess UPID, `id@host:port`.
+/// A libprocess UPID, `id@host:port`. Lenient where the meaning is clear:
+/// a UPID without a port still names its host.
 #[derive(Debug, PartialEq, Eq)]
 struct Upid<'a> {
     host: &'a str,
-    port: &'a str,
+    port: Option<&'a str>,
+    /// Everything after the `@`.
+    addr: &'a str,
 }
 
 impl<'a> Upid<'a> {
     fn parse(pid: &'a str) -> Option<Self> {
         let (_, addr) = pid.split_once('@')?;
-        if addr.contains('@') {
+        if addr.contains('@') || addr.is_empty() {
             return None;
         }
-        let (host, port) = split_host_port(addr)?;
-        Some(Upid { host, port })
+        Some(match split_host_port(addr) {
+            Some((host, port)) => Upid { host, port: Some(port), addr },
+            None => {
+                let host = addr.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(addr);
+                Upid { host, port: None, addr }
+            }
+        })
     }
+}
+
+/// The leading master, from the state's `leader`.
+struct Leader<'a> {
+    host: &'a str,
+    port: &'a str,
+    /// `host:port` as written.
+    addr: &'a str,
 }
 
 /// Go's `net.SplitHostPort`: `host:port` or `[v6]:port`.
@@ -252,7 +274,7 @@ impl<'a> Generator<'a> {
     fn frameworks(&mut self, frameworks: &[Framework]) {
         for f in frameworks {
             let (host, port) = match Upid::parse(&f.pid) {
-                Some(pid) => (pid.host, Some(pid.port)),
+                Some(pid) => (pid.host, pid.port),
                 None => (f.hostname.as_str(), None),
             };
             let ips = self.hosts.ips(host);
@@ -286,7 +308,7 @@ impl<'a> Generator<'a> {
                 for &ip in &ips {
                     self.rs.insert_ip(&name, ip);
                 }
-                match pid.map(|p| (p.port, parse_port(p.port))) {
+                match pid.and_then(|p| p.port).map(|p| (p, parse_port(p))) {
                     Some((_, Some(port))) => {
                         self.rs.insert_srv(&srv, &name, port);
                     }
@@ -322,29 +344,24 @@ impl<'a> Generator<'a> {
     }
 
     /// `leader.D.`, `master.D.`, `masterN.D.`, `_leader._tcp/_udp.D.`.
-    fn masters(&mut self, masters: &[String], leader: &str) {
-        let Some((_, leader_addr)) = leader.split_once('@') else {
-            tracing::warn!("leader {leader:?} is not a master UPID");
-            return;
-        };
-        let leader_addr = leader_addr.split('@').next().unwrap_or_default();
-        let Some((leader_host, leader_port)) = split_host_port_lenient(leader_addr) else {
-            tracing::warn!("leader {leader:?} has no host:port");
-            return;
-        };
-        let leader_ips = self.hosts.ips(leader_host);
+    fn masters(&mut self, masters: &[String], leader: &Leader<'_>) {
+        let leader_addr = leader.addr;
+        let leader_ips = self.hosts.ips(leader.host);
+        if leader_ips.is_empty() {
+            tracing::warn!("leader {leader_addr:?} has no address");
+        }
         let leader_name = self.fqdn("leader");
         let all = self.fqdn("master");
         for &ip in &leader_ips {
             self.rs.insert_ip(&leader_name, ip);
             self.rs.insert_ip(&all, ip);
         }
-        match parse_port(leader_port) {
+        match parse_port(leader.port) {
             Some(port) => {
                 self.rs.insert_srv(&self.fqdn("_leader._tcp"), &leader_name, port);
                 self.rs.insert_srv(&self.fqdn("_leader._udp"), &leader_name, port);
             }
-            None => self.rs.skip(format_args!("leader {leader:?} port")),
+            None => self.rs.skip(format_args!("leader {leader_addr:?} port")),
         }
 
         let mut index = 0;
@@ -380,7 +397,7 @@ impl<'a> Generator<'a> {
         }
         if !leader_indexed {
             if !masters.is_empty() {
-                tracing::warn!("leader {leader:?} is not in the masters list");
+                tracing::warn!("leader {leader_addr:?} is not in the masters list");
             }
             let name = self.fqdn(&format!("master{index}"));
             for &ip in &leader_ips {
@@ -416,10 +433,13 @@ impl<'a> Generator<'a> {
                     self.task_records(&ctx, &self.rule.label(&task.name), &mut enum_task);
                 } else {
                     let raw = &task.discovery.name;
-                    if is_publishable_raw_name(raw) {
-                        self.task_records(&ctx, &raw.to_lowercase(), &mut enum_task);
+                    let label = self.rule.label(raw);
+                    let raw = raw.to_lowercase();
+                    // The legacy raw name, unless it is the label itself.
+                    if raw != label && is_publishable_raw_name(&raw) {
+                        self.task_records(&ctx, &raw, &mut enum_task);
                     }
-                    self.task_records(&ctx, &self.rule.label(raw), &mut enum_task);
+                    self.task_records(&ctx, &label, &mut enum_task);
                 }
                 enum_fw.tasks.push(enum_task);
             }
@@ -603,14 +623,14 @@ mod tests {
 
     #[test]
     fn upids() {
-        assert_eq!(
-            Upid::parse("slave(1)@10.0.0.1:5051"),
-            Some(Upid { host: "10.0.0.1", port: "5051" })
-        );
-        assert_eq!(Upid::parse("s@[::1]:5051"), Some(Upid { host: "::1", port: "5051" }));
-        assert_eq!(Upid::parse("10.0.0.1:5051"), None);
-        assert_eq!(Upid::parse("a@b@c:1"), None);
-        assert_eq!(Upid::parse("s@::1:5051"), None);
+        let p = |s| Upid::parse(s).map(|u| (u.host, u.port));
+        assert_eq!(p("slave(1)@10.0.0.1:5051"), Some(("10.0.0.1", Some("5051"))));
+        assert_eq!(p("s@[::1]:5051"), Some(("::1", Some("5051"))));
+        assert_eq!(p("s@10.0.0.1"), Some(("10.0.0.1", None)));
+        assert_eq!(p("s@[::1]"), Some(("::1", None)));
+        assert_eq!(p("10.0.0.1:5051"), None);
+        assert_eq!(p("a@b@c:1"), None);
+        assert_eq!(p("s@"), None);
     }
 
     #[test]

@@ -210,7 +210,7 @@ async fn upstream_errors_pass_through_and_total_failure_is_servfail() {
     let m = udp_wait(addr, "www.example.com.", 5);
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "{took:?}");
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(6), "{took:?}");
     assert_eq!((a.hits.load(Ordering::SeqCst), b.hits.load(Ordering::SeqCst)), (1, 1));
     running.shutdown().await;
 }
@@ -236,7 +236,7 @@ async fn failover_to_the_second_upstream_after_one_timeout() {
     let m = udp_wait(addr, "www.example.com.", 5);
     let took = started.elapsed();
     assert_eq!(a_answers(&m), vec!["192.0.2.2"]);
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2500), "{took:?}");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(3500), "{took:?}");
     running.shutdown().await;
 }
 
@@ -311,9 +311,13 @@ async fn external_off_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_concurrent_queries_with_one_slow_upstream() {
-    let slow = FakeUpstream::start(Upstream::Answer { tag: 20, delay_ms: 700 }).await;
+    // The slow zone's upstream never answers: its queries end in SERVFAIL
+    // after `timeout` (3 s). Every fast-zone answer must arrive before
+    // that, whatever the machine's load: no head-of-line blocking.
+    let slow = FakeUpstream::start(Upstream::Silent).await;
     let fast = FakeUpstream::start(Upstream::Answer { tag: 21, delay_ms: 0 }).await;
     let (_d, running, addr) = server(json!({
+        "timeout": 3,
         "resolvers": [fast.addr.to_string()],
         "zoneResolvers": {"slow.test": [slow.addr.to_string()]},
     }))
@@ -322,34 +326,29 @@ async fn a_thousand_concurrent_queries_with_one_slow_upstream() {
     sock.set_recv_buffer_size(4 << 20).unwrap();
     sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
     let sock: std::net::UdpSocket = sock.into();
-    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let started = Instant::now();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     for i in 0..1000u16 {
         let name = if i % 2 == 0 { format!("n{i}.slow.test.") } else { format!("n{i}.fast.test.") };
         sock.send_to(&query_bytes(&name, RecordType::A, i), addr).unwrap();
     }
     let mut seen = vec![false; 1000];
-    let mut fast_done = None;
     let mut buf = vec![0u8; 4096];
-    let mut got = 0;
-    while got < 1000 {
+    let mut fast_left = 500;
+    for _ in 0..1000 {
         let (n, _) = sock.recv_from(&mut buf).expect("every query answered");
         let m = Message::from_vec(&buf[..n]).unwrap();
         let id = m.metadata.id as usize;
         assert!(!seen[id], "duplicate answer");
         seen[id] = true;
-        got += 1;
-        let ok = matches!(m.metadata.response_code, ResponseCode::NoError | ResponseCode::ServFail);
-        assert!(ok, "{:?}", m.metadata.response_code);
-        if (1..1000).step_by(2).all(|i| seen[i]) && fast_done.is_none() {
-            fast_done = Some(started.elapsed());
+        if id % 2 == 1 {
+            assert_eq!(a_answers(&m), vec!["192.0.2.21"]);
+            fast_left -= 1;
+        } else {
+            assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+            assert_eq!(fast_left, 0, "a slow query finished before the fast ones");
         }
     }
-    let fast_done = fast_done.unwrap();
-    assert!(
-        fast_done < Duration::from_millis(650),
-        "fast zone held up by the slow one: {fast_done:?}"
-    );
+    assert!(seen.iter().all(|&s| s), "none lost");
     running.shutdown().await;
 }
 
