@@ -47,6 +47,7 @@ mod key {
     pub const RECURSE_ON: &str = "recurseon";
     pub const ENUMERATION_ON: &str = "enumerationon";
     pub const HEALTH_STALE_REFRESHES: &str = "healthStaleRefreshes";
+    pub const ALLOW_FORWARD_FROM: &str = "allowForwardFrom";
     pub const SET_TRUNCATE_BIT: &str = "SetTruncateBit";
     pub const ENFORCE_RFC952: &str = "enforceRFC952";
     pub const IP_SOURCES: &str = "IPSources";
@@ -245,6 +246,11 @@ pub struct Config {
     /// than this many `refreshSeconds` (default 3).
     #[serde(rename = "HealthStaleRefreshes")]
     pub health_stale_refreshes: u64,
+    /// Ours: clients (CIDRs or IPs) whose queries outside the domain are
+    /// forwarded; others get REFUSED. Empty (the default): everyone, as the
+    /// original.
+    #[serde(rename = "AllowForwardFrom")]
+    pub allow_forward_from: Vec<String>,
     #[serde(rename = "SetTruncateBit")]
     pub set_truncate_bit: bool,
     #[serde(rename = "EnforceRFC952")]
@@ -307,6 +313,7 @@ impl Default for Config {
             recurse_on: true,
             enumeration_on: true,
             health_stale_refreshes: 3,
+            allow_forward_from: Vec::new(),
             set_truncate_bit: true,
             enforce_rfc952: false,
             ip_sources: vec![IpSource::Netinfo, IpSource::Mesos, IpSource::Host],
@@ -511,6 +518,9 @@ impl Config {
             "externalon" => set(&mut self.external_on, boolean(key::EXTERNAL_ON, value)?),
             "recurseon" => set(&mut self.recurse_on, boolean(key::RECURSE_ON, value)?),
             "enumerationon" => set(&mut self.enumeration_on, boolean(key::ENUMERATION_ON, value)?),
+            "allowforwardfrom" => {
+                self.allow_forward_from = strings(key::ALLOW_FORWARD_FROM, value)?;
+            }
             "healthstalerefreshes" => set(
                 &mut self.health_stale_refreshes,
                 integer(key::HEALTH_STALE_REFRESHES, value, MAX_SECONDS)?,
@@ -639,6 +649,11 @@ impl Config {
         }
         // (9) Mesos authentication
         self.check_authentication()?;
+        // Ours: the forwarding allow-list is CIDRs or IPs.
+        for net in &self.allow_forward_from {
+            parse_net(net)
+                .map_err(|reason| Problem::new(key::ALLOW_FORWARD_FROM, quote(net), reason))?;
+        }
         // Ours: listeners must be IP literals.
         ip_literal(key::LISTENER, &self.listener)?;
         ip_literal(key::HTTP_LISTENER, &self.http_listener)?;
@@ -768,6 +783,13 @@ fn checked_zone_resolvers(
         return Err(Problem::new(key::ZONE_RESOLVERS, quote(zone), reason));
     }
     Ok(checked)
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`10.0.0.1`).
+pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| "not a CIDR (10.0.0.0/8) or an IP address".to_owned())
 }
 
 fn check_ip_sources(sources: &[IpSource]) -> Result<(), Problem> {

@@ -835,6 +835,7 @@ fn redacted_uses_the_original_key_names() {
         "SetTruncateBit",
         "EnumerationOn",
         "HealthStaleRefreshes",
+        "AllowForwardFrom",
         "MesosHTTPSOn",
         "CACertFile",
         "CertFile",
@@ -910,4 +911,13 @@ fn errors_without_a_file_say_config() {
     let mut c = Config::default();
     let e = c.validate().unwrap_err();
     assert!(e.to_string().starts_with("config: key \"masters\": "), "{e}");
+}
+
+#[test]
+fn allow_forward_from_takes_cidrs_and_addresses() {
+    let c = good(json!({"allowForwardFrom": ["10.0.0.0/8", "127.0.0.1", "::1/128"]}));
+    assert_eq!(c.allow_forward_from.len(), 3);
+    assert!(good(json!({})).allow_forward_from.is_empty(), "default: everyone");
+    bad_key(json!({"allowForwardFrom": ["10.0.0.0/33"]}), "allowForwardFrom", "\"10.0.0.0/33\"");
+    bad_key(json!({"allowForwardFrom": ["nowhere"]}), "allowForwardFrom", "\"nowhere\"");
 }

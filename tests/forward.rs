@@ -427,3 +427,29 @@ async fn forwarding_to_nsd() {
     assert_eq!(direct, through);
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allow_forward_from_keeps_it_from_being_an_open_resolver() {
+    let up = FakeUpstream::start(Upstream::Answer { tag: 30, delay_ms: 0 }).await;
+    let (_d, running, addr) = server(json!({
+        "resolvers": [up.addr.to_string()],
+        "allowForwardFrom": ["10.0.0.0/8", "192.168.1.1"],
+    }))
+    .await;
+    // 127.0.0.1 is not allowed: refused over UDP and TCP, never sent upstream.
+    assert_eq!(rcode_of_udp(addr, "www.example.com."), ResponseCode::Refused);
+    let m = tcp(addr, "www.example.com.", RecordType::A);
+    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(up.hits.load(Ordering::SeqCst), 0);
+    // The Mesos domain is answered for everyone.
+    assert_eq!(a_answers(&udp(addr, "leader.mesos.", RecordType::A, None)), vec!["127.0.0.1"]);
+    running.shutdown().await;
+
+    let (_d, running, addr) = server(json!({
+        "resolvers": [up.addr.to_string()],
+        "allowForwardFrom": ["127.0.0.0/8"],
+    }))
+    .await;
+    assert_eq!(a_answers(&udp(addr, "www.example.com.", RecordType::A, None)), vec!["192.0.2.30"]);
+    running.shutdown().await;
+}

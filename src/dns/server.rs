@@ -35,6 +35,8 @@ pub struct Handler {
     current: Current,
     responder: Responder,
     forwarder: Option<Arc<Forwarder>>,
+    /// Clients allowed to use the forwarder (empty: everyone).
+    allow_forward: Vec<ipnet::IpNet>,
     runtime: tokio::runtime::Handle,
     pub metrics: Arc<DnsMetrics>,
 }
@@ -62,6 +64,11 @@ impl Handler {
             current,
             responder: Responder::new(&config.domain, settings),
             forwarder,
+            allow_forward: config
+                .allow_forward_from
+                .iter()
+                .filter_map(|n| crate::config::parse_net(n).ok())
+                .collect(),
             runtime,
             metrics,
         }
@@ -74,6 +81,7 @@ impl Handler {
         &self,
         packet: &[u8],
         udp: bool,
+        peer: IpAddr,
         out: &mut Vec<u8>,
         scratch: &mut Scratch,
     ) -> Handled {
@@ -87,12 +95,22 @@ impl Handler {
         let guard = self.current.load();
         let zone = guard.as_ref().map(|s| &s.zone);
         let mut d = self.responder.answer(out, packet, &q, zone, udp, scratch);
-        if d == Disposition::Outside && self.forwarder.is_none() {
+        if d == Disposition::Outside && !self.may_forward(peer) {
             let refused =
                 ParseError::Reply { id: q.id, flags: q.flags, rcode: wire::rcode::REFUSED };
             d = wire::error_response(out, packet, Some(&q), refused, &self.responder.settings);
         }
         Handled { disposition: d, qtype: q.qtype }
+    }
+}
+
+impl Handler {
+    /// Whether queries from `peer` outside the domain are forwarded.
+    fn may_forward(&self, peer: IpAddr) -> bool {
+        let peer = crate::records::canonical_ip(peer);
+        self.forwarder.is_some()
+            && (self.allow_forward.is_empty()
+                || self.allow_forward.iter().any(|n| n.contains(&peer)))
     }
 }
 
@@ -177,7 +195,7 @@ fn udp_worker(socket: &Arc<UdpSocket>, handler: &Handler, stop: &AtomicBool, see
         };
         let started = Instant::now();
         let packet = buf.get(..len).unwrap_or_default();
-        let h = handler.handle(packet, true, &mut out, &mut scratch);
+        let h = handler.handle(packet, true, peer.ip(), &mut out, &mut scratch);
         match h.disposition {
             Disposition::Answered { .. } => {
                 if let Err(e) = socket.send_to(&out, peer) {
@@ -226,7 +244,7 @@ pub async fn serve_tcp(listener: std::net::TcpListener, handler: Arc<Handler>) -
         let handler = Arc::clone(&handler);
         let shard = Arc::clone(&shard);
         tokio::spawn(async move {
-            if let Err(e) = tcp_connection(stream, &handler, &shard).await {
+            if let Err(e) = tcp_connection(stream, peer.ip(), &handler, &shard).await {
                 tracing::debug!("tcp {peer}: {e}");
             }
             drop(permit);
@@ -236,6 +254,7 @@ pub async fn serve_tcp(listener: std::net::TcpListener, handler: Arc<Handler>) -
 
 async fn tcp_connection(
     mut stream: TcpStream,
+    peer: IpAddr,
     handler: &Handler,
     shard: &DnsShard,
 ) -> io::Result<()> {
@@ -257,7 +276,7 @@ async fn tcp_connection(
             Err(_) => return Ok(()),
         };
         let started = Instant::now();
-        let h = handler.handle(&packet, false, &mut out, &mut scratch);
+        let h = handler.handle(&packet, false, peer, &mut out, &mut scratch);
         let forwarded;
         let answer = match h.disposition {
             Disposition::Answered { .. } => {
