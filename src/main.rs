@@ -7,10 +7,17 @@ use mesos_dns::{app, cli, config::Config};
 fn main() -> ExitCode {
     let args = match cli::parse(std::env::args_os()) {
         Ok(args) => args,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help: clap's usage text on stdout.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line: clap's first ("error: ...") line, without the usage.
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
+            eprintln!("mesos-dns: {line} (see -help)");
+            return ExitCode::from(2);
         }
     };
     if args.version {

@@ -30,10 +30,18 @@ pub struct State {
 /// Why a document could not be read as a state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// (The JSON error is part of the message, not a `source`, so a
+    /// printed error chain does not repeat it.)
     #[error("state document is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     #[error("state document is not a JSON object (found {0})")]
     NotAnObject(&'static str),
+}
+
+impl From<serde_json::Error> for StateError {
+    fn from(e: serde_json::Error) -> Self {
+        StateError::Json(e)
+    }
 }
 
 impl State {

@@ -1,0 +1,576 @@
+//! The real `mesos-dns` binary, run as a child process: flags, exit codes,
+//! error lines, `-dump`, a busy port, the README demo checked with `dig`,
+//! and a clean exit on SIGTERM.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mesos-dns");
+
+fn demo(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("demo").join(file)
+}
+
+/// A child process that is killed (and reaped) when dropped, so a failed
+/// assertion never leaks a server.
+struct Guard(Option<Child>);
+
+impl Guard {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child already reaped")
+    }
+
+    /// Wait for the exit, at most `limit`.
+    fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child().try_wait().unwrap() {
+                self.0 = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// What a finished run printed.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl fmt::Debug for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The non-empty lines of stderr.
+    fn error_lines(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|l| !l.trim().is_empty()).collect()
+    }
+
+    /// Exactly one non-empty line on stderr, no panic; that line.
+    fn one_error_line(&self) -> &str {
+        self.no_panic();
+        let lines = self.error_lines();
+        assert_eq!(lines.len(), 1, "want one error line: {self:?}");
+        lines[0]
+    }
+
+    fn no_panic(&self) {
+        for text in [&self.stdout, &self.stderr] {
+            assert!(!text.contains("panicked"), "{self:?}");
+            assert!(!text.contains("RUST_BACKTRACE"), "{self:?}");
+        }
+    }
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).env_remove("RUST_LOG").env_remove("RUST_BACKTRACE").stdin(Stdio::null());
+    c
+}
+
+/// Run the binary to completion (killed after 20 s: a test that expects an
+/// exit must not hang on a server that started instead).
+fn run(args: &[&str]) -> Run {
+    let mut guard =
+        Guard(Some(command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()));
+    let mut out = guard.child().stdout.take().unwrap();
+    let mut err = guard.child().stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = guard.wait_for_exit(Duration::from_secs(20));
+    drop(guard); // kills it if still running, so the readers finish
+    let stdout = out.join().unwrap();
+    let stderr = err.join().unwrap();
+    let Some(status) = status else {
+        panic!("mesos-dns {args:?} did not exit within 20 s; stderr:\n{stderr}");
+    };
+    Run { status, stdout, stderr }
+}
+
+/// Write `doc` as a config file in `dir`.
+fn write_config(dir: &Path, name: &str, doc: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, doc).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// demo/config.json with `changes` applied.
+fn demo_config(changes: serde_json::Value) -> String {
+    let text = std::fs::read_to_string(demo("config.json")).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (k, v) in changes.as_object().unwrap() {
+        doc[k] = v.clone();
+    }
+    doc.to_string()
+}
+
+/// A port free (at this moment) for both UDP and TCP on 127.0.0.1.
+fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[test]
+fn version_flags_print_the_version_and_exit_0() {
+    for flag in ["-version", "--version", "-version=true"] {
+        let r = run(&[flag]);
+        assert_eq!(r.code(), Some(0), "{flag}: {r:?}");
+        assert_eq!(r.stdout.trim(), env!("CARGO_PKG_VERSION"), "{flag}: {r:?}");
+        r.no_panic();
+    }
+}
+
+#[test]
+fn unknown_flag_is_exit_2_naming_the_flag() {
+    for flag in ["-bogus", "--bogus=1", "stray"] {
+        let r = run(&[flag]);
+        assert_eq!(r.code(), Some(2), "{flag}: {r:?}");
+        r.no_panic();
+        let name = flag.trim_start_matches('-').split('=').next().unwrap();
+        assert!(r.stderr.contains(name), "{flag}: {r:?}");
+        assert!(r.stdout.is_empty(), "{flag}: {r:?}");
+    }
+}
+
+#[test]
+fn unknown_flag_is_one_error_line() {
+    let r = run(&["-bogus"]);
+    assert_eq!(r.code(), Some(2), "{r:?}");
+    r.one_error_line();
+}
+
+#[test]
+fn bad_configs_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        // (config text, what the error line must mention)
+        (r#"{"masters": ["127.0.0.1:5050"], "#, &["JSON"]),
+        (r#"{"masters": ["127.0.0.1:5050"], "IPSources": []}"#, &["IPSources"]),
+        (r#"{"masters": ["1.2.3.4"]}"#, &["masters", "1.2.3.4"]),
+        (r#"{"masters": ["127.0.0.1:5050"], "IPSources": ["bogus"]}"#, &["IPSources", "bogus"]),
+        (r#"{"masters": ["127.0.0.1:5050"], "domain": "a..b"}"#, &["domain", "a..b"]),
+        (r#"{"masters": ["127.0.0.1:5050"], "port": "x"}"#, &["port"]),
+        (r#"{}"#, &["masters"]),
+        (r#"[1, 2]"#, &["object"]),
+        ("", &["JSON"]),
+    ];
+    for (i, (text, mentions)) in cases.iter().enumerate() {
+        let path = write_config(dir.path(), &format!("bad{i}.json"), text);
+        let r = run(&[&format!("-config={path}")]);
+        assert_eq!(r.code(), Some(2), "{text}: {r:?}");
+        let line = r.one_error_line();
+        assert!(line.contains(&path), "{text}: the line names the file: {r:?}");
+        for m in *mentions {
+            assert!(line.contains(m), "{text}: the line names {m:?}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn missing_config_file_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.json");
+    let r = run(&["-config", path.to_str().unwrap()]);
+    assert_eq!(r.code(), Some(2), "{r:?}");
+    let line = r.one_error_line();
+    assert!(line.contains("nope.json"), "{r:?}");
+}
+
+#[test]
+fn dump_of_a_state_file_that_is_not_json_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let config = demo("config.json");
+    for garbage in [&b"this is not json"[..], b"{\"frameworks\": [", b"[1,2,3]", b""] {
+        std::fs::write(&state, garbage).unwrap();
+        let r = run(&[
+            &format!("-config={}", config.display()),
+            &format!("-state-file={}", state.display()),
+            "-dump",
+        ]);
+        assert_ne!(r.code(), Some(0), "{r:?}");
+        assert!(r.code().is_some(), "killed by a signal: {r:?}");
+        let line = r.one_error_line();
+        assert!(line.contains("state.json"), "{r:?}");
+        assert!(r.stdout.is_empty(), "{r:?}");
+    }
+    // A missing state file too.
+    let r = run(&[
+        &format!("-config={}", config.display()),
+        &format!("-state-file={}", dir.path().join("absent.json").display()),
+        "-dump",
+    ]);
+    assert_ne!(r.code(), Some(0), "{r:?}");
+    r.one_error_line();
+}
+
+#[test]
+fn dump_error_line_does_not_repeat_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, b"garbage").unwrap();
+    let r = run(&[
+        &format!("-config={}", demo("config.json").display()),
+        &format!("-state-file={}", state.display()),
+        "-dump",
+    ]);
+    let line = r.one_error_line();
+    let cause = "expected value at line 1 column 1";
+    assert_eq!(line.matches(cause).count(), 1, "{line}");
+}
+
+#[test]
+fn dump_needs_a_state_file() {
+    let r = run(&[&format!("-config={}", demo("config.json").display()), "-dump"]);
+    assert_ne!(r.code(), Some(0), "{r:?}");
+    let line = r.one_error_line();
+    assert!(line.contains("state-file"), "{r:?}");
+}
+
+/// A JSON object with its keys in document order.
+struct Ordered(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for Ordered {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some(kv) = map.next_entry()? {
+                    out.push(kv);
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The member maps of `Records` in document order: section → names → values.
+#[derive(Deserialize)]
+struct DumpOrder {
+    #[serde(rename = "Records")]
+    records: BTreeMap<String, OrderedSection>,
+}
+
+struct OrderedSection(Vec<(String, Vec<String>)>);
+
+impl<'de> Deserialize<'de> for OrderedSection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let o = Ordered::deserialize(d)?;
+        o.0.into_iter()
+            .map(|(k, v)| {
+                serde_json::from_value::<Vec<String>>(v)
+                    .map(|v| (k, v))
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect::<Result<_, _>>()
+            .map(OrderedSection)
+    }
+}
+
+#[test]
+fn dump_of_the_demo_is_sorted_json() {
+    let r = run(&[
+        &format!("-config={}", demo("config.json").display()),
+        &format!("-state-file={}", demo("state.json").display()),
+        "-dump",
+    ]);
+    assert_eq!(r.code(), Some(0), "{r:?}");
+    r.no_panic();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("valid JSON");
+    let mut search: Vec<&str> = doc["Records"]["As"]["search.marathon.mesos."]
+        .as_array()
+        .expect("As[search.marathon.mesos.]")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    search.sort_unstable();
+    assert_eq!(search, ["10.0.1.11", "10.0.1.12", "10.0.1.13"]);
+    assert_eq!(
+        doc["Records"]["SRVs"]["_search._tcp.marathon.mesos."].as_array().map(Vec::len),
+        Some(6)
+    );
+    assert_eq!(doc["Domain"], "mesos");
+    assert_eq!(doc["TTL"], 60);
+    assert_eq!(doc["RefreshSeconds"], 5);
+
+    // Keys and values in sorted order, as printed.
+    let top = serde_json::from_str::<Ordered>(&r.stdout).unwrap();
+    let keys: Vec<&str> = top.0.iter().map(|(k, _)| k.as_str()).collect();
+    for k in ["TTL", "Serial", "RefreshSeconds", "Mname", "Rname", "Domain"] {
+        assert!(keys.contains(&k), "{k} missing: {keys:?}");
+    }
+    let order: DumpOrder = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(order.records.keys().collect::<Vec<_>>(), ["AAAAs", "As", "SRVs"]);
+    for (section, entries) in &order.records {
+        let names: Vec<&String> = entries.0.iter().map(|(k, _)| k).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{section}: names not sorted: {names:?}");
+        for (name, values) in &entries.0 {
+            assert!(!values.is_empty(), "{section} {name}: empty");
+            assert!(
+                values.windows(2).all(|w| w[0] < w[1]),
+                "{section} {name}: values not sorted/unique: {values:?}"
+            );
+        }
+    }
+    assert!(order.records["As"].0.len() > 50);
+}
+
+#[test]
+fn a_busy_port_is_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    // UDP taken; TCP taken (UDP free); the HTTP port taken.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = TcpListener::bind("127.0.0.1:0").unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let tcp_port = tcp.local_addr().unwrap().port();
+    let http_port = http.local_addr().unwrap().port();
+    for (what, dns, httpport, busy) in [
+        ("udp", udp_port, free_port(), udp_port),
+        ("tcp", tcp_port, free_port(), tcp_port),
+        ("http", free_port(), http_port, http_port),
+    ] {
+        let config = write_config(
+            dir.path(),
+            &format!("busy-{what}.json"),
+            &demo_config(json!({"port": dns, "httpport": httpport})),
+        );
+        let r = run(&[
+            &format!("-config={config}"),
+            &format!("-state-file={}", demo("state.json").display()),
+        ]);
+        assert_eq!(r.code(), Some(1), "{what}: {r:?}");
+        r.no_panic();
+        let lines = r.error_lines();
+        let last = lines.last().copied().unwrap_or_default();
+        assert!(last.contains("cannot listen"), "{what}: {r:?}");
+        assert!(last.contains(&busy.to_string()), "{what}: {r:?}");
+    }
+}
+
+/// A started demo server.
+struct Demo {
+    guard: Guard,
+    port: u16,
+    _dir: tempfile::TempDir,
+    stderr: PathBuf,
+}
+
+impl Demo {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+/// Ask `name` over UDP; the reply, if any within 300 ms.
+fn ask(port: u16, name: &str, rtype: RecordType) -> Option<Message> {
+    let mut m = Message::query();
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    sock.send_to(&m.to_vec().unwrap(), SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    Message::from_vec(&buf[..n]).ok()
+}
+
+/// Start the binary on the demo state, like the README, on a free port;
+/// returns once it answers `search.marathon.mesos`.
+fn start_demo() -> Demo {
+    for _attempt in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = write_config(
+            dir.path(),
+            "config.json",
+            &demo_config(json!({"port": port, "httpport": free_port()})),
+        );
+        let stderr = dir.path().join("stderr.log");
+        let child = command(&[
+            &format!("-config={config}"),
+            &format!("-state-file={}", demo("state.json").display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+        let mut demo = Demo { guard: Guard(Some(child)), port, _dir: dir, stderr };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = demo.guard.child().try_wait().unwrap() {
+                demo.guard.0 = None;
+                let text = demo.stderr();
+                if status.code() == Some(1) && text.contains("cannot listen") {
+                    break; // lost a race for the port: try another
+                }
+                panic!("the demo exited with {status:?}:\n{text}");
+            }
+            if let Some(m) = ask(port, "search.marathon.mesos.", RecordType::A)
+                && m.metadata.response_code == ResponseCode::NoError
+                && m.answers.len() == 3
+            {
+                return demo;
+            }
+            assert!(Instant::now() < deadline, "the demo never answered:\n{}", demo.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("could not find a free port for the demo");
+}
+
+/// Run `dig` against the demo; its output lines (trimmed, non-empty).
+fn dig(port: u16, args: &[&str]) -> Vec<String> {
+    let out = Command::new("dig")
+        .arg("@127.0.0.1")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(["+time=2", "+tries=1"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run dig (scripts/test installs it): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "dig {args:?}: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> =
+        stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn readme_demo_answers_dig_and_exits_on_sigterm() {
+    let mut demo = start_demo();
+    let port = demo.port;
+    let a = ["10.0.1.11", "10.0.1.12", "10.0.1.13"];
+    let srv = [
+        "0 1 31000 search-t7pne-s0.marathon.slave.mesos.",
+        "0 1 31001 search-t7pne-s0.marathon.slave.mesos.",
+        "0 1 31010 search-fz41q-s1.marathon.slave.mesos.",
+        "0 1 31011 search-fz41q-s1.marathon.slave.mesos.",
+        "0 1 31020 search-gkcn1-s2.marathon.slave.mesos.",
+        "0 1 31021 search-gkcn1-s2.marathon.slave.mesos.",
+    ];
+    for tcp in [false, true] {
+        let mut args = vec![];
+        if tcp {
+            args.push("+tcp");
+        }
+        let with = |extra: &[&'static str]| {
+            let mut v = args.clone();
+            v.extend_from_slice(extra);
+            v
+        };
+        assert_eq!(dig(port, &with(&["search.marathon.mesos", "+short"])), a, "tcp={tcp}");
+        assert_eq!(
+            dig(port, &with(&["_search._tcp.marathon.mesos", "SRV", "+short"])),
+            srv,
+            "tcp={tcp}"
+        );
+        // The SRV targets' addresses come along (README: +additional).
+        let glue =
+            dig(port, &with(&["_search._tcp.marathon.mesos", "SRV", "+noall", "+additional"]));
+        let glue: Vec<String> = glue
+            .iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                format!("{} {} {}", f[0], f[3], f[4])
+            })
+            .collect();
+        assert_eq!(
+            glue,
+            [
+                "search-fz41q-s1.marathon.slave.mesos. A 10.0.1.12",
+                "search-gkcn1-s2.marathon.slave.mesos. A 10.0.1.13",
+                "search-t7pne-s0.marathon.slave.mesos. A 10.0.1.11",
+            ],
+            "tcp={tcp}"
+        );
+        // A name that does not exist: NXDOMAIN.
+        let status = dig(port, &with(&["nothing-here.marathon.mesos"]));
+        assert!(status.iter().any(|l| l.contains("status: NXDOMAIN")), "tcp={tcp}: {status:?}");
+    }
+
+    // SIGTERM: a clean exit, status 0, within 2 s.
+    let pid = libc::pid_t::try_from(demo.guard.child().id()).unwrap();
+    // SAFETY: kill(2) on the pid of our own child, which has not been
+    // reaped yet (the guard owns it), so the pid cannot have been reused.
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let status = demo.guard.wait_for_exit(Duration::from_secs(2));
+    let stderr = demo.stderr();
+    let status = status.unwrap_or_else(|| panic!("still running 2 s after SIGTERM:\n{stderr}"));
+    assert!(status.success(), "{status:?}\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn sigint_also_exits_cleanly() {
+    let mut demo = start_demo();
+    let pid = libc::pid_t::try_from(demo.guard.child().id()).unwrap();
+    // SAFETY: as above, our own unreaped child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = demo.guard.wait_for_exit(Duration::from_secs(2));
+    let stderr = demo.stderr();
+    let status = status.unwrap_or_else(|| panic!("still running 2 s after SIGINT:\n{stderr}"));
+    assert!(status.success(), "{status:?}\n{stderr}");
+}
