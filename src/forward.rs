@@ -151,20 +151,14 @@ impl Forwarder {
         for &upstream in &route.upstreams {
             let started = std::time::Instant::now();
             let result = if udp {
-                self.try_udp(upstream, packet, q.question_end).await
+                self.try_udp(upstream, packet, &q).await
             } else {
-                self.try_tcp(upstream, packet, q.question_end).await
+                self.try_tcp(upstream, packet, &q).await
             };
             match result {
-                Ok(mut answer) => {
+                Ok(answer) => {
                     self.latency.observe(started.elapsed());
                     route.counters.answered.fetch_add(1, Ordering::Relaxed);
-                    if let Some(slot) = answer.get_mut(..2) {
-                        slot.copy_from_slice(&q.id.to_be_bytes());
-                    }
-                    if udp && answer.len() > wire::size_limit(&q, true) {
-                        return Some(truncated(&answer, q.question_end));
-                    }
                     return Some(answer);
                 }
                 Err(e) => tracing::debug!("upstream {upstream}: {e}"),
@@ -186,7 +180,7 @@ impl Forwarder {
         &self,
         upstream: SocketAddr,
         packet: &[u8],
-        question_end: usize,
+        q: &wire::Query,
     ) -> Result<Vec<u8>, TryError> {
         let deadline = Instant::now() + self.timeout;
         let local: SocketAddr =
@@ -201,9 +195,8 @@ impl Forwarder {
             let n = tokio::time::timeout_at(deadline, sock.recv(&mut buf))
                 .await
                 .map_err(|_| TryError::Timeout)??;
-            let answer = buf.get(..n).unwrap_or_default();
-            if is_answer_to(answer, id, &query, question_end) {
-                return Ok(answer.to_vec());
+            if let Some(answer) = relay(q, &query, id, buf.get(..n).unwrap_or_default(), true) {
+                return Ok(answer);
             }
             // Wrong id or question: not ours (spoofed or late); keep waiting.
         }
@@ -213,31 +206,30 @@ impl Forwarder {
         &self,
         upstream: SocketAddr,
         packet: &[u8],
-        question_end: usize,
+        q: &wire::Query,
     ) -> Result<Vec<u8>, TryError> {
         let deadline = Instant::now() + self.timeout;
         let (query, id) = with_new_id(packet);
         // A pooled connection may have been closed by the upstream: on any
         // failure with one, retry once on a fresh connection.
         if let Some(stream) = self.pooled(upstream)
-            && let Ok(answer) =
-                self.tcp_exchange(stream, upstream, &query, id, question_end, deadline).await
+            && let Ok(answer) = self.tcp_exchange(stream, upstream, q, &query, id, deadline).await
         {
             return Ok(answer);
         }
         let stream = tokio::time::timeout_at(deadline, TcpStream::connect(upstream))
             .await
             .map_err(|_| TryError::Timeout)??;
-        self.tcp_exchange(stream, upstream, &query, id, question_end, deadline).await
+        self.tcp_exchange(stream, upstream, q, &query, id, deadline).await
     }
 
     async fn tcp_exchange(
         &self,
         mut stream: TcpStream,
         upstream: SocketAddr,
+        client: &wire::Query,
         query: &[u8],
         id: u16,
-        question_end: usize,
         deadline: Instant,
     ) -> Result<Vec<u8>, TryError> {
         let exchange = async {
@@ -251,7 +243,7 @@ impl Forwarder {
                 let len = usize::from(stream.read_u16().await?);
                 let mut answer = vec![0u8; len];
                 stream.read_exact(&mut answer).await?;
-                if is_answer_to(&answer, id, query, question_end) {
+                if let Some(answer) = relay(client, query, id, &answer, false) {
                     return Ok::<_, TryError>(answer);
                 }
             }
@@ -284,6 +276,31 @@ fn with_new_id(packet: &[u8]) -> (Vec<u8>, u16) {
         slot.copy_from_slice(&id.to_be_bytes());
     }
     (query, id)
+}
+
+/// The client's answer from an upstream's `answer` to `sent` (the client's
+/// query `client`, sent with our id `id`): `None` when it answers something
+/// else (wrong id or question: spoofed or late). Otherwise the upstream's
+/// bytes unchanged but for the client's id, and — over UDP — cut to the
+/// header and question with TC when larger than the client's UDP size.
+pub fn relay(
+    client: &wire::Query,
+    sent: &[u8],
+    id: u16,
+    answer: &[u8],
+    udp: bool,
+) -> Option<Vec<u8>> {
+    if !is_answer_to(answer, id, sent, client.question_end) {
+        return None;
+    }
+    if udp && answer.len() > wire::size_limit(client, true) {
+        let mut out = truncated(answer, client.question_end);
+        out.get_mut(..2)?.copy_from_slice(&client.id.to_be_bytes());
+        return Some(out);
+    }
+    let mut out = answer.to_vec();
+    out.get_mut(..2)?.copy_from_slice(&client.id.to_be_bytes());
+    Some(out)
 }
 
 /// Whether `answer` responds to `query`: same id, QR set, same question

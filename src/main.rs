@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use mesos_dns::fetch::SetupError;
 use mesos_dns::{app, cli, config::Config};
 
 fn main() -> ExitCode {
@@ -34,6 +35,11 @@ fn main() -> ExitCode {
     };
     match app::run(&args, config) {
         Ok(()) => ExitCode::SUCCESS,
+        // A file the config names (TLS, IAM) is unusable: a config error.
+        Err(e) if matches!(e.downcast_ref::<SetupError>(), Some(SetupError::Config(_))) => {
+            eprintln!("mesos-dns: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("mesos-dns: {e:#}");
             ExitCode::FAILURE

@@ -574,3 +574,27 @@ fn sigint_also_exits_cleanly() {
     let status = status.unwrap_or_else(|| panic!("still running 2 s after SIGINT:\n{stderr}"));
     assert!(status.success(), "{status:?}\n{stderr}");
 }
+
+#[test]
+fn an_unreadable_tls_file_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"masters": ["127.0.0.1:5050"], "listener": "127.0.0.1", "port": 0, "httpon": false,
+            "mesosHTTPSOn": true, "caCertFile": "/nonexistent/ca.pem"}"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mesos-dns"))
+        .arg(format!("-config={}", config.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("caCertFile") && lines[0].contains("/nonexistent/ca.pem"),
+        "{stderr}"
+    );
+}

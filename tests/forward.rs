@@ -73,9 +73,14 @@ impl Drop for FakeUpstream {
 
 impl FakeUpstream {
     async fn start(behaviour: Upstream) -> FakeUpstream {
-        let udp = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        // UDP and TCP on the same port: retry if the TCP side is taken.
+        let (udp, tcp) = loop {
+            let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            if let Ok(tcp) = tokio::net::TcpListener::bind(udp.local_addr().unwrap()).await {
+                break (Arc::new(udp), tcp);
+            }
+        };
         let addr = udp.local_addr().unwrap();
-        let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let h = Arc::clone(&hits);
         let udp_task = tokio::spawn(async move {

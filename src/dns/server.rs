@@ -128,9 +128,28 @@ fn count_local(shard: &DnsShard, udp: bool, h: Handled, started: Instant) {
     }
 }
 
-/// Bind the UDP socket and TCP listener on `listener:port`.
+/// Bind the UDP socket and TCP listener on `listener:port`. With port 0
+/// both get the same ephemeral port (retrying if TCP's is taken).
 pub fn bind(listener: IpAddr, port: u16) -> io::Result<(UdpSocket, std::net::TcpListener)> {
-    let addr = SocketAddr::new(listener, port);
+    let mut attempts = 0;
+    loop {
+        let udp = bind_udp(SocketAddr::new(listener, port))?;
+        let tcp_addr = SocketAddr::new(listener, udp.local_addr()?.port());
+        match std::net::TcpListener::bind(tcp_addr) {
+            Ok(tcp) => {
+                tcp.set_nonblocking(true)?;
+                return Ok((udp, tcp));
+            }
+            Err(e) if port == 0 && attempts < 16 => {
+                attempts += 1;
+                tracing::debug!("tcp {tcp_addr}: {e}; trying another port");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let udp = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::DGRAM,
@@ -140,11 +159,7 @@ pub fn bind(listener: IpAddr, port: u16) -> io::Result<(UdpSocket, std::net::Tcp
     let _ = udp.set_recv_buffer_size(UDP_BUFFER_BYTES);
     let _ = udp.set_send_buffer_size(UDP_BUFFER_BYTES);
     udp.bind(&addr.into())?;
-    let udp: UdpSocket = udp.into();
-    // With port 0, TCP takes the port UDP got.
-    let tcp = std::net::TcpListener::bind(SocketAddr::new(listener, udp.local_addr()?.port()))?;
-    tcp.set_nonblocking(true)?;
-    Ok((udp, tcp))
+    Ok(udp.into())
 }
 
 /// Start `workers` threads answering on `socket` until `stop` is set.
