@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::cli::Args;
 use crate::config::Config;
+use crate::detect::{self, DetectStats, Masters, ZkUrl};
 use crate::dns::server::{self, Handler};
 use crate::fetch::Fetcher;
 use crate::forward::Forwarder;
@@ -21,7 +22,7 @@ use crate::generate::{HostResolver, SystemResolver, generate};
 use crate::http::{self, Api};
 use crate::metrics::{DnsMetrics, Exporter};
 use crate::records::{Axfr, RecordSet};
-use crate::refresh::{Current, Refresher, Source};
+use crate::refresh::{Current, Detected, Refresher, Source};
 use crate::state::State;
 
 /// The version `-version` prints and `/v1/version` reports.
@@ -66,18 +67,23 @@ pub fn run(args: &Args, config: Config) -> anyhow::Result<()> {
 /// then the refresh loop, until SIGTERM or SIGINT.
 async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    let mut detected = None;
     let source = match &args.state_file {
         Some(path) => Source::File(path.clone()),
-        None if config.masters.is_empty() => {
-            anyhow::bail!(
-                "config: ZooKeeper leader detection (\"zk\") needs a \"masters\" fallback in this version"
-            )
-        }
         None => {
-            Source::Masters { fetcher: Fetcher::new(&config)?, masters: config.masters.clone() }
+            if !config.zk.is_empty() {
+                let url = ZkUrl::parse(&config.zk)?;
+                tracing::info!("detecting the leading master through ZooKeeper at {url}");
+                let (tx, rx) = watch::channel(Masters::default());
+                let stats = Arc::new(DetectStats::default());
+                tokio::spawn(detect::watch(url, tx, Arc::clone(&stats)));
+                detected = Some(Detected { masters: rx, stats });
+            }
+            let fetcher = Fetcher::new(&config)?;
+            Source::Masters { fetcher, masters: config.masters.clone(), detected: detected.clone() }
         }
     };
-    let running = start(config, source, Arc::new(SystemResolver)).await?;
+    let running = start(Arc::clone(&config), source, Arc::new(SystemResolver)).await?;
     let trigger = Arc::clone(&running.trigger);
     let usr1 = tokio::spawn(async move {
         let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
@@ -86,7 +92,15 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
             trigger.notify_one();
         }
     });
-    shutdown_signal().await;
+    let deadline = zk_deadline(detected.map(|d| d.masters), &config, Arc::clone(&running.current));
+    tokio::select! {
+        () = shutdown_signal() => {}
+        e = deadline => {
+            usr1.abort();
+            running.shutdown().await;
+            return Err(e);
+        }
+    }
     tracing::info!("shutting down");
     usr1.abort();
     running.shutdown().await;
@@ -140,6 +154,7 @@ pub async fn start(
     source: Source,
     resolver: Arc<dyn HostResolver + Send + Sync>,
 ) -> anyhow::Result<Running> {
+    let detect_stats = source.detect_stats();
     let refresher = Refresher::new(Arc::clone(&config), source, resolver);
     let current = Arc::clone(&refresher.current);
     let trigger = Arc::clone(&refresher.trigger);
@@ -197,6 +212,7 @@ pub async fn start(
             dns: dns_metrics,
             forwarder,
             refresh: Arc::clone(&refresher.stats),
+            detect: detect_stats,
             current: Arc::clone(&current),
             version: VERSION,
         };
@@ -224,6 +240,35 @@ pub async fn start(
         tasks,
         http_task,
     })
+}
+
+/// Without a `masters` fallback, ZooKeeper must name a leader within
+/// `zkDetectionTimeout` seconds of start-up (0: no limit), as in the
+/// original; a supervisor restarts us. Once records have loaded, ZooKeeper
+/// never stops the server. Resolves only with that error.
+async fn zk_deadline(
+    detected: Option<watch::Receiver<Masters>>,
+    config: &Config,
+    current: Current,
+) -> anyhow::Error {
+    let limit = config.zk_detection_timeout;
+    let Some(mut rx) = detected.filter(|_| config.masters.is_empty() && limit > 0) else {
+        return std::future::pending().await;
+    };
+    // (The guard `wait_for` returns must not outlive this statement: a held
+    // borrow would block detection's next publish.)
+    let found = tokio::time::timeout(
+        std::time::Duration::from_secs(limit),
+        rx.wait_for(|m| m.leader.is_some()),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if !found && current.load().is_none() {
+        return anyhow::anyhow!(
+            "no leading master found in ZooKeeper within zkDetectionTimeout ({limit} s) and no \"masters\" to fall back to"
+        );
+    }
+    std::future::pending().await
 }
 
 /// The listener address: an IP literal; empty means every interface.

@@ -594,6 +594,17 @@ impl Config {
                 "specify Mesos masters or zk (neither is given)",
             ));
         }
+        // Ours: a ZooKeeper URL that detection can use (the original only
+        // failed when starting its detector).
+        if !self.zk.is_empty()
+            && let Err(e) = crate::detect::ZkUrl::parse(&self.zk)
+        {
+            return Err(Problem::new(
+                key::ZK,
+                quote(&crate::detect::redact_url(&self.zk)),
+                e.to_string(),
+            ));
+        }
         // (3) masters
         unique_addresses(key::MASTERS, &self.masters, "master", parse_master)?;
         // (4) upstream resolvers, only used with externalon

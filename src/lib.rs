@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod detect;
 pub mod dns;
 pub mod fetch;
 pub mod forward;

@@ -15,6 +15,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
+use crate::detect::DetectStats;
 use crate::forward::Forwarder;
 use crate::refresh::{Current, RefreshStats};
 
@@ -164,6 +165,7 @@ pub struct Exporter {
     pub dns: Arc<DnsMetrics>,
     pub forwarder: Option<Arc<Forwarder>>,
     pub refresh: Arc<RefreshStats>,
+    pub detect: Option<Arc<DetectStats>>,
     pub current: Current,
     pub version: &'static str,
 }
@@ -304,6 +306,20 @@ impl prometheus_client::collector::Collector for Exporter {
             "Duration of a refresh, successful or not",
             vec![(vec![], vec![&r.duration])],
         )?;
+
+        // ZooKeeper detection.
+        if let Some(d) = &self.detect {
+            counter(
+                &mut e,
+                "mesos_dns_zk_events",
+                "ZooKeeper detection events: sessions opened, errors, leader changes",
+                &[
+                    (vec![("event", "session")], d.sessions.load(Ordering::Relaxed)),
+                    (vec![("event", "error")], d.errors.load(Ordering::Relaxed)),
+                    (vec![("event", "leader_change")], d.leader_changes.load(Ordering::Relaxed)),
+                ],
+            )?;
+        }
 
         // The records in service.
         let current = self.current.load();

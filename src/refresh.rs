@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
+use crate::detect::{DetectStats, Masters};
 use crate::fetch::{Fetcher, candidates, upid_address};
 use crate::generate::{HostResolver, generate};
 use crate::metrics::{AtomicHistogram, SLOW_BUCKETS};
@@ -34,10 +35,29 @@ pub type Current = Arc<ArcSwapOption<Snapshot>>;
 /// Where states come from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// Ask the masters (the last leader first, then this list in order).
-    Masters { fetcher: Fetcher, masters: Vec<String> },
+    /// Ask the masters: the leader found in ZooKeeper (`detected`, when
+    /// `zk` is configured), the last leader, the ZooKeeper members, then
+    /// the configured `masters` in order.
+    Masters { fetcher: Fetcher, masters: Vec<String>, detected: Option<Detected> },
     /// Re-read a state capture from a file every refresh (`-state-file`).
     File(PathBuf),
+}
+
+/// ZooKeeper leader detection feeding the refresh loop.
+#[derive(Debug, Clone)]
+pub struct Detected {
+    pub masters: watch::Receiver<Masters>,
+    pub stats: Arc<DetectStats>,
+}
+
+impl Source {
+    /// The detection counters, when ZooKeeper is used.
+    pub fn detect_stats(&self) -> Option<Arc<DetectStats>> {
+        match self {
+            Source::Masters { detected: Some(d), .. } => Some(Arc::clone(&d.stats)),
+            _ => None,
+        }
+    }
 }
 
 /// Counters of refresh outcomes.
@@ -100,15 +120,22 @@ impl Refresher {
         }
     }
 
-    /// Refresh now, then every `refreshSeconds` or when triggered. Never
-    /// returns.
+    /// Refresh now, then every `refreshSeconds`, when triggered, and when
+    /// ZooKeeper reports a new leader. Never returns.
     pub async fn run(self) {
         let period = Duration::from_secs(self.config.refresh_seconds.max(1));
+        let mut detected = match &self.source {
+            Source::Masters { detected, .. } => detected.as_ref().map(|d| d.masters.clone()),
+            Source::File(_) => None,
+        };
         loop {
             self.refresh_logged().await;
             tokio::select! {
                 () = tokio::time::sleep(period) => {}
                 () = self.trigger.notified() => {}
+                () = leader_change(&mut detected) => {
+                    tracing::info!("new leading master in ZooKeeper; refreshing now");
+                }
             }
         }
     }
@@ -148,11 +175,12 @@ impl Refresher {
     /// One refresh: fetch → generate → compile → swap.
     pub async fn refresh(&self) -> Result<(), RefreshError> {
         let (state, leader) = self.load_state().await?;
+        let masters = self.known_masters();
         let config = Arc::clone(&self.config);
         let resolver = Arc::clone(&self.resolver);
         let serial = crate::app::unix_now();
         let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot, RefreshError> {
-            let records = generate(&state, &config, &config.masters, resolver.as_ref())?;
+            let records = generate(&state, &config, &masters, resolver.as_ref())?;
             let zone = Zone::compile(&records, &config, serial);
             Ok(Snapshot { zone, records, leader, loaded_at: SystemTime::now() })
         })
@@ -172,10 +200,18 @@ impl Refresher {
                 let leader = upid_address(&state.leader);
                 Ok((state, leader))
             }
-            Source::Masters { fetcher, masters } => {
+            Source::Masters { fetcher, masters, detected } => {
                 let last = self.current.load().as_ref().and_then(|s| s.leader.clone());
+                let zk = detected.as_ref().map(|d| d.masters.borrow().clone()).unwrap_or_default();
+                let order: Vec<String> = zk
+                    .leader
+                    .into_iter()
+                    .chain(last)
+                    .chain(zk.all)
+                    .chain(masters.iter().cloned())
+                    .collect();
                 let mut errors = Vec::new();
-                for master in candidates(last.as_deref(), masters) {
+                for master in candidates(None, &order) {
                     match self.fetch_via(fetcher, &master).await {
                         Ok(found) => return Ok(found),
                         Err(e) => errors.push(e),
@@ -187,6 +223,16 @@ impl Refresher {
                 Err(RefreshError::Fetch(errors.join("; ")))
             }
         }
+    }
+
+    /// The masters for the `master`/`masterN` records: ZooKeeper's members
+    /// (leader first) when it knows any, else the configured `masters`.
+    fn known_masters(&self) -> Vec<String> {
+        let detected = match &self.source {
+            Source::Masters { detected: Some(d), .. } => d.masters.borrow().all.clone(),
+            _ => Vec::new(),
+        };
+        if detected.is_empty() { self.config.masters.clone() } else { detected }
     }
 
     /// The state from `master`; if it names another leader, from that one.
@@ -210,6 +256,22 @@ impl Refresher {
     async fn fetch_parse(&self, fetcher: &Fetcher, master: &str) -> Result<State, String> {
         let bytes = fetcher.fetch(master).await.map_err(|e| e.to_string())?;
         parse_blocking(bytes).await.map_err(|e| format!("{master}: {e}"))
+    }
+}
+
+/// Resolves when the detected leader changes (never without detection).
+async fn leader_change(detected: &mut Option<watch::Receiver<Masters>>) {
+    let Some(rx) = detected else {
+        return std::future::pending().await;
+    };
+    let before = rx.borrow_and_update().leader.clone();
+    loop {
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if rx.borrow_and_update().leader != before {
+            return;
+        }
     }
 }
 

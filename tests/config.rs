@@ -739,9 +739,11 @@ fn json_that_is_not_an_object_is_rejected() {
 #[test]
 fn invalid_utf8_inside_strings_is_tolerated() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_file(&dir, "config.json", b"{\"masters\": [\"a:1\"], \"zk\": \"\xff\"}");
+    // (A key whose value is not validated: `zk` now must be a zk:// URL.)
+    let path =
+        write_file(&dir, "config.json", b"{\"masters\": [\"a:1\"], \"caCertFile\": \"\xff\"}");
     let c = Config::load(&path).unwrap();
-    assert_eq!(c.zk, "\u{fffd}");
+    assert_eq!(c.ca_cert_file, "\u{fffd}");
 }
 
 // ------------------------------------------------- redaction
@@ -920,4 +922,51 @@ fn allow_forward_from_takes_cidrs_and_addresses() {
     assert!(good(json!({})).allow_forward_from.is_empty(), "default: everyone");
     bad_key(json!({"allowForwardFrom": ["10.0.0.0/33"]}), "allowForwardFrom", "\"10.0.0.0/33\"");
     bad_key(json!({"allowForwardFrom": ["nowhere"]}), "allowForwardFrom", "\"nowhere\"");
+}
+
+// ------------------------------------------------- the zk URL (detection)
+
+#[test]
+fn zk_must_be_a_usable_zookeeper_url() {
+    for url in [
+        "zk://10.0.0.1:2181/mesos",
+        "zk://h1:2181,h2:2181,h3:2181/mesos",
+        "zk://h/mesos",
+        "zk://[fd00::1]:2181,[fd00::2]:2181/mesos",
+        "zk://mesos:pw@h1:2181/mesos",
+    ] {
+        assert_eq!(good(json!({ "zk": url })).zk, url);
+    }
+    // An empty zk is no zk (masters are used).
+    assert_eq!(good(json!({"zk": "", "masters": ["10.0.0.1:5050"]})).zk, "");
+    for (url, fragment) in [
+        ("http://h:2181/mesos", "zk://"),
+        ("h1:2181/mesos", "zk://"),
+        ("zk://h1:2181", "path"),
+        ("zk://h1:99999/mesos", "port"),
+        ("zk://fd00::1:2181/mesos", "brackets"),
+        ("zk://h1,,h2/mesos", "empty server"),
+        ("zk://h1:2181//mesos", "empty node"),
+    ] {
+        let msg = bad_key(json!({ "zk": url }), "zk", fragment);
+        assert!(msg.contains(&format!("{url:?}")), "{msg} does not name {url}");
+    }
+}
+
+#[test]
+fn a_bad_zk_url_hides_its_password() {
+    for url in [
+        "zk://mesos:zkpass@h1:0/mesos",
+        "zk://mesos:zkpass@h1:2181",
+        "zk://mesos:zk/pass@h1:2181/mesos",
+        "zk//mesos:zkpass@h1:2181/mesos",
+        "zk://mesos:zkpass%zz@h1:2181/mesos",
+    ] {
+        let e = bad(json!({ "zk": url }));
+        let msg = e.to_string();
+        assert_eq!(e.key(), Some("zk"), "{msg}");
+        assert!(!msg.contains("zkpass") && !msg.contains("pass@"), "{url}: {msg}");
+        assert!(msg.contains("mesos:***@"), "{url}: {msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
 }

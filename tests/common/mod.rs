@@ -138,7 +138,7 @@ pub fn test_config(masters: &[SocketAddr], extra: serde_json::Value) -> Config {
 pub async fn start_with_masters(config: Config) -> Running {
     let config = Arc::new(config);
     let fetcher = Fetcher::new(&config).unwrap();
-    let source = Source::Masters { fetcher, masters: config.masters.clone() };
+    let source = Source::Masters { fetcher, masters: config.masters.clone(), detected: None };
     start(config, source, Arc::new(StaticResolver::localhost_only())).await.unwrap()
 }
 

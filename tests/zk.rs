@@ -1,0 +1,836 @@
+//! Leading-master detection (`mesos_dns::detect`) against a real ZooKeeper:
+//! Debian's `zookeeper` package started as a standalone server on a free
+//! 127.0.0.1 port with its own data directory. Mesos masters are played by
+//! ephemeral sequential `json.info_` nodes holding real MasterInfo JSON,
+//! written with the same client crate detection uses.
+//!
+//! Also the `zk://` URL parser, which needs no server.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use mesos_dns::detect::{DetectStats, Masters, ZkUrl, ZkUrlError, watch};
+use tokio::sync::watch as channel;
+use zookeeper_client as zk;
+
+// ------------------------------------------------------------ harness
+
+const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
+
+/// The class path: the package's configuration directory and jar (whose
+/// manifest names its dependencies), plus a logging back-end so the
+/// server's log lands in the test's directory.
+fn class_path() -> String {
+    let mut parts = vec!["/etc/zookeeper/conf".to_owned(), ZK_JAR.to_owned()];
+    for jar in ["/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar"] {
+        if Path::new(jar).exists() {
+            parts.push(jar.to_owned());
+        }
+    }
+    parts.join(":")
+}
+
+/// Longest wait for a (re)started server to answer.
+const START_LIMIT: Duration = Duration::from_secs(60);
+
+/// A standalone ZooKeeper server, killed with its process group on drop.
+struct ZkServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Mutex<Option<Child>>,
+}
+
+impl ZkServer {
+    /// Starts a server on a free port with a fresh data directory and waits
+    /// until it serves.
+    fn start() -> ZkServer {
+        assert!(
+            Path::new(ZK_JAR).exists(),
+            "{ZK_JAR} is missing: install Debian's zookeeper package (scripts/test does)"
+        );
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        // Short ticks make sessions short: the negotiated timeout is clamped
+        // to maxSessionTimeout (2 s), so an outage expires sessions quickly.
+        let cfg = format!(
+            "tickTime=100\n\
+             initLimit=10\n\
+             syncLimit=5\n\
+             dataDir={data}\n\
+             clientPort={port}\n\
+             clientPortAddress=127.0.0.1\n\
+             maxClientCnxns=0\n\
+             minSessionTimeout=200\n\
+             maxSessionTimeout=2000\n\
+             admin.enableServer=false\n\
+             4lw.commands.whitelist=srvr,ruok\n",
+            data = dir.path().join("data").display(),
+        );
+        std::fs::write(dir.path().join("zoo.cfg"), cfg).unwrap();
+        let server = ZkServer { port, dir, child: Mutex::new(None) };
+        server.launch();
+        server
+    }
+
+    fn connect_string(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("zookeeper.out")
+    }
+
+    /// Starts the JVM (on the configured port and data directory) and waits
+    /// until `srvr` answers `Mode: standalone`.
+    fn launch(&self) {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let mut cmd = Command::new("java");
+        cmd.arg("-Xmx256m")
+            .arg("-XX:+UseSerialGC")
+            .arg("-XX:TieredStopAtLevel=1")
+            .arg("-Dzookeeper.root.logger=INFO,CONSOLE")
+            .arg(format!("-Dzookeeper.log.dir={}", self.dir.path().display()))
+            .arg("-cp")
+            .arg(class_path())
+            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+            .arg(self.dir.path().join("zoo.cfg"))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe. The server dies with the thread
+        // that started it, so nothing outlives the test process even when a
+        // test panics or the harness never runs Drop (the shared server).
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("cannot run java (install default-jre-headless)");
+        *self.child.lock().unwrap() = Some(child);
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            if self.srvr().is_some_and(|answer| answer.contains("Mode: standalone")) {
+                return;
+            }
+            if let Some(status) =
+                self.child.lock().unwrap().as_mut().and_then(|c| c.try_wait().unwrap())
+            {
+                panic!("ZooKeeper exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ZooKeeper not serving after {START_LIMIT:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The answer to the `srvr` four-letter command, if any.
+    fn srvr(&self) -> Option<String> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        stream.write_all(b"srvr").ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Kills the server (SIGKILL to its process group) and reaps it.
+    fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let pid = child.id() as libc::pid_t;
+            // SAFETY: plain syscall; the group is the server's own (process_group(0)).
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ZkServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The server shared by the tests that do not stop it. It is started from a
+/// thread that lives as long as the process, so that the parent-death signal
+/// kills it when the test binary exits.
+fn shared() -> &'static ZkServer {
+    static SHARED: OnceLock<ZkServer> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("zk-server-owner".into())
+            .spawn(move || {
+                tx.send(ZkServer::start()).ok();
+                loop {
+                    std::thread::park();
+                }
+            })
+            .unwrap();
+        rx.recv().expect("the ZooKeeper server did not start")
+    })
+}
+
+/// [`shared`] without blocking the test's runtime.
+async fn shared_server() -> &'static ZkServer {
+    tokio::task::spawn_blocking(shared).await.unwrap()
+}
+
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "mesos_dns=debug".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// Every test body runs under this bound.
+async fn bounded<F: std::future::Future<Output = ()>>(limit: Duration, body: F) {
+    if tokio::time::timeout(limit, body).await.is_err() {
+        panic!("test did not finish within {limit:?}");
+    }
+}
+
+// ------------------------------------------------------- Mesos members
+
+/// A client of the test playing Mesos masters.
+async fn client(server: &ZkServer) -> zk::Client {
+    client_with(server, None).await
+}
+
+async fn client_with(server: &ZkServer, auth: Option<&str>) -> zk::Client {
+    let mut connector = zk::Client::connector().with_session_timeout(Duration::from_secs(2));
+    if let Some(auth) = auth {
+        connector = connector.with_auth("digest", auth.as_bytes());
+    }
+    tokio::time::timeout(Duration::from_secs(10), connector.connect(&server.connect_string()))
+        .await
+        .expect("connect timed out")
+        .expect("connect failed")
+}
+
+fn open() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+fn ephemeral_seq() -> zk::CreateOptions<'static> {
+    zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all())
+}
+
+/// MasterInfo JSON as Mesos writes it in `json.info_` nodes.
+fn master_info(ip: &str, port: u16) -> Vec<u8> {
+    let legacy_ip = match ip.parse::<std::net::Ipv4Addr>() {
+        Ok(v4) => u32::from_le_bytes(v4.octets()),
+        Err(_) => 0,
+    };
+    let host = format!("master-{}", ip.replace([':', '.'], "-"));
+    serde_json::to_vec(&serde_json::json!({
+        "address": {"hostname": host, "ip": ip, "port": port},
+        "hostname": host,
+        "id": format!("{}-{port}-0001", ip.replace(':', "-")),
+        "ip": legacy_ip,
+        "pid": format!("master@{ip}:{port}"),
+        "port": port,
+        "version": "1.11.0",
+        "capabilities": [{"type": "AGENT_UPDATE"}],
+        "domain": {"fault_domain": {"region": {"name": "r"}, "zone": {"name": "z"}}}
+    }))
+    .unwrap()
+}
+
+/// Adds a member (`<path>/json.info_<seq>`) with `data`; returns its path.
+async fn add_member(client: &zk::Client, path: &str, data: &[u8]) -> String {
+    add_member_with(client, path, data, &ephemeral_seq()).await
+}
+
+async fn add_member_with(
+    client: &zk::Client,
+    path: &str,
+    data: &[u8],
+    options: &zk::CreateOptions<'_>,
+) -> String {
+    let prefix = format!("{path}/json.info_");
+    let (_, seq) = client.create(&prefix, data, options).await.expect("create member");
+    format!("{prefix}{seq}")
+}
+
+// ------------------------------------------------------- the watcher
+
+/// A running `watch`, with every value it published recorded.
+struct Detection {
+    rx: channel::Receiver<Masters>,
+    stats: Arc<DetectStats>,
+    seen: Arc<Mutex<Vec<Masters>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Detection {
+    fn start(url: &str) -> Detection {
+        Detection::start_from(url, Masters::default())
+    }
+
+    /// Starts with `initial` in the channel, so that publishing
+    /// `Masters::default()` is visible.
+    fn start_from(url: &str, initial: Masters) -> Detection {
+        let url = ZkUrl::parse(url).unwrap();
+        let (tx, rx) = channel::channel(initial);
+        let stats = Arc::new(DetectStats::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let watcher = tokio::spawn(watch(url, tx, Arc::clone(&stats)));
+        let recorder = {
+            let mut rx = rx.clone();
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let value = rx.borrow_and_update().clone();
+                    seen.lock().unwrap().push(value);
+                }
+            })
+        };
+        Detection { rx, stats, seen, tasks: vec![watcher, recorder] }
+    }
+
+    /// Waits until the published masters satisfy `ok`; returns them.
+    async fn until(&mut self, what: &str, ok: impl Fn(&Masters) -> bool) -> Masters {
+        let limit = Duration::from_secs(10);
+        let found = match tokio::time::timeout(limit, self.rx.wait_for(|m| ok(m))).await {
+            Ok(Ok(m)) => Some(m.clone()),
+            _ => None,
+        };
+        match found {
+            Some(m) => m,
+            None => panic!(
+                "no {what} within {limit:?}; last published {:?}; stats {:?}",
+                self.current(),
+                self.stats
+            ),
+        }
+    }
+
+    /// Waits until these exact masters are published.
+    async fn expect(&mut self, leader: Option<&str>, all: &[&str]) -> Masters {
+        let want = Masters {
+            leader: leader.map(str::to_owned),
+            all: all.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        self.until(&format!("{want:?}"), |m| *m == want).await
+    }
+
+    fn current(&self) -> Masters {
+        self.rx.borrow().clone()
+    }
+
+    fn seen(&self) -> Vec<Masters> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn errors(&self) -> u64 {
+        self.stats.errors.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Detection {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn url_for(server: &ZkServer, path: &str) -> String {
+    format!("zk://{}{path}", server.connect_string())
+}
+
+// ------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn leader_then_more_members_then_failover() {
+    init_logging();
+    bounded(Duration::from_secs(40), async {
+        let server = shared_server().await;
+        let members = client(server).await;
+        let path = "/failover/mesos";
+        members.mkdir(path, &open()).await.unwrap();
+        let m1 = add_member(&members, path, &master_info("10.0.0.1", 5050)).await;
+
+        let mut d = Detection::start(&url_for(server, path));
+        d.expect(Some("10.0.0.1:5050"), &["10.0.0.1:5050"]).await;
+        assert_eq!(d.stats.sessions.load(Ordering::Relaxed), 1);
+
+        // A second master joins: the leader stays, the list grows.
+        add_member(&members, path, &master_info("10.0.0.2", 5050)).await;
+        d.expect(Some("10.0.0.1:5050"), &["10.0.0.1:5050", "10.0.0.2:5050"]).await;
+        add_member(&members, path, &master_info("10.0.0.3", 5051)).await;
+        d.expect(Some("10.0.0.1:5050"), &["10.0.0.1:5050", "10.0.0.2:5050", "10.0.0.3:5051"]).await;
+        assert!(
+            d.seen().iter().all(|m| m.leader.as_deref() == Some("10.0.0.1:5050")),
+            "the leader changed while members joined: {:?}",
+            d.seen()
+        );
+        assert_eq!(d.stats.leader_changes.load(Ordering::Relaxed), 1);
+
+        // The leader's node goes: the next member leads, at once.
+        let before = Instant::now();
+        members.delete(&m1, None).await.unwrap();
+        d.expect(Some("10.0.0.2:5050"), &["10.0.0.2:5050", "10.0.0.3:5051"]).await;
+        let took = before.elapsed();
+        assert!(took < Duration::from_secs(3), "failover took {took:?}");
+        assert_eq!(d.stats.leader_changes.load(Ordering::Relaxed), 2);
+        assert_eq!(d.errors(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leader_session_closing_hands_over() {
+    init_logging();
+    bounded(Duration::from_secs(40), async {
+        let server = shared_server().await;
+        let admin = client(server).await;
+        let path = "/session-close/mesos";
+        admin.mkdir(path, &open()).await.unwrap();
+        // Each master with its own session, as in a real cluster.
+        let first = client(server).await;
+        add_member(&first, path, &master_info("10.0.1.1", 5050)).await;
+        let second = client(server).await;
+        add_member(&second, path, &master_info("10.0.1.2", 5050)).await;
+
+        let mut d = Detection::start(&url_for(server, path));
+        d.expect(Some("10.0.1.1:5050"), &["10.0.1.1:5050", "10.0.1.2:5050"]).await;
+
+        // The leading master's session ends: ZooKeeper drops its node.
+        drop(first);
+        d.expect(Some("10.0.1.2:5050"), &["10.0.1.2:5050"]).await;
+        drop(second);
+        d.expect(None, &[]).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn garbage_and_non_members_are_skipped() {
+    init_logging();
+    bounded(Duration::from_secs(40), async {
+        let server = shared_server().await;
+        let members = client(server).await;
+        let path = "/garbage/mesos";
+        members.mkdir(path, &open()).await.unwrap();
+        // Children that are not members, some with data that would parse.
+        for (name, data) in [
+            ("log_replicas", b"".to_vec()),
+            ("info_0000000000", master_info("10.9.9.1", 5050)),
+            ("json.info_x", master_info("10.9.9.2", 5050)),
+            ("json.info", master_info("10.9.9.3", 5050)),
+            ("xjson.info_0000000000", master_info("10.9.9.4", 5050)),
+        ] {
+            members.create(&format!("{path}/{name}"), &data, &open()).await.unwrap();
+        }
+        // The lowest member holds garbage; then one with no address at all.
+        add_member(&members, path, b"\x08\x01garbage{").await;
+        add_member(&members, path, br#"{"id":"no-address","version":"1.11.0"}"#).await;
+        add_member(&members, path, &master_info("10.0.2.2", 5050)).await;
+        add_member(&members, path, &master_info("10.0.2.3", 5050)).await;
+
+        let mut d = Detection::start(&url_for(server, path));
+        d.expect(Some("10.0.2.2:5050"), &["10.0.2.2:5050", "10.0.2.3:5050"]).await;
+        assert!(d.errors() >= 2, "garbage not counted: {:?}", d.stats);
+        assert!(d.seen().iter().all(|m| m.all.iter().all(|a| !a.starts_with("10.9.9."))));
+
+        // A non-member joining changes nothing.
+        members.create(&format!("{path}/log_replicas/x"), b"", &open()).await.unwrap();
+        members.create(&format!("{path}/info_0000000001"), b"", &open()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(d.seen().len(), 1, "{:?}", d.seen());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn empty_or_missing_path_means_no_leader() {
+    init_logging();
+    bounded(Duration::from_secs(40), async {
+        let server = shared_server().await;
+        let members = client(server).await;
+        let stale = Masters { leader: Some("stale:1".into()), all: vec!["stale:1".into()] };
+
+        // The path exists without members.
+        let path = "/empty/mesos";
+        members.mkdir(path, &open()).await.unwrap();
+        members.create(&format!("{path}/log_replicas"), b"", &open()).await.unwrap();
+        let mut d = Detection::start_from(&url_for(server, path), stale.clone());
+        d.expect(None, &[]).await;
+        assert!(d.errors() >= 1, "no leader not counted: {:?}", d.stats);
+        let member = add_member(&members, path, &master_info("10.0.3.1", 5050)).await;
+        d.expect(Some("10.0.3.1:5050"), &["10.0.3.1:5050"]).await;
+        members.delete(&member, None).await.unwrap();
+        d.expect(None, &[]).await;
+
+        // The path does not exist yet: no leader until it is created and a
+        // master joins.
+        let path = "/missing/mesos";
+        let mut d = Detection::start_from(&url_for(server, path), stale);
+        d.expect(None, &[]).await;
+        members.mkdir(path, &open()).await.unwrap();
+        add_member(&members, path, &master_info("10.0.3.2", 5050)).await;
+        d.expect(Some("10.0.3.2:5050"), &["10.0.3.2:5050"]).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn hostname_fallback_and_ipv6_addresses() {
+    init_logging();
+    bounded(Duration::from_secs(40), async {
+        let server = shared_server().await;
+        let members = client(server).await;
+        let path = "/addresses/mesos";
+        members.mkdir(path, &open()).await.unwrap();
+        add_member(&members, path, &master_info("fd00::1", 5050)).await;
+        // An old master: no `address`, only `hostname` and `port`.
+        let old = br#"{"hostname":"old-master.example","id":"o","ip":16777226,"pid":"master@10.0.0.1:5051","port":5051}"#;
+        add_member(&members, path, old).await;
+        add_member(&members, path, &master_info("10.0.4.3", 5050)).await;
+        // A restarted master's stale node and its new one: listed once.
+        add_member(&members, path, &master_info("fd00::1", 5050)).await;
+
+        let mut d = Detection::start(&url_for(server, path));
+        d.expect(
+            Some("[fd00::1]:5050"),
+            &["[fd00::1]:5050", "old-master.example:5051", "10.0.4.3:5050"],
+        )
+        .await;
+        assert_eq!(d.errors(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn digest_credentials_from_the_url() {
+    init_logging();
+    bounded(Duration::from_secs(40), async {
+        let server = shared_server().await;
+        // The path and its members are readable only by `mesos:s3cret`.
+        let owner = client_with(server, Some("mesos:s3cret")).await;
+        let locked = zk::CreateMode::Persistent.with_acls(zk::Acls::creator_all());
+        owner.mkdir("/secured", &open()).await.unwrap();
+        owner.create("/secured/mesos", b"", &locked).await.unwrap();
+        let member = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::creator_all());
+        add_member_with(&owner, "/secured/mesos", &master_info("10.0.5.1", 5050), &member).await;
+        let (acl, _) = owner.get_acl("/secured/mesos").await.unwrap();
+        assert_eq!(acl[0].scheme(), "digest", "{acl:?}");
+
+        let connect = server.connect_string();
+        let mut d = Detection::start(&format!("zk://mesos:s3cret@{connect}/secured/mesos"));
+        d.expect(Some("10.0.5.1:5050"), &["10.0.5.1:5050"]).await;
+
+        // Without credentials, or with wrong ones: refused, counted, and
+        // nothing is published.
+        let anonymous = Detection::start(&format!("zk://{connect}/secured/mesos"));
+        let wrong = Detection::start(&format!("zk://mesos:wrong@{connect}/secured/mesos"));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        for d in [&anonymous, &wrong] {
+            assert_eq!(d.current(), Masters::default());
+            assert!(d.seen().is_empty(), "{:?}", d.seen());
+            assert!(d.errors() >= 2, "{:?}", d.stats);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unreachable_zookeeper_publishes_nothing() {
+    init_logging();
+    bounded(Duration::from_secs(20), async {
+        let port = free_port(); // nothing listens there
+        let known =
+            Masters { leader: Some("10.0.6.1:5050".into()), all: vec!["10.0.6.1:5050".into()] };
+        let d = Detection::start_from(&format!("zk://127.0.0.1:{port}/mesos"), known.clone());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(d.current(), known);
+        assert!(d.seen().is_empty(), "{:?}", d.seen());
+        assert_eq!(d.stats.sessions.load(Ordering::Relaxed), 0);
+        // Retries back off: a handful of attempts in 1.5 s, not hundreds.
+        let errors = d.errors();
+        assert!((2..=12).contains(&errors), "{errors} attempts");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn zookeeper_restart_is_survived() {
+    init_logging();
+    bounded(Duration::from_secs(50), async {
+        // Started (and restarted) from the test's own thread, which outlives
+        // the server: a pool thread could exit and take it down with it.
+        let server = ZkServer::start();
+        let path = "/restart/mesos";
+        let members = client(&server).await;
+        members.mkdir(path, &open()).await.unwrap();
+        add_member(&members, path, &master_info("10.0.7.1", 5050)).await;
+        let mut d = Detection::start(&url_for(&server, path));
+        d.expect(Some("10.0.7.1:5050"), &["10.0.7.1:5050"]).await;
+        let seen_before = d.seen().len();
+        let errors_before = d.errors();
+
+        // Down for longer than the session timeout (2 s): the session is
+        // lost, yet nothing is published while ZooKeeper is away.
+        server.stop();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(d.current().leader.as_deref(), Some("10.0.7.1:5050"));
+        assert_eq!(d.seen().len(), seen_before, "published while down: {:?}", d.seen());
+        assert!(d.errors() > errors_before, "outage not counted: {:?}", d.stats);
+        drop(members);
+
+        // Back on the same port and data: detection resumes by itself. The
+        // old master's session expires on the server; a new master joins.
+        server.launch();
+        let members = client(&server).await;
+        add_member(&members, path, &master_info("10.0.7.2", 5050)).await;
+        d.expect(Some("10.0.7.2:5050"), &["10.0.7.2:5050"]).await;
+        assert!(d.stats.sessions.load(Ordering::Relaxed) >= 2, "{:?}", d.stats);
+        assert!(
+            d.seen().iter().all(|m| m.all.iter().all(|a| a.starts_with("10.0.7."))),
+            "{:?}",
+            d.seen()
+        );
+    })
+    .await;
+}
+
+// ------------------------------------------------------------- URLs
+
+#[test]
+fn zk_urls_that_parse() {
+    let u = ZkUrl::parse("zk://10.0.0.1:2181/mesos").unwrap();
+    assert_eq!(u.servers, ["10.0.0.1:2181"]);
+    assert_eq!(u.path, "/mesos");
+    assert!(!u.has_credentials());
+    assert_eq!(u.to_string(), "zk://10.0.0.1:2181/mesos");
+
+    let u = ZkUrl::parse("zk://h1:2181,h2.example.com:2182,[fd00::3]:2183/a/b").unwrap();
+    assert_eq!(u.servers, ["h1:2181", "h2.example.com:2182", "[fd00::3]:2183"]);
+    assert_eq!(u.path, "/a/b");
+    assert_eq!(u.connect_string(), "h1:2181,h2.example.com:2182,[fd00::3]:2183");
+
+    // Default port, upper-case scheme, one trailing slash, the root.
+    let u: ZkUrl = "ZK://zk-1,[::1]/mesos/".parse().unwrap();
+    assert_eq!(u.servers, ["zk-1:2181", "[::1]:2181"]);
+    assert_eq!(u.path, "/mesos");
+    assert_eq!(ZkUrl::parse("zk://h:1/").unwrap().path, "/");
+
+    let u = ZkUrl::parse("zk://mesos:s3cret@h1:2181,h2:2181/mesos").unwrap();
+    assert_eq!(u.user(), Some("mesos"));
+    assert!(u.has_credentials());
+    assert_eq!(u.servers, ["h1:2181", "h2:2181"]);
+    // Percent-escapes; ':' and '@' in the password.
+    let u = ZkUrl::parse("zk://us%65r:p%40ss:w@rd@h:2181/mesos").unwrap();
+    assert_eq!(u.user(), Some("user"));
+    assert_eq!(u.servers, ["h:2181"]);
+}
+
+#[test]
+fn zk_urls_that_do_not_parse() {
+    let cases: &[(&str, &str)] = &[
+        ("", "zk://"),
+        ("http://h:2181/mesos", "zk://"),
+        ("h:2181/mesos", "zk://"),
+        ("zk:/h:2181/mesos", "zk://"),
+        ("zk:///mesos", "no ZooKeeper server"),
+        ("zk://u:p@/mesos", "no ZooKeeper server"),
+        ("zk://h:2181", "missing path"),
+        ("zk://h1,,h2/mesos", "empty server"),
+        ("zk://h1:/mesos", "port"),
+        ("zk://h1:0/mesos", "port"),
+        ("zk://h1:65536/mesos", "port"),
+        ("zk://h1:+80/mesos", "port"),
+        ("zk://h1:x/mesos", "port"),
+        ("zk://::1:2181/mesos", "brackets"),
+        ("zk://[::1/mesos", "']'"),
+        ("zk://[::1]x/mesos", "':port'"),
+        ("zk://[10.0.0.1]:2181/mesos", "IPv6"),
+        ("zk://h st:2181/mesos", "host"),
+        ("zk://:2181/mesos", "empty host"),
+        ("zk://h:2181//mesos", "empty node"),
+        ("zk://h:2181/a/../b", "relative"),
+        ("zk://h:2181/a/./b", "relative"),
+        ("zk://h:2181/mesos?x=1", "query"),
+        ("zk://h:2181/mes\u{1}os", "characters"),
+        ("zk://user@h:2181/mesos", "user:password"),
+        ("zk://:pw@h:2181/mesos", "user is empty"),
+        ("zk://u:@h:2181/mesos", "password is empty"),
+        ("zk://u:p%zz@h:2181/mesos", "percent-escape"),
+        ("zk://u:p/w@h:2181/mesos", "%2F"),
+    ];
+    for (url, fragment) in cases {
+        let e = ZkUrl::parse(url).expect_err(url);
+        let msg = e.to_string();
+        assert!(msg.contains(fragment), "{url}: {msg:?} lacks {fragment:?}");
+        assert!(!msg.contains('\n'), "{url}: multi-line {msg:?}");
+        assert_eq!(url.parse::<ZkUrl>().unwrap_err(), e);
+    }
+    assert!(matches!(ZkUrl::parse("zk://h:99999/x"), Err(ZkUrlError::Server { .. })));
+}
+
+#[test]
+fn zk_url_never_shows_the_password() {
+    let secret = "hunter2-zk";
+    let u = ZkUrl::parse(&format!("zk://mesos:{secret}@h1:2181/mesos")).unwrap();
+    for shown in [format!("{u:?}"), format!("{u:#?}"), u.to_string()] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(format!("{u:?}").contains("mesos"));
+    assert_eq!(u.to_string(), "zk://mesos:***@h1:2181/mesos");
+    // Nor do the errors of URLs with a password.
+    for bad in [
+        format!("zk://mesos:{secret}@h1:0/mesos"),
+        format!("zk://mesos:{secret}@/mesos"),
+        format!("zk://mesos:{secret}%zz@h1/mesos"),
+        format!("zk://mesos:{secret}/x@h1/mesos"),
+        format!("zk://mesos:{secret}@h1"),
+    ] {
+        let msg = ZkUrl::parse(&bad).unwrap_err().to_string();
+        assert!(!msg.contains(secret) && !msg.contains("hunter"), "{bad}: {msg}");
+    }
+}
+
+// ------------------------------------------- the binary, end to end
+
+/// Kills the child if a test fails before it exits.
+struct Child2(Child);
+
+impl Drop for Child2 {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run_binary(config: serde_json::Value) -> (Child2, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_mesos-dns"))
+        .arg(format!("-config={}", path.display()))
+        .arg("-v=1")
+        .env("RUST_LOG", "mesos_dns=debug,zookeeper_client=info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    (Child2(child), dir)
+}
+
+/// The port of `_leader._tcp.mesos.` in the server's `/v1/axfr`.
+async fn served_leader_port(http: u16) -> Option<String> {
+    let body =
+        reqwest::get(format!("http://127.0.0.1:{http}/v1/axfr")).await.ok()?.text().await.ok()?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let target = v["Records"]["SRVs"]["_leader._tcp.mesos."][0].as_str()?;
+    target.rsplit_once(':').map(|(_, p)| p.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_follows_the_leader_in_zookeeper() {
+    init_logging();
+    bounded(Duration::from_secs(60), async {
+        use common::{Behaviour, FakeMaster, state_with_leader};
+        let server = shared_server().await;
+        let members = client(server).await;
+        let path = "/e2e/mesos";
+        members.mkdir(path, &open()).await.unwrap();
+        let a = FakeMaster::start(Behaviour::Status(503)).await;
+        a.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", a.addr)));
+        let b = FakeMaster::start(Behaviour::Status(503)).await;
+        b.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", b.addr)));
+        let node_a = add_member(&members, path, &master_info("127.0.0.1", a.addr.port())).await;
+
+        let http = free_port();
+        let (_child, dir) = run_binary(serde_json::json!({
+            "zk": url_for(server, path),
+            "refreshSeconds": 3600,
+            "listener": "127.0.0.1", "port": free_port(),
+            "httpListener": "127.0.0.1", "httpport": http,
+            "externalon": false,
+        }));
+        let a_port = a.addr.port().to_string();
+        let log = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+        let started = Instant::now();
+        while served_leader_port(http).await.as_deref() != Some(a_port.as_str()) {
+            assert!(started.elapsed() < Duration::from_secs(20), "never served A:\n{}", log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // master0 is the leader from ZooKeeper's member list.
+        // A steps down, B is elected: records follow at once, well before
+        // the hour-long refresh period.
+        add_member(&members, path, &master_info("127.0.0.1", b.addr.port())).await;
+        members.delete(&node_a, None).await.unwrap();
+        let b_port = b.addr.port().to_string();
+        let started = Instant::now();
+        while served_leader_port(http).await.as_deref() != Some(b_port.as_str()) {
+            assert!(started.elapsed() < Duration::from_secs(20), "never served B:\n{}", log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(b.hits.load(Ordering::SeqCst) >= 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_leader_within_zk_detection_timeout_is_a_clear_exit() {
+    init_logging();
+    bounded(Duration::from_secs(30), async {
+        let server = shared_server().await;
+        let members = client(server).await;
+        let path = "/nobody/mesos";
+        members.mkdir(path, &open()).await.unwrap();
+        let (mut child, dir) = run_binary(serde_json::json!({
+            "zk": url_for(server, path),
+            "zkDetectionTimeout": 1,
+            "listener": "127.0.0.1", "port": free_port(),
+            "httpon": false, "externalon": false,
+        }));
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "did not give up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(!status.success());
+        let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+        assert!(stderr.contains("zkDetectionTimeout"), "{stderr}");
+    })
+    .await;
+}
