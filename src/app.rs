@@ -220,6 +220,7 @@ pub async fn start(
             Arc::new(Api { config: Arc::clone(&config), current: Arc::clone(&current), exporter });
         let stopped = Arc::clone(&http_stop);
         http_task = Some(tokio::spawn(async move {
+            let listener = http::CappedListener::new(listener, http::MAX_HTTP_CONNECTIONS);
             let served = axum::serve(listener, http::router(api))
                 .with_graceful_shutdown(async move { stopped.notified().await })
                 .await;

@@ -28,6 +28,97 @@ pub struct Api {
 
 type Shared = State<Arc<Api>>;
 
+/// The most HTTP connections served at once; more wait in the backlog.
+pub const MAX_HTTP_CONNECTIONS: usize = 256;
+/// The longest a request may take to be answered.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A TCP listener that holds at most [`MAX_HTTP_CONNECTIONS`] connections
+/// open at once (hyper already bounds header size and count).
+pub struct CappedListener {
+    inner: tokio::net::TcpListener,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl CappedListener {
+    pub fn new(inner: tokio::net::TcpListener, max: usize) -> Self {
+        CappedListener { inner, slots: Arc::new(tokio::sync::Semaphore::new(max)) }
+    }
+}
+
+/// A connection and the slot it occupies, released when it closes.
+pub struct CappedStream {
+    stream: tokio::net::TcpStream,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl axum::serve::Listener for CappedListener {
+    type Io = CappedStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok(slot) = Arc::clone(&self.slots).acquire_owned().await else {
+                // The semaphore is never closed.
+                return std::future::pending().await;
+            };
+            match self.inner.accept().await {
+                Ok((stream, addr)) => return (CappedStream { stream, _slot: slot }, addr),
+                Err(e) => {
+                    tracing::warn!("http accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for CappedStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CappedStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// Answers 503 to a request that takes longer than [`REQUEST_TIMEOUT`].
+async fn with_timeout(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "request timed out".to_owned()),
+    }
+}
+
 /// The routes; `/v1/enumerate` and `/v1/axfr` only with `enumerationon`.
 pub fn router(api: Arc<Api>) -> Router {
     let mut r = Router::new()
@@ -42,7 +133,10 @@ pub fn router(api: Arc<Api>) -> Router {
     if api.config.enumeration_on {
         r = r.route("/v1/enumerate", get(enumerate)).route("/v1/axfr", get(axfr));
     }
-    r.fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(api)
+    r.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(with_timeout))
+        .with_state(api)
 }
 
 fn error(status: StatusCode, message: String) -> Response {

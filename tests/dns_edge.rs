@@ -220,3 +220,36 @@ fn udp_raw_fast(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 65535];
     sock.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_garbage_flood_does_not_stop_valid_queries() {
+    let (_d, running, addr) = big_server(json!({"masters": ["127.0.0.1:5050"]})).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+            let mut sent = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 200_000 {
+                let mut p = [0u8; 40];
+                for b in &mut p {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    *b = x as u8;
+                }
+                let _ = sock.send_to(&p[..(x % 40) as usize], addr);
+                sent += 1;
+            }
+            sent
+        })
+    };
+    for _ in 0..50 {
+        let m = udp(addr, "leader.mesos.", RecordType::A, None);
+        assert_eq!(a_answers(&m), vec!["127.0.0.1"]);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(flood.join().unwrap() > 0);
+    running.shutdown().await;
+}

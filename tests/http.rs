@@ -271,3 +271,33 @@ async fn health_follows_the_age_of_the_records() {
     assert_eq!(a_answers(&m), vec![api.master.addr.ip().to_string()]);
     api.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_connections_beyond_the_cap_wait_and_the_server_keeps_answering() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let api = Api::start(json!({})).await;
+    wait_loaded(&api.running).await;
+    let addr = api.running.http_addr.unwrap();
+    // Fill every slot with idle connections (a slow-loris client).
+    let mut idle = Vec::new();
+    for _ in 0..mesos_dns::http::MAX_HTTP_CONNECTIONS {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // One more waits for a slot: it gets no answer while all are held.
+    let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+    extra.write_all(b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 64];
+    let waited =
+        tokio::time::timeout(std::time::Duration::from_millis(300), extra.read(&mut buf)).await;
+    assert!(waited.is_err(), "a connection beyond the cap was served at once");
+    // Freeing slots lets it through; DNS was never affected.
+    idle.clear();
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), extra.read(&mut buf))
+        .await
+        .expect("served once a slot was free")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let m = udp(api.dns(), "leader.mesos.", RecordType::A, None);
+    assert_eq!(a_answers(&m), vec![api.master.addr.ip().to_string()]);
+    api.running.shutdown().await;
+}
