@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+# Load-test our DNS server, then NSD serving the same records, with dnsperf,
+# all on 127.0.0.1. See bench/README.md for what the numbers mean.
+#
+#   bench/dnsperf.sh                 # 20,000 tasks, 10 s per run
+#   TASKS=100000 DURATION=5 bench/dnsperf.sh
+#
+# Environment:
+#   TASKS      tasks in the generated state (default 20000)
+#   DURATION   seconds per dnsperf run (default 10)
+#   RATE       queries/s of the fixed-rate run (default 20000)
+#   CLIENTS    dnsperf -c (default 4); OUTSTANDING: dnsperf -q (default 500)
+#   QUERIES    lines in the query file (default 20000; dnsperf loops over it)
+#   EDNS=1     queries carry EDNS0 (dnsperf -e, 4096-byte buffer); default: none
+#   DNSPERF_ARGS  extra dnsperf arguments for every run
+#   MESOS_DNS_BIN  use this binary instead of building target/release/mesos-dns
+#   SKIP_NSD=1 only our server;  KEEP=1 keep the work directory
+set -euo pipefail
+
+TASKS=${TASKS:-20000}
+DURATION=${DURATION:-10}
+RATE=${RATE:-20000}
+CLIENTS=${CLIENTS:-4}
+OUTSTANDING=${OUTSTANDING:-500}
+QUERIES=${QUERIES:-20000}
+DNSPERF_ARGS=${DNSPERF_ARGS:-}
+[ "${EDNS:-0}" = 1 ] && DNSPERF_ARGS="-e $DNSPERF_ARGS"
+SKIP_NSD=${SKIP_NSD:-0}
+KEEP=${KEEP:-0}
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+say() { printf '== %s\n' "$*" >&2; }
+die() { printf 'dnsperf.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- prerequisites ---------------------------------------------------------
+PATH=$PATH:/usr/sbin:/sbin
+missing=()
+command -v dnsperf >/dev/null || missing+=(dnsperf)
+command -v nsd >/dev/null || missing+=(nsd)
+command -v dig >/dev/null || missing+=(bind9-dnsutils)
+command -v python3 >/dev/null || missing+=(python3)
+if ((${#missing[@]})); then
+    say "installing ${missing[*]}"
+    SUDO=
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    # The package's own nsd service is not ours: stop it if it started.
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now nsd >/dev/null 2>&1 || true
+    fi
+fi
+
+if [ -n "${MESOS_DNS_BIN:-}" ]; then
+    BIN=$MESOS_DNS_BIN
+else
+    say "building the release binary"
+    cargo build --release --quiet
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/mesos-dns
+fi
+[ -x "$BIN" ] || die "no binary at $BIN"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mesos-dns-bench.XXXXXX")
+OURS_PID=
+NSD_PID=
+cleanup() {
+    local pid
+    for pid in $OURS_PID $NSD_PID; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port free for both UDP and TCP on 127.0.0.1.
+free_port() {
+    python3 - <<'EOF'
+import socket
+while True:
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port)
+    break
+EOF
+}
+
+# utime+stime, in clock ticks, of a process and all its descendants
+# (NSD forks its server processes; our server is one process).
+cpu_ticks() {
+    python3 - "$1" <<'EOF'
+import os, sys
+root = int(sys.argv[1])
+procs = {}
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    try:
+        with open(f"/proc/{d}/stat") as f:
+            s = f.read()
+    except OSError:
+        continue
+    # Fields after "(comm)": state=3 ppid=4 ... utime=14 stime=15.
+    rest = s[s.rindex(")") + 2:].split()
+    procs[int(d)] = (int(rest[1]), int(rest[11]) + int(rest[12]))
+total, todo = 0, [root]
+while todo:
+    p = todo.pop()
+    if p in procs:
+        total += procs[p][1]
+        todo.extend(c for c, (pp, _) in procs.items() if pp == p)
+print(total)
+EOF
+}
+
+# Wait until the server on $1 answers $2 (type A) with NOERROR.
+wait_ready() {
+    local port=$1 name=$2 pid=$3
+    for _ in $(seq 150); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if dig @127.0.0.1 -p "$port" "$name" A +time=1 +tries=1 2>/dev/null |
+            grep -q 'status: NOERROR'; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+# --- the records -------------------------------------------------------------
+say "generating a $TASKS-task state"
+python3 bench/gen-state.py "$TASKS" >"$WORK/state.json"
+PORT=$(free_port)
+cat >"$WORK/config.json" <<EOF
+{"listener":"127.0.0.1","port":$PORT,"httpon":false,"externalon":false,
+ "masters":["127.0.0.1:5050"],"refreshSeconds":86400}
+EOF
+"$BIN" -config="$WORK/config.json" -state-file="$WORK/state.json" -dump >"$WORK/dump.json"
+
+# The query file (dnsperf format: "name type") and NSD's zone file, both
+# from the dump. Deterministic.
+python3 - "$WORK" "$QUERIES" <<'EOF'
+import json, random, sys
+work, nq = sys.argv[1], int(sys.argv[2])
+d = json.load(open(f"{work}/dump.json"))
+r, domain, ttl = d["Records"], d["Domain"].strip("."), d["TTL"]
+apex = domain + "."
+rnd = random.Random(42)
+
+def depth(n):  # labels below the apex
+    return n[: -len(apex)].rstrip(".").count(".") + 1
+
+# Task names: x.framework.domain (the task and its canonical name).
+tasks = sorted(n for n in r["As"] if n.endswith("." + apex) and depth(n) == 2
+               and not n.startswith("_"))
+srvs = sorted(n for n in r["SRVs"] if depth(n) == 3 and n.split(".")[1] == "_tcp")
+v6 = sorted(r["AAAAs"])
+if not tasks or not srvs:
+    sys.exit("dump has no task A or SRV names")
+mix = [("A", 50), ("AAAA", 10), ("SRV", 20), ("NX", 20)]
+lines = []
+for kind, pct in mix:
+    for i in range(nq * pct // 100):
+        if kind == "A":
+            lines.append(f"{rnd.choice(tasks)} A")
+        elif kind == "AAAA":  # real AAAA names if any, else NODATA on task names
+            lines.append(f"{rnd.choice(v6 or tasks)} AAAA")
+        elif kind == "SRV":
+            lines.append(f"{rnd.choice(srvs)} SRV")
+        else:
+            fw = rnd.choice(tasks).split(".")[1]
+            lines.append(f"nx-{i}-{rnd.randrange(1 << 30):x}.{fw}.{apex} A")
+rnd.shuffle(lines)
+with open(f"{work}/queries.txt", "w") as f:
+    f.write("\n".join(lines) + "\n")
+
+mname, rname = d["Mname"], d["Rname"]
+with open(f"{work}/zone", "w") as z:
+    z.write(f"$TTL {ttl}\n")
+    z.write(f"{apex} IN SOA {mname} {rname} {d['Serial']} 60 600 86400 60\n")
+    z.write(f"{apex} IN NS {mname}\n")
+    for n in sorted(r["As"]):
+        for ip in r["As"][n]:
+            z.write(f"{n} {ttl} IN A {ip}\n")
+    for n in sorted(r["AAAAs"]):
+        for ip in r["AAAAs"][n]:
+            z.write(f"{n} {ttl} IN AAAA {ip}\n")
+    for n in sorted(r["SRVs"]):
+        for v in r["SRVs"][n]:
+            target, port = v.rsplit(":", 1)
+            z.write(f"{n} {ttl} IN SRV 0 1 {port} {target}\n")
+print(f"{len(tasks)} task names, {len(srvs)} SRV names, {len(v6)} AAAA names; "
+      f"{len(lines)} queries (A 50%, AAAA 10%, SRV 20%, NXDOMAIN 20%)", file=sys.stderr)
+EOF
+DOMAIN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Domain"])' "$WORK/dump.json")
+PROBE=$(awk '$2 == "A" { print $1; exit }' "$WORK/queries.txt")
+
+# --- running dnsperf -------------------------------------------------------------
+HZ=$(getconf CLK_TCK)
+ROWS=()   # "server mode qps lost avg_ms max_ms us_per_query resp_bytes"
+
+# run SERVER PID PORT MODE [dnsperf args...]
+run() {
+    local server=$1 pid=$2 port=$3 mode=$4
+    shift 4
+    local out="$WORK/dnsperf-$server-$mode.txt" before after
+    before=$(cpu_ticks "$pid")
+    # shellcheck disable=SC2086
+    dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -l "$DURATION" \
+        -c "$CLIENTS" -q "$OUTSTANDING" $DNSPERF_ARGS "$@" >"$out" 2>&1 ||
+        { cat "$out" >&2; die "dnsperf failed ($server $mode)"; }
+    after=$(cpu_ticks "$pid")
+    kill -0 "$pid" 2>/dev/null || die "$server died during the $mode run"
+    local row
+    row=$(awk -v server="$server" -v mode="$mode" -v ticks=$((after - before)) -v hz="$HZ" '
+        /Queries completed:/ { done = $3 }
+        /Queries lost:/ { lost = $3 }
+        /Queries per second:/ { qps = $4 }
+        /Average Latency/ { avg = $4; max = $8; sub(/\)/, "", max) }
+        /Average packet size:/ { resp = $NF }
+        END {
+            us = done > 0 ? ticks * 1e6 / hz / done : 0
+            printf "%s %s %.0f %d %.3f %.3f %.2f %s\n", server, mode, qps, lost, avg * 1000, max * 1000, us, resp
+        }' "$out")
+    ROWS+=("$row")
+    print_row $row
+}
+
+print_header() {
+    printf '%-9s %-10s %10s %8s %9s %9s %11s %9s\n' \
+        server run 'q/s' lost 'avg ms' 'max ms' 'CPU us/q' 'resp B'
+}
+print_row() {
+    printf '%-9s %-10s %10s %8s %9s %9s %11s %9s\n' "$@"
+}
+
+runs() {
+    local server=$1 pid=$2 port=$3
+    run "$server" "$pid" "$port" "udp-${RATE}" -Q "$RATE"
+    run "$server" "$pid" "$port" udp-max
+    run "$server" "$pid" "$port" tcp-max -m tcp
+}
+
+say "dnsperf: $DURATION s per run, -c $CLIENTS -q $OUTSTANDING $DNSPERF_ARGS"
+
+# --- our server ------------------------------------------------------------------
+say "starting mesos-dns on 127.0.0.1:$PORT"
+"$BIN" -config="$WORK/config.json" -state-file="$WORK/state.json" >"$WORK/mesos-dns.log" 2>&1 &
+OURS_PID=$!
+wait_ready "$PORT" "$PROBE" "$OURS_PID" || { cat "$WORK/mesos-dns.log" >&2; die "mesos-dns did not answer"; }
+print_header
+runs ours "$OURS_PID" "$PORT"
+kill "$OURS_PID"
+wait "$OURS_PID" 2>/dev/null || true
+OURS_PID=
+
+# --- NSD -----------------------------------------------------------------------
+if [ "$SKIP_NSD" != 1 ]; then
+    PORT2=$(free_port)
+    cat >"$WORK/nsd.conf" <<EOF
+server:
+    ip-address: 127.0.0.1@$PORT2
+    port: $PORT2
+    username: ""
+    chroot: ""
+    zonesdir: "$WORK"
+    pidfile: "$WORK/nsd.pid"
+    database: ""
+    zonelistfile: "$WORK/zone.list"
+    xfrdfile: "$WORK/xfrd.state"
+    xfrdir: "$WORK"
+    logfile: "$WORK/nsd.log"
+    server-count: 2
+    verbosity: 0
+    hide-version: yes
+    # No response rate limiting: all queries come from one address.
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: "$DOMAIN"
+    zonefile: "$WORK/zone"
+EOF
+    nsd-checkconf "$WORK/nsd.conf" || die "bad nsd.conf"
+    say "starting nsd on 127.0.0.1:$PORT2"
+    nsd -c "$WORK/nsd.conf" -d >"$WORK/nsd.out" 2>&1 &
+    NSD_PID=$!
+    wait_ready "$PORT2" "$PROBE" "$NSD_PID" ||
+        { cat "$WORK/nsd.out" "$WORK/nsd.log" >&2 2>/dev/null; die "nsd did not answer"; }
+    runs nsd "$NSD_PID" "$PORT2"
+fi
+
+# --- summary -------------------------------------------------------------------
+echo
+echo "mesos-dns vs NSD, $TASKS tasks, $DURATION s per run (CPU us/q: server CPU per answered query)"
+print_header
+for row in "${ROWS[@]}"; do
+    # shellcheck disable=SC2086
+    print_row $row
+done
+if [ "$SKIP_NSD" != 1 ]; then
+    echo
+    printf '%-10s %14s %16s\n' run 'q/s ours/nsd' 'CPU/q ours/nsd'
+    for row in "${ROWS[@]}"; do
+        read -r s mode qps _ _ _ us _ <<<"$row"
+        [ "$s" = ours ] || continue
+        for other in "${ROWS[@]}"; do
+            read -r s2 mode2 qps2 _ _ _ us2 _ <<<"$other"
+            [ "$s2" = nsd ] && [ "$mode2" = "$mode" ] || continue
+            awk -v m="$mode" -v a="$qps" -v b="$qps2" -v c="$us" -v d="$us2" 'BEGIN {
+                printf "%-10s %14s %16s\n", m,
+                    (b > 0 ? sprintf("%.2f", a / b) : "-"), (d > 0 ? sprintf("%.2f", c / d) : "-") }'
+        done
+    done
+fi
