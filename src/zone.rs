@@ -161,21 +161,29 @@ impl Zone {
             stats.aaaa += set.aaaa.len();
             nodes.insert(wire.clone().into_boxed_slice(), Node { a, aaaa, ..Node::default() });
         }
-        let mut target_ids: HashMap<Vec<u8>, u32, foldhash::fast::RandomState> = HashMap::default();
+        // Per distinct target (far fewer than SRV records): its wire name, id
+        // and glue, worked out once.
+        let mut targets: HashMap<&str, Target, foldhash::fast::RandomState> = HashMap::default();
         for (wire, set) in &wired {
             if set.srv.is_empty() {
                 continue;
             }
             let srv_start = b.srvs.len() as u32;
             for srv in &set.srv {
-                let Some(target) = wire_name(&srv.target) else {
-                    continue;
+                let next_id = targets.len() as u32;
+                let target = match targets.get(srv.target.as_str()) {
+                    Some(t) => t,
+                    None => {
+                        let Some(wire) = wire_name(&srv.target) else {
+                            continue;
+                        };
+                        let glue =
+                            nodes.get(&wire[..]).map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
+                        targets.entry(&srv.target).or_insert(Target { wire, id: next_id, glue })
+                    }
                 };
-                let next_id = target_ids.len() as u32;
-                let target_id = *target_ids.entry(target.clone()).or_insert(next_id);
-                let glue =
-                    nodes.get(&target[..]).map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
-                let rr = b.srv_tail(&target, srv.port, config.srv_record_default_weight, ttl);
+                let (target_id, glue) = (target.id, target.glue);
+                let rr = b.srv_tail(&target.wire, srv.port, config.srv_record_default_weight, ttl);
                 b.srvs.push(SrvRr { rr, glue, target_id });
             }
             stats.srv += set.srv.len();
@@ -265,6 +273,13 @@ impl Zone {
     pub fn ns_glue(&self) -> &[u8] {
         self.bytes(self.ns_glue)
     }
+}
+
+/// An SRV target, encoded once per compile.
+struct Target {
+    wire: Vec<u8>,
+    id: u32,
+    glue: Span,
 }
 
 /// Accumulates the arena while compiling.

@@ -1,0 +1,30 @@
+//! A state document from a master: parsed leniently, then generated;
+//! never a panic.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use mesos_dns::config::Config;
+use mesos_dns::generate::{StaticResolver, generate};
+use mesos_dns::state::State;
+use mesos_dns::zone::Zone;
+
+fn config() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        Config::from_json(include_str!("../../demo/config.json"), "demo.json".into())
+            .expect("demo config")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(state) = State::from_slice(data) else { return };
+    let config = config();
+    if let Ok(records) =
+        generate(&state, config, &config.masters, &StaticResolver::localhost_only())
+    {
+        let _ = Zone::compile(&records, config, 1);
+        let _ = records.axfr_records();
+    }
+});
