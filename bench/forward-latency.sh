@@ -43,6 +43,7 @@ server:
   chroot: ""
   server-count: 1
   verbosity: 0
+  rrl-ratelimit: 0
 remote-control:
   control-enable: no
 zone:

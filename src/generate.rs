@@ -400,7 +400,7 @@ impl<'a> Generator<'a> {
         }
         if !leader_indexed {
             if !masters.is_empty() {
-                tracing::warn!("leader {leader_addr:?} is not in the masters list");
+                tracing::debug!("leader {leader_addr:?} is not in the masters list");
             }
             let name = self.fqdn(&format!("master{index}"));
             for &ip in &leader_ips {

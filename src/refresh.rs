@@ -215,7 +215,13 @@ impl Refresher {
                 let mut errors = Vec::new();
                 for master in candidates(None, &order) {
                     match self.fetch_via(fetcher, &master).await {
-                        Ok(found) => return Ok(found),
+                        Ok(found) => {
+                            if !errors.is_empty() {
+                                // Served, but an operator should know.
+                                tracing::warn!("masters that failed first: {}", errors.join("; "));
+                            }
+                            return Ok(found);
+                        }
                         Err(e) => errors.push(e),
                     }
                 }

@@ -1,15 +1,12 @@
 //! Leading-master detection (`mesos_dns::detect`) against a real ZooKeeper:
 //! Debian's `zookeeper` package started as a standalone server on a free
-//! 127.0.0.1 port with its own data directory. Mesos masters are played by
-//! ephemeral sequential `json.info_` nodes holding real MasterInfo JSON,
-//! written with the same client crate detection uses.
+//! 127.0.0.1 port with its own data directory (the harness in
+//! `common::zk`). Mesos masters are played by ephemeral sequential
+//! `json.info_` nodes holding real MasterInfo JSON, written with the same
+//! client crate detection uses.
 //!
 //! Also the `zk://` URL parser, which needs no server.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -17,167 +14,14 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use common::zk::{
+    ZkServer, add_member, add_member_with, client, client_with, free_port, master_info, open,
+};
 use mesos_dns::detect::{DetectStats, Masters, ZkUrl, ZkUrlError, watch};
 use tokio::sync::watch as channel;
 use zookeeper_client as zk;
 
 // ------------------------------------------------------------ harness
-
-const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
-
-/// The class path: the package's configuration directory and jar (whose
-/// manifest names its dependencies), plus a logging back-end so the
-/// server's log lands in the test's directory.
-fn class_path() -> String {
-    let mut parts = vec!["/etc/zookeeper/conf".to_owned(), ZK_JAR.to_owned()];
-    for jar in ["/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar"] {
-        if Path::new(jar).exists() {
-            parts.push(jar.to_owned());
-        }
-    }
-    parts.join(":")
-}
-
-/// Longest wait for a (re)started server to answer.
-const START_LIMIT: Duration = Duration::from_secs(60);
-
-/// A standalone ZooKeeper server, killed with its process group on drop.
-struct ZkServer {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Mutex<Option<Child>>,
-}
-
-impl ZkServer {
-    /// Starts a server on a free port with a fresh data directory and waits
-    /// until it serves.
-    fn start() -> ZkServer {
-        assert!(
-            Path::new(ZK_JAR).exists(),
-            "{ZK_JAR} is missing: install Debian's zookeeper package (scripts/test does)"
-        );
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("data")).unwrap();
-        // Short ticks make sessions short: the negotiated timeout is clamped
-        // to maxSessionTimeout (2 s), so an outage expires sessions quickly.
-        let cfg = format!(
-            "tickTime=100\n\
-             initLimit=10\n\
-             syncLimit=5\n\
-             dataDir={data}\n\
-             clientPort={port}\n\
-             clientPortAddress=127.0.0.1\n\
-             maxClientCnxns=0\n\
-             minSessionTimeout=200\n\
-             maxSessionTimeout=2000\n\
-             admin.enableServer=false\n\
-             4lw.commands.whitelist=srvr,ruok\n",
-            data = dir.path().join("data").display(),
-        );
-        std::fs::write(dir.path().join("zoo.cfg"), cfg).unwrap();
-        let server = ZkServer { port, dir, child: Mutex::new(None) };
-        server.launch();
-        server
-    }
-
-    fn connect_string(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("zookeeper.out")
-    }
-
-    /// Starts the JVM (on the configured port and data directory) and waits
-    /// until `srvr` answers `Mode: standalone`.
-    fn launch(&self) {
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
-        let mut cmd = Command::new("java");
-        cmd.arg("-Xmx256m")
-            .arg("-XX:+UseSerialGC")
-            .arg("-XX:TieredStopAtLevel=1")
-            .arg("-Dzookeeper.root.logger=INFO,CONSOLE")
-            .arg(format!("-Dzookeeper.log.dir={}", self.dir.path().display()))
-            .arg("-cp")
-            .arg(class_path())
-            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-            .arg(self.dir.path().join("zoo.cfg"))
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe. The server dies with the thread
-        // that started it, so nothing outlives the test process even when a
-        // test panics or the harness never runs Drop (the shared server).
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("cannot run java (install default-jre-headless)");
-        *self.child.lock().unwrap() = Some(child);
-        let deadline = Instant::now() + START_LIMIT;
-        loop {
-            if self.srvr().is_some_and(|answer| answer.contains("Mode: standalone")) {
-                return;
-            }
-            if let Some(status) =
-                self.child.lock().unwrap().as_mut().and_then(|c| c.try_wait().unwrap())
-            {
-                panic!("ZooKeeper exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ZooKeeper not serving after {START_LIMIT:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The answer to the `srvr` four-letter command, if any.
-    fn srvr(&self) -> Option<String> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        stream.write_all(b"srvr").ok()?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).ok()?;
-        Some(answer)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Kills the server (SIGKILL to its process group) and reaps it.
-    fn stop(&self) {
-        if let Some(mut child) = self.child.lock().unwrap().take() {
-            let pid = child.id() as libc::pid_t;
-            // SAFETY: plain syscall; the group is the server's own (process_group(0)).
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for ZkServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// The server shared by the tests that do not stop it. It is started from a
 /// thread that lives as long as the process, so that the parent-death signal
@@ -219,69 +63,6 @@ async fn bounded<F: std::future::Future<Output = ()>>(limit: Duration, body: F) 
     if tokio::time::timeout(limit, body).await.is_err() {
         panic!("test did not finish within {limit:?}");
     }
-}
-
-// ------------------------------------------------------- Mesos members
-
-/// A client of the test playing Mesos masters.
-async fn client(server: &ZkServer) -> zk::Client {
-    client_with(server, None).await
-}
-
-async fn client_with(server: &ZkServer, auth: Option<&str>) -> zk::Client {
-    let mut connector = zk::Client::connector().with_session_timeout(Duration::from_secs(2));
-    if let Some(auth) = auth {
-        connector = connector.with_auth("digest", auth.as_bytes());
-    }
-    tokio::time::timeout(Duration::from_secs(10), connector.connect(&server.connect_string()))
-        .await
-        .expect("connect timed out")
-        .expect("connect failed")
-}
-
-fn open() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
-}
-
-fn ephemeral_seq() -> zk::CreateOptions<'static> {
-    zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all())
-}
-
-/// MasterInfo JSON as Mesos writes it in `json.info_` nodes.
-fn master_info(ip: &str, port: u16) -> Vec<u8> {
-    let legacy_ip = match ip.parse::<std::net::Ipv4Addr>() {
-        Ok(v4) => u32::from_le_bytes(v4.octets()),
-        Err(_) => 0,
-    };
-    let host = format!("master-{}", ip.replace([':', '.'], "-"));
-    serde_json::to_vec(&serde_json::json!({
-        "address": {"hostname": host, "ip": ip, "port": port},
-        "hostname": host,
-        "id": format!("{}-{port}-0001", ip.replace(':', "-")),
-        "ip": legacy_ip,
-        "pid": format!("master@{ip}:{port}"),
-        "port": port,
-        "version": "1.11.0",
-        "capabilities": [{"type": "AGENT_UPDATE"}],
-        "domain": {"fault_domain": {"region": {"name": "r"}, "zone": {"name": "z"}}}
-    }))
-    .unwrap()
-}
-
-/// Adds a member (`<path>/json.info_<seq>`) with `data`; returns its path.
-async fn add_member(client: &zk::Client, path: &str, data: &[u8]) -> String {
-    add_member_with(client, path, data, &ephemeral_seq()).await
-}
-
-async fn add_member_with(
-    client: &zk::Client,
-    path: &str,
-    data: &[u8],
-    options: &zk::CreateOptions<'_>,
-) -> String {
-    let prefix = format!("{path}/json.info_");
-    let (_, seq) = client.create(&prefix, data, options).await.expect("create member");
-    format!("{prefix}{seq}")
 }
 
 // ------------------------------------------------------- the watcher

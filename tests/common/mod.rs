@@ -3,6 +3,8 @@
 //! client over real UDP/TCP sockets, and an in-process server.
 #![allow(dead_code)]
 
+pub mod zk;
+
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
