@@ -172,20 +172,32 @@ pub struct Exporter {
 
 type Labels<'a> = Vec<(&'static str, &'a str)>;
 
+/// One metric family: a sample per label set (no labels: a single sample).
+fn family<V: Copy, M: EncodeMetric>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Labels, V)],
+    make: impl Fn(V) -> M,
+) -> std::fmt::Result {
+    let Some(first) = rows.first() else { return Ok(()) };
+    let mut m = e.encode_descriptor(name, help, None, make(first.1).metric_type())?;
+    for (labels, v) in rows {
+        if labels.is_empty() {
+            return make(*v).encode(m);
+        }
+        make(*v).encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
 fn counter(
     e: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     rows: &[(Labels, u64)],
 ) -> std::fmt::Result {
-    let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (labels, v) in rows {
-        if labels.is_empty() {
-            return ConstCounter::new(*v).encode(m);
-        }
-        ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
-    }
-    Ok(())
+    family(e, name, help, rows, ConstCounter::new)
 }
 
 fn gauge(
@@ -194,14 +206,7 @@ fn gauge(
     help: &str,
     rows: &[(Labels, f64)],
 ) -> std::fmt::Result {
-    let mut m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, v) in rows {
-        if labels.is_empty() {
-            return ConstGauge::new(*v).encode(m);
-        }
-        ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
-    }
-    Ok(())
+    family(e, name, help, rows, ConstGauge::new)
 }
 
 fn histogram(
