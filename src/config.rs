@@ -48,6 +48,7 @@ mod key {
     pub const ENUMERATION_ON: &str = "enumerationon";
     pub const HEALTH_STALE_REFRESHES: &str = "healthStaleRefreshes";
     pub const ALLOW_FORWARD_FROM: &str = "allowForwardFrom";
+    pub const STATE_MAX_MEGABYTES: &str = "stateMaxMegabytes";
     pub const SET_TRUNCATE_BIT: &str = "SetTruncateBit";
     pub const ENFORCE_RFC952: &str = "enforceRFC952";
     pub const IP_SOURCES: &str = "IPSources";
@@ -251,6 +252,10 @@ pub struct Config {
     /// original.
     #[serde(rename = "AllowForwardFrom")]
     pub allow_forward_from: Vec<String>,
+    /// Ours: a state document larger than this (MiB) is abandoned with an
+    /// error (default 256).
+    #[serde(rename = "StateMaxMegabytes")]
+    pub state_max_megabytes: u64,
     #[serde(rename = "SetTruncateBit")]
     pub set_truncate_bit: bool,
     #[serde(rename = "EnforceRFC952")]
@@ -314,6 +319,7 @@ impl Default for Config {
             enumeration_on: true,
             health_stale_refreshes: 3,
             allow_forward_from: Vec::new(),
+            state_max_megabytes: 256,
             set_truncate_bit: true,
             enforce_rfc952: false,
             ip_sources: vec![IpSource::Netinfo, IpSource::Mesos, IpSource::Host],
@@ -518,6 +524,10 @@ impl Config {
             "externalon" => set(&mut self.external_on, boolean(key::EXTERNAL_ON, value)?),
             "recurseon" => set(&mut self.recurse_on, boolean(key::RECURSE_ON, value)?),
             "enumerationon" => set(&mut self.enumeration_on, boolean(key::ENUMERATION_ON, value)?),
+            "statemaxmegabytes" => set(
+                &mut self.state_max_megabytes,
+                integer(key::STATE_MAX_MEGABYTES, value, 1 << 20)?,
+            ),
             "allowforwardfrom" => {
                 self.allow_forward_from = strings(key::ALLOW_FORWARD_FROM, value)?;
             }
@@ -628,6 +638,7 @@ impl Config {
         // (6) timers
         positive(key::STATE_TIMEOUT_SECONDS, self.state_timeout_seconds)?;
         positive(key::REFRESH_SECONDS, self.refresh_seconds)?;
+        positive(key::STATE_MAX_MEGABYTES, self.state_max_megabytes)?;
         if self.timeout == 0 {
             self.timeout = 5; // the original's forwarder does the same
         }

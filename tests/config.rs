@@ -838,6 +838,7 @@ fn redacted_uses_the_original_key_names() {
         "EnumerationOn",
         "HealthStaleRefreshes",
         "AllowForwardFrom",
+        "StateMaxMegabytes",
         "MesosHTTPSOn",
         "CACertFile",
         "CertFile",

@@ -155,7 +155,8 @@ impl Fetcher {
             auth,
             // The TLS files only apply with HTTPS (as in the original).
             tls: if https { tls::Context::new(config) } else { tls::Context::default() },
-            max_bytes: DEFAULT_MAX_STATE_BYTES,
+            max_bytes: usize::try_from(config.state_max_megabytes.saturating_mul(1 << 20))
+                .unwrap_or(DEFAULT_MAX_STATE_BYTES),
         };
         fetcher.log_setup();
         Ok(fetcher)
