@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
+use super::batch::Batch;
 use super::wire::{self, Disposition, ParseError, Responder, Scratch, Settings};
 use crate::config::Config;
 use crate::forward::Forwarder;
@@ -186,57 +187,59 @@ pub fn spawn_udp(
 }
 
 fn udp_worker(socket: &Arc<UdpSocket>, handler: &Handler, stop: &AtomicBool, seed: u64) {
-    let mut buf = vec![0u8; 65535];
-    let mut out = Vec::with_capacity(65535);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&**socket);
+    let mut batch = Box::<Batch>::default();
     let mut scratch = Scratch::new(seed);
     let shard = handler.metrics.shard();
     while !stop.load(Ordering::Relaxed) {
-        let (len, peer) = match socket.recv_from(&mut buf) {
-            Ok(x) => x,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!("udp receive: {e}");
-                continue;
-            }
-        };
-        let started = Instant::now();
-        let packet = buf.get(..len).unwrap_or_default();
-        let h = handler.handle(packet, true, peer.ip(), &mut out, &mut scratch);
-        match h.disposition {
-            Disposition::Answered { .. } => {
-                if let Err(e) = socket.send_to(&out, peer) {
-                    tracing::debug!("udp send to {peer}: {e}");
+        let served = batch.serve_once(fd, |packet, peer, out| {
+            let started = Instant::now();
+            let h = handler.handle(packet, true, peer.ip(), out, &mut scratch);
+            match h.disposition {
+                Disposition::Answered { .. } => {
+                    count_local(&shard, true, h, started);
+                    true
                 }
-                count_local(&shard, true, h, started);
-            }
-            Disposition::Outside => {
-                if let Some(fwd) = &handler.forwarder {
-                    let fwd = Arc::clone(fwd);
-                    let socket = Arc::clone(socket);
-                    let shard = Arc::clone(&shard);
-                    let packet = packet.to_vec();
-                    handler.runtime.spawn(async move {
-                        if let Some(answer) = fwd.forward(&packet, true).await {
-                            if let Err(e) = socket.send_to(&answer, peer) {
-                                tracing::debug!("udp send to {peer}: {e}");
-                            }
-                            shard.count(true, h.qtype, header_rcode(&answer));
-                        }
-                    });
+                Disposition::Outside => {
+                    forward_udp(handler, socket, &shard, packet, peer, h.qtype);
+                    false
                 }
+                Disposition::Dropped => false,
             }
-            Disposition::Dropped => {}
+        });
+        if let Err(e) = served
+            && !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+            )
+        {
+            tracing::warn!("udp receive: {e}");
         }
     }
+}
+
+/// Hand a query outside the domain to the forwarder on the async runtime.
+fn forward_udp(
+    handler: &Handler,
+    socket: &Arc<UdpSocket>,
+    shard: &Arc<DnsShard>,
+    packet: &[u8],
+    peer: SocketAddr,
+    qtype: u16,
+) {
+    let Some(fwd) = &handler.forwarder else { return };
+    let fwd = Arc::clone(fwd);
+    let socket = Arc::clone(socket);
+    let shard = Arc::clone(shard);
+    let packet = packet.to_vec();
+    handler.runtime.spawn(async move {
+        if let Some(answer) = fwd.forward(&packet, true).await {
+            if let Err(e) = socket.send_to(&answer, peer) {
+                tracing::debug!("udp send to {peer}: {e}");
+            }
+            shard.count(true, qtype, header_rcode(&answer));
+        }
+    });
 }
 
 /// Accept and serve TCP connections until the runtime stops.
