@@ -194,6 +194,15 @@ fn with_records<T>(api: &Api, f: impl FnOnce(&RecordSet, Option<&Snapshot>) -> T
     }
 }
 
+/// A lookup's records; with none, the original's shape: one record of
+/// empty strings (scripts rely on it).
+fn records_or_empty<T: Serialize + Default>(mut records: Vec<T>) -> Response {
+    if records.is_empty() {
+        records.push(T::default());
+    }
+    axum::Json(records).into_response()
+}
+
 #[derive(Serialize, Default)]
 struct HostRecord {
     host: String,
@@ -205,17 +214,14 @@ async fn hosts(State(api): Shared, Path(host): Path<String>) -> Response {
         Ok(d) => d,
         Err(e) => return *e,
     };
-    let mut out: Vec<HostRecord> = with_records(&api, |rs, _| {
+    let out: Vec<HostRecord> = with_records(&api, |rs, _| {
         rs.get(&dom).map_or_else(Vec::new, |set| {
             let v4 = set.a.iter().map(ToString::to_string);
             let v6 = set.aaaa.iter().map(ToString::to_string);
             v4.chain(v6).map(|ip| HostRecord { host: dom.clone(), ip }).collect()
         })
     });
-    if out.is_empty() {
-        out.push(HostRecord::default());
-    }
-    axum::Json(out).into_response()
+    records_or_empty(out)
 }
 
 #[derive(Serialize, Default)]
@@ -231,7 +237,7 @@ async fn services(State(api): Shared, Path(service): Path<String>) -> Response {
         Ok(d) => d,
         Err(e) => return *e,
     };
-    let mut out: Vec<ServiceRecord> = with_records(&api, |rs, _| {
+    let out: Vec<ServiceRecord> = with_records(&api, |rs, _| {
         let mut out = Vec::new();
         for srv in rs.get(&dom).map(|s| s.srv.as_slice()).unwrap_or_default() {
             let target = rs.get(&srv.target);
@@ -248,10 +254,7 @@ async fn services(State(api): Shared, Path(service): Path<String>) -> Response {
         }
         out
     });
-    if out.is_empty() {
-        out.push(ServiceRecord::default());
-    }
-    axum::Json(out).into_response()
+    records_or_empty(out)
 }
 
 #[derive(Serialize, Default)]
@@ -267,7 +270,7 @@ async fn ports(State(api): Shared, Path(host): Path<String>) -> Response {
         Ok(d) => d,
         Err(e) => return *e,
     };
-    let mut out: Vec<PortRecord> = with_records(&api, |rs, _| {
+    let out: Vec<PortRecord> = with_records(&api, |rs, _| {
         let mut out = Vec::new();
         for (name, set) in rs.iter() {
             for srv in set.srv.iter().filter(|s| s.target == dom) {
@@ -281,10 +284,7 @@ async fn ports(State(api): Shared, Path(host): Path<String>) -> Response {
         out.sort_by(|a, b| (&a.service, &a.port).cmp(&(&b.service, &b.port)));
         out
     });
-    if out.is_empty() {
-        out.push(PortRecord::default());
-    }
-    axum::Json(out).into_response()
+    records_or_empty(out)
 }
 
 async fn enumerate(State(api): Shared) -> Response {
