@@ -10,11 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::State as AxState;
-use axum::http::Uri;
-use axum::response::Response;
 use common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
@@ -354,91 +349,9 @@ async fn stale_records_on_documents_that_are_not_a_state_with_a_leader() {
     c.running.shutdown().await;
 }
 
-/// How a [`Restartable`] master answers, shared with its handler.
-#[derive(Clone)]
-struct Shared {
-    behaviour: Arc<Mutex<Behaviour>>,
-    hits: Arc<AtomicUsize>,
-}
-
-async fn restartable_handler(AxState(s): AxState<Shared>, uri: Uri) -> Response {
-    s.hits.fetch_add(1, Ordering::SeqCst);
-    let behaviour = s.behaviour.lock().unwrap().clone();
-    let respond = |status: u16, body: Vec<u8>| {
-        Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .unwrap()
-    };
-    match behaviour {
-        Behaviour::Serve(body) if uri.path() == "/master/state" => respond(200, body),
-        Behaviour::Status(code) => respond(code, Vec::new()),
-        _ => respond(404, Vec::new()),
-    }
-}
-
-/// A fake master that stops (listener and connections closed, as when a
-/// master process dies) and comes back on the same port, which
-/// `common::FakeMaster` cannot do.
-struct Restartable {
-    addr: SocketAddr,
-    shared: Shared,
-    running: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
-}
-
-impl Restartable {
-    async fn start(behaviour: Behaviour) -> Restartable {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut m = Restartable {
-            addr: listener.local_addr().unwrap(),
-            shared: Shared {
-                behaviour: Arc::new(Mutex::new(behaviour)),
-                hits: Arc::new(AtomicUsize::new(0)),
-            },
-            running: None,
-        };
-        m.serve(listener);
-        m
-    }
-
-    fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = Router::new().fallback(restartable_handler).with_state(self.shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        self.running = Some((tx, task));
-    }
-
-    fn set(&self, behaviour: Behaviour) {
-        *self.shared.behaviour.lock().unwrap() = behaviour;
-    }
-
-    /// Close the listener and every connection.
-    async fn stop(&mut self) {
-        let (tx, task) = self.running.take().expect("running");
-        let _ = tx.send(());
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("fake master did not stop")
-            .unwrap();
-    }
-
-    /// Listen again on the same address.
-    async fn restart(&mut self) {
-        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
-        self.serve(listener);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_records_while_the_master_is_down() {
-    let mut master = Restartable::start(Behaviour::Status(503)).await;
+    let mut master = FakeMaster::start(Behaviour::Status(503)).await;
     master.set(Behaviour::Serve(state_with_leader(FIXTURE, master.addr)));
     let running = start_with_masters(test_config(&[master.addr], json!({}))).await;
     wait_loaded(&running).await;
@@ -446,8 +359,8 @@ async fn stale_records_while_the_master_is_down() {
     let before = snapshot(&running);
     let expected = loaded_answers(addr).await;
 
-    master.stop().await;
-    let hits = master.shared.hits.load(Ordering::SeqCst);
+    master.stop();
+    let hits = master.hits.load(Ordering::SeqCst);
     // Connection refused, several periods (no hits can be counted).
     assert_stays(
         &running,
@@ -459,13 +372,13 @@ async fn stale_records_while_the_master_is_down() {
         "master down",
     )
     .await;
-    assert_eq!(master.shared.hits.load(Ordering::SeqCst), hits);
+    assert_eq!(master.hits.load(Ordering::SeqCst), hits);
 
     master.set(Behaviour::Serve(without_task(master.addr, "nginx")));
     master.restart().await;
     assert_recovers(&running, &before, RECOVER, "master back").await;
     running.shutdown().await;
-    master.stop().await;
+    master.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -98,21 +98,38 @@ impl FakeMaster {
         let addr = listener.local_addr().unwrap();
         let behaviour = Arc::new(Mutex::new(behaviour));
         let hits = Arc::new(AtomicUsize::new(0));
-        let state = MasterState { behaviour: Arc::clone(&behaviour), hits: Arc::clone(&hits) };
-        let app = Router::new().fallback(master_handler).with_state(state);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let task = Self::spawn(listener, Arc::clone(&behaviour), Arc::clone(&hits));
         FakeMaster { addr, behaviour, hits, task }
+    }
+
+    fn spawn(
+        listener: tokio::net::TcpListener,
+        behaviour: Arc<Mutex<Behaviour>>,
+        hits: Arc<AtomicUsize>,
+    ) -> tokio::task::JoinHandle<()> {
+        let app =
+            Router::new().fallback(master_handler).with_state(MasterState { behaviour, hits });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        })
     }
 
     pub fn set(&self, behaviour: Behaviour) {
         *self.behaviour.lock().unwrap() = behaviour;
     }
 
-    /// Stop listening: connections are refused from now on.
+    /// Stop listening: connections are refused from now on (open ones
+    /// are closed too).
     pub fn stop(&self) {
         self.task.abort();
+    }
+
+    /// Listen again on the same address after [`FakeMaster::stop`], with
+    /// the same behaviour and hit count (a master process coming back).
+    pub async fn restart(&mut self) {
+        let _ = (&mut self.task).await; // the old listener is closed
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.task = Self::spawn(listener, Arc::clone(&self.behaviour), Arc::clone(&self.hits));
     }
 }
 
