@@ -205,15 +205,10 @@ impl Refresher {
             Source::Masters { fetcher, masters, detected } => {
                 let last = self.current.load().as_ref().and_then(|s| s.leader.clone());
                 let zk = detected.as_ref().map(|d| d.masters.borrow().clone()).unwrap_or_default();
-                let order: Vec<String> = zk
-                    .leader
-                    .into_iter()
-                    .chain(last)
-                    .chain(zk.all)
-                    .chain(masters.iter().cloned())
-                    .collect();
+                let order =
+                    zk.leader.into_iter().chain(last).chain(zk.all).chain(masters.iter().cloned());
                 let mut errors = Vec::new();
-                for master in candidates(None, &order) {
+                for master in candidates(order) {
                     match self.fetch_via(fetcher, &master).await {
                         Ok(found) => {
                             if !errors.is_empty() {

@@ -310,13 +310,12 @@ pub fn upid_address(upid: &str) -> Option<String> {
     }
 }
 
-/// The order in which to ask masters: the last known leader first, then the
-/// configured masters, without repeats.
-pub fn candidates(last_leader: Option<&str>, masters: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(masters.len() + 1);
-    for m in last_leader.into_iter().chain(masters.iter().map(String::as_str)) {
-        if !out.iter().any(|o| o == m) {
-            out.push(m.to_owned());
+/// The masters to ask, in the given order of preference, without repeats.
+pub fn candidates(preferred: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in preferred {
+        if !out.contains(&m) {
+            out.push(m);
         }
     }
     out
@@ -335,8 +334,7 @@ mod tests {
 
     #[test]
     fn candidate_order() {
-        let masters = vec!["a:1".to_owned(), "b:1".to_owned()];
-        assert_eq!(candidates(Some("b:1"), &masters), vec!["b:1", "a:1"]);
-        assert_eq!(candidates(None, &masters), vec!["a:1", "b:1"]);
+        let order = ["b:1", "a:1", "b:1"].map(String::from);
+        assert_eq!(candidates(order), vec!["b:1", "a:1"]);
     }
 }
