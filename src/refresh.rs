@@ -27,6 +27,26 @@ pub struct Snapshot {
     /// The leading master named by the state (`host:port`), if any.
     pub leader: Option<String>,
     pub loaded_at: SystemTime,
+    /// How long each stage of the refresh that made it took.
+    pub timings: Timings,
+}
+
+/// The cost of each refresh stage (the fetch itself is not included).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// State JSON bytes → `State`.
+    pub parse: Duration,
+    /// `State` → `RecordSet`.
+    pub generate: Duration,
+    /// `RecordSet` → `Zone`.
+    pub compile: Duration,
+}
+
+/// A parsed state, where it came from and what parsing it took.
+struct Loaded {
+    state: State,
+    leader: Option<String>,
+    parse: Duration,
 }
 
 /// The current snapshot, swapped atomically; readers never wait.
@@ -156,6 +176,9 @@ impl Refresher {
                         srv = s.zone.stats.srv,
                         skipped = s.records.skipped,
                         ms = started.elapsed().as_millis() as u64,
+                        parse_ms = millis(s.timings.parse),
+                        generate_ms = millis(s.timings.generate),
+                        compile_ms = millis(s.timings.compile),
                         "records refreshed"
                     );
                 }
@@ -174,15 +197,20 @@ impl Refresher {
 
     /// One refresh: fetch → generate → compile → swap.
     pub async fn refresh(&self) -> Result<(), RefreshError> {
-        let (state, leader) = self.load_state().await?;
+        let Loaded { state, leader, parse } = self.load_state().await?;
         let masters = self.known_masters();
         let config = Arc::clone(&self.config);
         let resolver = Arc::clone(&self.resolver);
         let serial = crate::app::unix_now();
         let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot, RefreshError> {
+            let started = Instant::now();
             let records = generate(&state, &config, &masters, resolver.as_ref())?;
+            drop(state);
+            let generated = Instant::now();
             let zone = Zone::compile(&records, &config, serial);
-            Ok(Snapshot { zone, records, leader, loaded_at: SystemTime::now() })
+            let timings =
+                Timings { parse, generate: generated - started, compile: generated.elapsed() };
+            Ok(Snapshot { zone, records, leader, loaded_at: SystemTime::now(), timings })
         })
         .await??;
         let old = self.current.swap(Some(Arc::new(snapshot)));
@@ -191,16 +219,16 @@ impl Refresher {
         Ok(())
     }
 
-    async fn load_state(&self) -> Result<(State, Option<String>), RefreshError> {
+    async fn load_state(&self) -> Result<Loaded, RefreshError> {
         match &self.source {
             Source::File(path) => {
                 let bytes = tokio::fs::read(path).await.map_err(|source| RefreshError::File {
                     path: path.display().to_string(),
                     source,
                 })?;
-                let state = parse_blocking(bytes).await?;
+                let (state, parse) = parse_blocking(bytes).await?;
                 let leader = upid_address(&state.leader);
-                Ok((state, leader))
+                Ok(Loaded { state, leader, parse })
             }
             Source::Masters { fetcher, masters, detected } => {
                 let last = self.current.load().as_ref().and_then(|s| s.leader.clone());
@@ -239,24 +267,24 @@ impl Refresher {
     }
 
     /// The state from `master`; if it names another leader, from that one.
-    async fn fetch_via(
-        &self,
-        fetcher: &Fetcher,
-        master: &str,
-    ) -> Result<(State, Option<String>), String> {
-        let state = self.fetch_parse(fetcher, master).await?;
+    async fn fetch_via(&self, fetcher: &Fetcher, master: &str) -> Result<Loaded, String> {
+        let (state, parse) = self.fetch_parse(fetcher, master).await?;
         let Some(leader) = upid_address(&state.leader) else {
             return Err(format!("{master}: the state names no leader ({:?})", state.leader));
         };
         if leader == master {
-            return Ok((state, Some(leader)));
+            return Ok(Loaded { state, leader: Some(leader), parse });
         }
         tracing::info!("master {master} is not the leader; asking {leader}");
-        let state = self.fetch_parse(fetcher, &leader).await?;
-        Ok((state, Some(leader)))
+        let (state, parse) = self.fetch_parse(fetcher, &leader).await?;
+        Ok(Loaded { state, leader: Some(leader), parse })
     }
 
-    async fn fetch_parse(&self, fetcher: &Fetcher, master: &str) -> Result<State, String> {
+    async fn fetch_parse(
+        &self,
+        fetcher: &Fetcher,
+        master: &str,
+    ) -> Result<(State, Duration), String> {
         let bytes = fetcher.fetch(master).await.map_err(|e| e.to_string())?;
         parse_blocking(bytes).await.map_err(|e| format!("{master}: {e}"))
     }
@@ -278,6 +306,15 @@ async fn leader_change(detected: &mut Option<watch::Receiver<Masters>>) {
     }
 }
 
-async fn parse_blocking(bytes: Vec<u8>) -> Result<State, RefreshError> {
-    Ok(tokio::task::spawn_blocking(move || State::from_slice(&bytes)).await??)
+/// Parse on a blocking thread; the parsed state and the time it took.
+async fn parse_blocking(bytes: Vec<u8>) -> Result<(State, Duration), RefreshError> {
+    let parsed = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        State::from_slice(&bytes).map(|state| (state, started.elapsed()))
+    });
+    Ok(parsed.await??)
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
