@@ -7,8 +7,9 @@
 //!
 //! Also the `zk://` URL parser, which needs no server.
 
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,8 @@ mod common;
 use common::zk::{
     ZkServer, add_member, add_member_with, client, client_with, free_port, master_info, open,
 };
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
 use mesos_dns::detect::{DetectStats, Masters, ZkUrl, ZkUrlError, watch};
 use tokio::sync::watch as channel;
 use zookeeper_client as zk;
@@ -612,6 +615,269 @@ async fn no_leader_within_zk_detection_timeout_is_a_clear_exit() {
         assert!(!status.success());
         let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
         assert!(stderr.contains("zkDetectionTimeout"), "{stderr}");
+    })
+    .await;
+}
+
+// ------------------------------------------- ZooKeeper flapping
+
+/// What process `pid` holds: open descriptors and threads.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    fds: usize,
+    threads: usize,
+}
+
+fn usage(pid: u32) -> Usage {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    Usage { fds, threads }
+}
+
+/// `(min, max)` of one figure of `samples`.
+fn span(samples: &[Usage], figure: fn(&Usage) -> usize) -> (usize, usize) {
+    let min = samples.iter().map(figure).min().unwrap_or(0);
+    (min, samples.iter().map(figure).max().unwrap_or(0))
+}
+
+/// The CPU time process `pid` has used, user and system.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Past the command name (in parentheses) come fields 3 onwards; utime
+    // and stime are fields 14 and 15.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map_or("", |(_, f)| f).split_whitespace().collect();
+    let ticks: u64 =
+        fields.get(11..13).map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
+    // SAFETY: sysconf has no preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100).max(1);
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// One query over real UDP: the reply when it is NOERROR, else why not.
+fn ask(dns: SocketAddr, name: &str, rtype: RecordType) -> Result<Message, String> {
+    let q = common::query_msg(name, rtype, None);
+    match common::udp_raw(dns, &q.to_vec().unwrap()).map(|r| Message::from_vec(&r)) {
+        Some(Ok(m)) if m.metadata.response_code == ResponseCode::NoError => Ok(m),
+        Some(Ok(m)) => Err(format!("{name} {rtype}: {}", m.metadata.response_code)),
+        Some(Err(e)) => Err(format!("{name} {rtype}: undecodable reply: {e}")),
+        None => Err(format!("{name} {rtype}: no reply within 1 s")),
+    }
+}
+
+/// The port of the single SRV record answering `m`.
+fn srv_port(m: &Message) -> Option<u16> {
+    match m.answers.as_slice() {
+        [r] => match &r.data {
+            RData::SRV(srv) => Some(srv.port),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The leader's port in the records `dns` serves.
+fn served_leader(dns: SocketAddr) -> Option<u16> {
+    ask(dns, "_leader._tcp.mesos.", RecordType::SRV).ok().as_ref().and_then(srv_port)
+}
+
+/// What [`query_until`] saw.
+#[derive(Debug, Default)]
+struct Answers {
+    answered: usize,
+    failures: Vec<String>,
+    /// The leader ports served, in order, without repeats.
+    leaders: Vec<u16>,
+}
+
+/// Asks `dns` for a task's A records and the leader's SRV record, over
+/// real UDP, until `stop`: each must be answered with those records.
+fn query_until(dns: SocketAddr, stop: &AtomicBool) -> Answers {
+    let mut seen = Answers::default();
+    while !stop.load(Ordering::SeqCst) {
+        match ask(dns, "liquor-store.marathon.mesos.", RecordType::A) {
+            Ok(m) if common::a_answers(&m) == ["1.2.3.11", "1.2.3.12"] => seen.answered += 1,
+            Ok(m) => seen.failures.push(format!("task A records: {:?}", m.answers)),
+            Err(e) => seen.failures.push(e),
+        }
+        match ask(dns, "_leader._tcp.mesos.", RecordType::SRV) {
+            Ok(m) => match srv_port(&m) {
+                Some(port) => {
+                    seen.answered += 1;
+                    if seen.leaders.last() != Some(&port) {
+                        seen.leaders.push(port);
+                    }
+                }
+                None => seen.failures.push(format!("leader SRV: {:?}", m.answers)),
+            },
+            Err(e) => seen.failures.push(e),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    seen
+}
+
+/// ZooKeeper flapping every second: a proxy between the binary and the real
+/// server is up a second, then for a second cuts every connection and
+/// refuses (or black-holes) new ones, eight times. DNS keeps answering from
+/// the last good records, the server's descriptors and threads stay
+/// bounded, it does not spin, and the leaders elected meanwhile (straight
+/// on ZooKeeper, while the link is down) are followed, the last within a
+/// few seconds of the link holding again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_survives_zookeeper_flapping() {
+    use common::zk::{FlakyProxy, Link};
+    use common::{Behaviour, FakeMaster, state_with_leader};
+    init_logging();
+    bounded(Duration::from_secs(40), async {
+        let server = shared_server().await;
+        let proxy = FlakyProxy::start(server.connect_string().parse().unwrap()).await;
+        let members = client(server).await; // straight to ZooKeeper
+        let path = "/flapping/mesos";
+        members.mkdir(path, &open()).await.unwrap();
+        let mut masters = Vec::new();
+        for _ in 0..3 {
+            // Each claims to lead: only ZooKeeper can move the records on.
+            let m = FakeMaster::start(Behaviour::Status(503)).await;
+            m.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", m.addr)));
+            masters.push(m);
+        }
+        let port = |i: usize| masters[i].addr.port();
+        let info = |i: usize| master_info("127.0.0.1", port(i));
+        let node_a = add_member(&members, path, &info(0)).await;
+
+        let dns = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let http = free_port();
+        let (mut child, dir) = run_binary(serde_json::json!({
+            "zk": format!("zk://{}{path}", proxy.connect_string()),
+            "refreshSeconds": 1,
+            "listener": "127.0.0.1", "port": dns.port(),
+            "httpListener": "127.0.0.1", "httpport": http,
+            "externalon": false,
+        }));
+        let pid = child.0.id();
+        let log = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+        let started = Instant::now();
+        while served_leader(dns) != Some(port(0)) {
+            assert!(started.elapsed() < Duration::from_secs(15), "never served A:\n{}", log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // From now on: queries without a pause, and a sample every 100 ms.
+        let stop = Arc::new(AtomicBool::new(false));
+        let querier = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || query_until(dns, &stop))
+        };
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let sampler = {
+            let samples = Arc::clone(&samples);
+            tokio::spawn(async move {
+                loop {
+                    samples.lock().unwrap().push(usage(pid));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = samples.lock().unwrap().clone();
+
+        // Eight flaps, down phases alternately refused and black-holed. B
+        // is elected in the fourth down phase, C in the last.
+        let (cpu_before, flapping) = (cpu_time(pid), Instant::now());
+        let mut per_flap = Vec::new();
+        let mut node_b = None;
+        for flap in 0..8 {
+            proxy.set(Link::Up);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            proxy.set(if flap % 2 == 0 { Link::Refused } else { Link::Blackholed });
+            if flap == 3 {
+                node_b = Some(add_member(&members, path, &info(1)).await);
+                members.delete(&node_a, None).await.unwrap();
+            }
+            if let (7, Some(node_b)) = (flap, &node_b) {
+                add_member(&members, path, &info(2)).await;
+                members.delete(node_b, None).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            per_flap.push(usage(pid));
+        }
+        let cpu = (cpu_time(pid) - cpu_before).as_secs_f64() / flapping.elapsed().as_secs_f64();
+        let (accepted, cut) =
+            (proxy.accepted.load(Ordering::SeqCst), proxy.cut.load(Ordering::SeqCst));
+
+        // The link holds: detection reconnects and C is served, within the
+        // longest backoff (5 s) and a second.
+        proxy.set(Link::Up);
+        let healed = Instant::now();
+        while served_leader(dns) != Some(port(2)) {
+            let waited = healed.elapsed();
+            assert!(waited < Duration::from_secs(6), "C not served after {waited:?}:\n{}", log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let followed = healed.elapsed();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stop.store(true, Ordering::SeqCst);
+        sampler.abort();
+        let answers = tokio::task::spawn_blocking(move || querier.join().unwrap()).await.unwrap();
+        let samples = samples.lock().unwrap().clone();
+        let after = &samples[samples.len().saturating_sub(5)..];
+        let metrics = reqwest::get(format!("http://127.0.0.1:{http}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let zk_events: Vec<&str> =
+            metrics.lines().filter(|l| l.starts_with("mesos_dns_zk_events_total")).collect();
+        let fds = |s: &[Usage]| span(s, |u| u.fds);
+        let threads = |s: &[Usage]| span(s, |u| u.threads);
+        eprintln!(
+            "flapping: {} answers, {} failures; leaders served {:?} (A {}, B {}, C {}); C \
+             followed {followed:?} after the link held; proxy accepted {accepted}, cut {cut}; \
+             fds before {:?}, overall {:?}, after {:?}; threads before {:?}, overall {:?}, \
+             after {:?}; at each flap's end {per_flap:?}; CPU {:.0}% while flapping; \
+             {zk_events:?}",
+            answers.answered,
+            answers.failures.len(),
+            answers.leaders,
+            port(0),
+            port(1),
+            port(2),
+            fds(&before),
+            fds(&samples),
+            fds(after),
+            threads(&before),
+            threads(&samples),
+            threads(after),
+            cpu * 100.0,
+        );
+
+        assert!(child.0.try_wait().unwrap().is_none(), "the server exited:\n{}", log());
+        assert!(answers.failures.is_empty(), "{:?}\n{}", answers.failures, log());
+        assert!(answers.answered > 500, "only {} answers", answers.answered);
+        // Leaders in election order, never back to an older one.
+        let order = [port(0), port(1), port(2)];
+        let rank = |p: &u16| order.iter().position(|o| o == p);
+        assert!(
+            answers.leaders.windows(2).all(|w| rank(&w[0]) < rank(&w[1])),
+            "leaders served out of order: {:?}",
+            answers.leaders
+        );
+        // The flaps reached the client: it connected again and was cut,
+        // over and over.
+        assert!(accepted >= 8 && cut >= 8, "accepted {accepted}, cut {cut}");
+        let (all_fds, all_threads) = (fds(&samples), threads(&samples));
+        assert!(all_fds.1 - all_fds.0 < 30, "descriptors {all_fds:?}");
+        assert!(fds(after).1 <= fds(&before).1 + 5, "descriptors leak: {per_flap:?}");
+        assert!(all_threads.1 - all_threads.0 <= 6, "threads {all_threads:?}");
+        assert!(threads(after).1 <= threads(&before).1 + 4, "threads grow: {per_flap:?}");
+        assert!(cpu < 0.5, "{:.0}% CPU while flapping: spinning?", cpu * 100.0);
     })
     .await;
 }

@@ -11,7 +11,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zookeeper_client as zk;
@@ -260,4 +261,137 @@ pub async fn add_member_with(
     let prefix = format!("{path}/json.info_");
     let (_, seq) = client.create(&prefix, data, options).await.expect("create member");
     format!("{prefix}{seq}")
+}
+
+// ------------------------------------------------------- flaky link
+
+/// What a [`FlakyProxy`] does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Connections are forwarded to the server.
+    Up,
+    /// Nothing listens on the port: connections are refused.
+    Refused,
+    /// Connections are accepted and never see a byte (a black hole).
+    Blackholed,
+}
+
+/// A TCP proxy on a free 127.0.0.1 port in front of a server, whose link
+/// can be cut: every change of [`Link`] closes every connection open
+/// through it (forwarded or black-holed).
+pub struct FlakyProxy {
+    pub port: u16,
+    link: tokio::sync::watch::Sender<Link>,
+    /// Connections accepted (forwarded or black-holed).
+    pub accepted: Arc<AtomicUsize>,
+    /// Open connections closed by a change of the link.
+    pub cut: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FlakyProxy {
+    /// Starts forwarding to `target`.
+    pub async fn start(target: SocketAddr) -> FlakyProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (link, rx) = tokio::sync::watch::channel(Link::Up);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let cut = Arc::new(AtomicUsize::new(0));
+        let counters = (Arc::clone(&accepted), Arc::clone(&cut));
+        let task = tokio::spawn(run_proxy(listener, target, rx, counters));
+        FlakyProxy { port, link, accepted, cut, task }
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn connect_string(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Changes the link (closing every open connection when it changes).
+    pub fn set(&self, link: Link) {
+        self.link.send_if_modified(|now| std::mem::replace(now, link) != link);
+    }
+}
+
+impl Drop for FlakyProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn run_proxy(
+    listener: tokio::net::TcpListener,
+    target: SocketAddr,
+    mut rx: tokio::sync::watch::Receiver<Link>,
+    (accepted, cut): (Arc<AtomicUsize>, Arc<AtomicUsize>),
+) {
+    let port = listener.local_addr().unwrap().port();
+    let mut listener = Some(listener);
+    loop {
+        let link = *rx.borrow_and_update();
+        if link == Link::Refused {
+            listener = None;
+        } else if listener.is_none() {
+            listener = Some(bind_again(port).await);
+        }
+        let mut forwarded = tokio::task::JoinSet::new();
+        let mut held = Vec::new();
+        loop {
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                Ok((inbound, _)) = accept(listener.as_ref()) => {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    if link == Link::Up {
+                        forwarded.spawn(forward(inbound, target));
+                    } else {
+                        held.push(inbound);
+                    }
+                }
+            }
+        }
+        // The link changed: whatever is open through it is cut.
+        while forwarded.try_join_next().is_some() {}
+        cut.fetch_add(forwarded.len() + held.len(), Ordering::SeqCst);
+        forwarded.shutdown().await;
+        drop(held);
+    }
+}
+
+/// Listens on `port` again (retrying briefly, should a client's ephemeral
+/// port have taken it meanwhile).
+async fn bind_again(port: u16) -> tokio::net::TcpListener {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => return listener,
+            Err(e) if Instant::now() < deadline => {
+                tracing::debug!("proxy: cannot bind {port} yet: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("proxy: cannot listen on {port} again: {e}"),
+        }
+    }
+}
+
+async fn accept(
+    listener: Option<&tokio::net::TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn forward(mut inbound: tokio::net::TcpStream, target: SocketAddr) {
+    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+        return;
+    };
+    let _ = inbound.set_nodelay(true);
+    let _ = outbound.set_nodelay(true);
+    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
 }
