@@ -7,12 +7,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
 
+use aws_lc_rs::digest;
 use data_encoding::{Encoding, Specification};
-use sha1::{Digest, Sha1};
 
 use crate::config::{Config, IpSource};
 use crate::labels::{LabelRule, is_publishable_raw_name};
-use crate::records::{EnumFramework, EnumRecord, EnumTask, RecordSet, RecordType, canonical_ip};
+use crate::records::{NameId, RecordSet, Value, canonical_ip};
 use crate::state::{Agent, Framework, State, Status, Task};
 
 /// Resolves host names found in the state (agent and framework hosts,
@@ -116,12 +116,17 @@ pub fn generate(
         rule: LabelRule::from_enforce_rfc952(config.enforce_rfc952),
         hosts: Hosts { resolver, cache: RefCell::new(HashMap::new()) },
         agent_ips: HashMap::with_capacity(state.slaves.len()),
+        buf: String::new(),
     };
+    let tasks: usize = state.frameworks.iter().map(|f| f.tasks.len()).sum();
+    // Typical: ~3 names and ~12 records a task (2 ports).
+    g.rs.reserve(tasks * 3 + state.slaves.len(), tasks * 12);
     g.frameworks(&state.frameworks);
     g.agents(&state.slaves);
     g.listener(&config.listener, &config.soa_mname);
     g.masters(masters, &leader);
     g.tasks(&state.frameworks, &config.ip_sources);
+    g.rs.seal();
     Ok(g.rs)
 }
 
@@ -207,8 +212,10 @@ fn parse_port(s: &str) -> Option<u16> {
 
 /// `h`: the first 5 characters of the z-base-32 encoding of SHA-1(task id).
 pub fn task_hash(id: &str) -> String {
-    let digest = Sha1::digest(id.as_bytes());
-    let mut encoded = zbase32().encode(&digest);
+    let digest = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, id.as_bytes());
+    // Only the first 25 bits matter: 5 bytes make 8 characters; keep 5.
+    let head = digest.as_ref().get(..5).unwrap_or_default();
+    let mut encoded = zbase32().encode(head);
     encoded.truncate(5);
     encoded
 }
@@ -266,6 +273,8 @@ struct Generator<'a> {
     hosts: Hosts<'a>,
     /// Every known agent id and its addresses (possibly none).
     agent_ips: HashMap<&'a str, Vec<IpAddr>>,
+    /// Reused to build names.
+    buf: String,
 }
 
 impl<'a> Generator<'a> {
@@ -412,7 +421,7 @@ impl<'a> Generator<'a> {
     /// Records of every running task on a known agent, and the enumeration.
     fn tasks(&mut self, frameworks: &[Framework], ip_sources: &[IpSource]) {
         for f in frameworks {
-            let mut enum_fw = EnumFramework { tasks: Vec::new(), name: f.name.clone() };
+            self.rs.enumerate_framework(&f.name);
             let fname = self.rule.fragment(&f.name);
             for task in &f.tasks {
                 if task.state != "TASK_RUNNING" {
@@ -421,53 +430,62 @@ impl<'a> Generator<'a> {
                 let Some(agent_ips) = self.agent_ips.get(task.slave_id.as_str()) else {
                     continue;
                 };
-                let agent_ips = agent_ips.clone();
-                let mut enum_task =
-                    EnumTask { name: task.name.clone(), id: task.id.clone(), records: Vec::new() };
+                let first_record = self.rs.record_count();
                 let ctx = TaskContext {
                     task,
                     fname: &fname,
                     hash: task_hash(&task.id),
                     agent_tail: agent_id_tail(&task.slave_id),
-                    task_ips: task_ips(task, ip_sources, &agent_ips),
-                    agent_ips,
+                    task_ips: task_ips(task, ip_sources, agent_ips),
+                    agent_ips: agent_ips.clone(),
                 };
                 if task.discovery.name.is_empty() {
-                    self.task_records(&ctx, &self.rule.label(&task.name), &mut enum_task);
+                    self.task_records(&ctx, &self.rule.label(&task.name));
                 } else {
                     let raw = &task.discovery.name;
                     let label = self.rule.label(raw);
                     let raw = raw.to_lowercase();
                     // The legacy raw name, unless it is the label itself.
                     if raw != label && is_publishable_raw_name(&raw) {
-                        self.task_records(&ctx, &raw, &mut enum_task);
+                        self.task_records(&ctx, &raw);
                     }
-                    self.task_records(&ctx, &label, &mut enum_task);
+                    self.task_records(&ctx, &label);
                 }
-                enum_fw.tasks.push(enum_task);
+                self.rs.enumerate_task(&task.name, &task.id, first_record);
             }
-            self.rs.enumeration.frameworks.push(enum_fw);
         }
     }
 
-    /// The records of one task under the label `t` (SPEC.md §3, Tasks).
-    fn task_records(&mut self, ctx: &TaskContext<'_>, t: &str, out: &mut EnumTask) {
-        let tail = format!(".{}.", self.domain);
-        let f = ctx.fname;
-        let canonical = format!("{t}-{}-{}.{f}", ctx.hash, ctx.agent_tail);
-        let arec = format!("{t}.{f}");
-        // Every name below is built once per task, not once per value.
-        let task_names = [format!("{arec}{tail}"), format!("{canonical}{tail}")];
-        let agent_names = [format!("{arec}.slave{tail}"), format!("{canonical}.slave{tail}")];
+    /// Intern the name made of `parts` (built in a reused buffer).
+    fn name(&mut self, parts: &[&str]) -> Option<NameId> {
+        self.buf.clear();
+        for part in parts {
+            self.buf.push_str(part);
+        }
+        self.rs.name_id(&self.buf)
+    }
 
+    /// The records of one task under the label `t` (SPEC.md §3, Tasks).
+    fn task_records(&mut self, ctx: &TaskContext<'_>, t: &str) {
+        let (f, d) = (ctx.fname, self.domain);
+        let (h, s) = (ctx.hash.as_str(), ctx.agent_tail.as_str());
+        // Each name is interned once per task, not once per value.
+        let task_names = [
+            self.name(&[t, ".", f, ".", d, "."]),
+            self.name(&[t, "-", h, "-", s, ".", f, ".", d, "."]),
+        ];
+        let agent_names = [
+            self.name(&[t, ".", f, ".slave.", d, "."]),
+            self.name(&[t, "-", h, "-", s, ".", f, ".slave.", d, "."]),
+        ];
         for &ip in &ctx.task_ips {
-            for name in &task_names {
-                self.task_ip(name, ip, out);
+            for name in task_names {
+                self.rs.add(name, Value::from(ip));
             }
         }
         for &ip in &ctx.agent_ips {
-            for name in &agent_names {
-                self.task_ip(name, ip, out);
+            for name in agent_names {
+                self.rs.add(name, Value::from(ip));
             }
         }
 
@@ -477,16 +495,17 @@ impl<'a> Generator<'a> {
         });
         if !ports.is_empty() {
             // `.slave` names always; the plain ones only without DiscoveryInfo.
-            let mut srv_names =
-                vec![format!("_{t}._tcp.{f}.slave{tail}"), format!("_{t}._udp.{f}.slave{tail}")];
+            let mut srv_names = vec![
+                self.name(&["_", t, "._tcp.", f, ".slave.", d, "."]),
+                self.name(&["_", t, "._udp.", f, ".slave.", d, "."]),
+            ];
             if !has_discovery {
-                srv_names.push(format!("_{t}._tcp.{f}{tail}"));
-                srv_names.push(format!("_{t}._udp.{f}{tail}"));
+                srv_names.push(self.name(&["_", t, "._tcp.", f, ".", d, "."]));
+                srv_names.push(self.name(&["_", t, "._udp.", f, ".", d, "."]));
             }
-            let agent_target = &agent_names[1];
             for port in ports {
-                for name in &srv_names {
-                    self.task_srv(name, agent_target, port, out);
+                for &name in &srv_names {
+                    self.srv(name, agent_names[1], port);
                 }
             }
         }
@@ -494,7 +513,7 @@ impl<'a> Generator<'a> {
             return;
         }
 
-        let target = &task_names[1];
+        let target = task_names[1];
         for dport in &ctx.task.discovery.ports.ports {
             let Some(port) = dport.number.and_then(|n| u16::try_from(n).ok()) else {
                 self.rs
@@ -502,39 +521,30 @@ impl<'a> Generator<'a> {
                 continue;
             };
             let proto = self.rule.label(&dport.protocol);
-            let protos: Vec<String> = if proto.is_empty() {
-                vec!["_tcp".into(), "_udp".into()]
-            } else {
-                vec![format!("_{proto}")]
-            };
+            let (custom, both) = (format!("_{proto}"), ["_tcp", "_udp"]);
+            let protos: &[&str] = if proto.is_empty() { &both } else { &[custom.as_str()] };
             let port_name = self.rule.label(&dport.name);
-            let names: Vec<String> = protos.iter().map(|p| format!("_{t}.{p}.{f}")).collect();
-            for name in &names {
-                self.task_srv(&format!("{name}{tail}"), target, port, out);
+            for &p in protos {
+                let name = self.name(&["_", t, ".", p, ".", f, ".", d, "."]);
+                self.srv(name, target, port);
             }
             if !port_name.is_empty() {
-                for name in &names {
-                    self.task_srv(&format!("_{port_name}.{name}{tail}"), target, port, out);
+                for &p in protos {
+                    let name = self.name(&["_", &port_name, "._", t, ".", p, ".", f, ".", d, "."]);
+                    self.srv(name, target, port);
                 }
             }
         }
     }
 
-    fn task_ip(&mut self, name: &str, ip: IpAddr, out: &mut EnumTask) {
-        if self.rs.insert_ip(name, ip) {
-            let ip = canonical_ip(ip);
-            let rtype = if ip.is_ipv4() { RecordType::A } else { RecordType::Aaaa };
-            out.records.push(EnumRecord { name: name.to_owned(), host: ip.to_string(), rtype });
-        }
-    }
-
-    fn task_srv(&mut self, name: &str, target: &str, port: u16, out: &mut EnumTask) {
-        if self.rs.insert_srv(name, target, port) {
-            out.records.push(EnumRecord {
-                name: name.to_owned(),
-                host: format!("{target}:{port}"),
-                rtype: RecordType::Srv,
-            });
+    /// An SRV record at `name` pointing at `target` (skipped if either
+    /// name is invalid).
+    fn srv(&mut self, name: Option<NameId>, target: Option<NameId>, port: u16) {
+        match target {
+            Some(target) => {
+                self.rs.add(name, Value::Srv { target, port });
+            }
+            None => self.rs.skip(format_args!("SRV record to an invalid target")),
         }
     }
 }

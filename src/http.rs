@@ -239,10 +239,10 @@ async fn services(State(api): Shared, Path(service): Path<String>) -> Response {
     };
     let out: Vec<ServiceRecord> = with_records(&api, |rs, _| {
         let mut out = Vec::new();
-        for srv in rs.get(&dom).map(|s| s.srv.as_slice()).unwrap_or_default() {
-            let target = rs.get(&srv.target);
-            let first_v4 = target.and_then(|t| t.a.first()).map(ToString::to_string);
-            let first_v6 = target.and_then(|t| t.aaaa.first()).map(ToString::to_string);
+        for srv in rs.get(&dom).map(|s| s.srv).unwrap_or_default() {
+            let target = rs.get(&srv.target).unwrap_or_default();
+            let first_v4 = target.a.first().map(ToString::to_string);
+            let first_v6 = target.aaaa.first().map(ToString::to_string);
             for ip in first_v4.into_iter().chain(first_v6) {
                 out.push(ServiceRecord {
                     service: service.clone(),
@@ -271,16 +271,15 @@ async fn ports(State(api): Shared, Path(host): Path<String>) -> Response {
         Err(e) => return *e,
     };
     let out: Vec<PortRecord> = with_records(&api, |rs, _| {
-        let mut out = Vec::new();
-        for (name, set) in rs.iter() {
-            for srv in set.srv.iter().filter(|s| s.target == dom) {
-                out.push(PortRecord {
-                    service: name.to_owned(),
-                    host: dom.clone(),
-                    port: srv.port.to_string(),
-                });
-            }
-        }
+        let mut out: Vec<PortRecord> = rs
+            .srv_targeting(&dom)
+            .into_iter()
+            .map(|(service, port)| PortRecord {
+                service: service.to_owned(),
+                host: dom.clone(),
+                port: port.to_string(),
+            })
+            .collect();
         out.sort_by(|a, b| (&a.service, &a.port).cmp(&(&b.service, &b.port)));
         out
     });
@@ -288,7 +287,7 @@ async fn ports(State(api): Shared, Path(host): Path<String>) -> Response {
 }
 
 async fn enumerate(State(api): Shared) -> Response {
-    with_records(&api, |rs, _| axum::Json(&rs.enumeration).into_response())
+    with_records(&api, |rs, _| axum::Json(rs.enumeration()).into_response())
 }
 
 async fn axfr(State(api): Shared) -> Response {

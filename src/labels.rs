@@ -23,7 +23,12 @@ impl LabelRule {
     /// result is trimmed and cut as the original does (a cut that ends in
     /// `-` is refilled from the characters after the cut).
     pub fn label(self, name: &str) -> String {
-        let mapped: Vec<u8> = name.chars().filter_map(map_char).collect();
+        let mut mapped: Vec<u8> = Vec::with_capacity(name.len());
+        if name.is_ascii() {
+            mapped.extend(name.bytes().filter_map(|b| map_char(char::from(b))));
+        } else {
+            mapped.extend(name.chars().filter_map(map_char));
+        }
         let (max_len, trim_left): (usize, fn(u8) -> bool) = match self {
             Self::Rfc1123 => (63, |b| b == b'-'),
             Self::Rfc952 => (24, |b| b == b'-' || b.is_ascii_digit()),
@@ -39,7 +44,7 @@ impl LabelRule {
             head.extend_from_slice(&tail[..take]);
         }
         // Every byte is ASCII by construction of `map_char`.
-        head.into_iter().map(char::from).collect()
+        String::from_utf8(head).unwrap_or_default()
     }
 
     /// `frag(x)`: apply the label rule to every `.`-separated part of `name`
@@ -88,9 +93,27 @@ pub const MAX_NAME_LEN: usize = 253;
 /// in DNS: no empty label, no label over 63 bytes, at most 253 bytes.
 pub fn is_valid_dns_name(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name.split('.').all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN)
+    !name.is_empty() && name.len() <= MAX_NAME_LEN && labels_fit(name.as_bytes())
+}
+
+/// Whether every `.`-separated label is 1 to 63 bytes (a byte loop: this
+/// runs for every name a refresh interns).
+fn labels_fit(name: &[u8]) -> bool {
+    let mut len = 0usize;
+    for &b in name {
+        if b == b'.' {
+            if len == 0 {
+                return false;
+            }
+            len = 0;
+        } else {
+            len += 1;
+            if len > MAX_LABEL_LEN {
+                return false;
+            }
+        }
+    }
+    len > 0
 }
 
 /// Whether a raw (unmangled) DiscoveryInfo name may be published as-is

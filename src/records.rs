@@ -2,38 +2,74 @@
 //! what the zone is compiled from, plus its JSON views (`/v1/axfr`,
 //! `/v1/enumerate`, `-dump`).
 //!
+//! Layout, chosen for a cheap refresh and a small resident set (a 20,000-task
+//! state holds ~52,000 names and ~240,000 records):
+//! - every name is interned once into one string ([`NameId`] is its index);
+//! - records are one flat vector in insertion order, each linked to the next
+//!   record of the same name, so a name's records keep their order;
+//! - an SRV record names its target by id, not by a copy of the string;
+//! - the enumeration is, per task, a range of that vector: the records a
+//!   task added are exactly those appended while it was generated.
+//!
 //! Every insertion checks that the record can exist in DNS; a record that
 //! cannot (empty label, label over 63, name over 253) is skipped and
 //! counted, never stored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
 
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
 use crate::labels::is_valid_dns_name;
 
-/// An SRV record's value: the target name and port (priority and weight are
-/// set when serving).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SrvTarget {
-    /// Fully qualified, with the final dot.
-    pub target: String,
-    pub port: u16,
-}
+type Hasher = foldhash::fast::RandomState;
 
-impl std::fmt::Display for SrvTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.target, self.port)
+/// A name interned in one [`RecordSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NameId(u32);
+
+impl NameId {
+    /// The position of the name in its record set's name table.
+    pub fn index(self) -> usize {
+        self.0 as usize
     }
 }
 
-/// Every record held at one name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RrSet {
-    pub a: Vec<Ipv4Addr>,
-    pub aaaa: Vec<Ipv6Addr>,
-    pub srv: Vec<SrvTarget>,
+/// The value of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Value {
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    /// Priority and weight are set when serving.
+    Srv {
+        target: NameId,
+        port: u16,
+    },
+}
+
+impl From<IpAddr> for Value {
+    /// An IPv4-mapped IPv6 address is an A record, as in the original.
+    fn from(ip: IpAddr) -> Self {
+        match canonical_ip(ip) {
+            IpAddr::V4(v4) => Value::A(v4),
+            IpAddr::V6(v6) => Value::Aaaa(v6),
+        }
+    }
+}
+
+/// An IP address the way the original classifies it: an IPv4-mapped IPv6
+/// address is IPv4.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 /// The kind of a record, as the original names it in `rtype`.
@@ -46,106 +82,409 @@ pub enum RecordType {
     Srv,
 }
 
-/// The records generated from one state: a map from fully qualified name
-/// (with the final dot) to its records, plus the enumeration data.
+/// An SRV record's value with its target spelled out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SrvTarget {
+    /// Fully qualified, with the final dot.
+    pub target: String,
+    pub port: u16,
+}
+
+impl fmt::Display for SrvTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.target, self.port)
+    }
+}
+
+/// Every record held at one name, spelled out (for the HTTP API and tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RrSet {
+    pub a: Vec<Ipv4Addr>,
+    pub aaaa: Vec<Ipv6Addr>,
+    pub srv: Vec<SrvTarget>,
+}
+
+/// End of a chain of records.
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    name: NameId,
+    value: Value,
+    /// The next record of the same name, or `NONE`.
+    next: u32,
+}
+
+/// The first and last record of one name (`NONE` when it has none: a name
+/// interned only as an SRV target).
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    first: u32,
+    last: u32,
+}
+
+/// Interned names, back to back in one string.
+#[derive(Debug, Clone, Default)]
+struct Names {
+    text: String,
+    /// Where each name ends in `text`.
+    ends: Vec<u32>,
+    index: HashTable<u32>,
+    hasher: Hasher,
+}
+
+fn name_at<'t>(text: &'t str, ends: &[u32], i: usize) -> &'t str {
+    let end = ends.get(i).map_or(0, |&e| e as usize);
+    let start = match i.checked_sub(1) {
+        Some(prev) => ends.get(prev).map_or(0, |&e| e as usize),
+        None => 0,
+    };
+    text.get(start..end).unwrap_or_default()
+}
+
+impl Names {
+    fn name(&self, id: NameId) -> &str {
+        name_at(&self.text, &self.ends, id.index())
+    }
+
+    fn find(&self, name: &str) -> Option<NameId> {
+        let hash = self.hasher.hash_one(name);
+        self.index.find(hash, |&i| self.name(NameId(i)) == name).map(|&i| NameId(i))
+    }
+
+    /// The id of `name`, interned if new and `valid(name)`: (id, new).
+    fn intern(&mut self, name: &str, valid: impl FnOnce(&str) -> bool) -> Option<(NameId, bool)> {
+        let Names { text, ends, index, hasher } = self;
+        let hash = hasher.hash_one(name);
+        let entry = index.entry(
+            hash,
+            |&i| name_at(text, ends, i as usize) == name,
+            |&i| hasher.hash_one(name_at(text, ends, i as usize)),
+        );
+        match entry {
+            Entry::Occupied(e) => Some((NameId(*e.get()), false)),
+            Entry::Vacant(v) => {
+                if !valid(name) {
+                    return None;
+                }
+                let id = ends.len() as u32;
+                text.push_str(name);
+                ends.push(text.len() as u32);
+                v.insert(id);
+                Some((NameId(id), true))
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+/// A set of 64-bit hashes: open addressing, linear probing, one flat array
+/// (one cache miss per lookup, where a hash set of whole records would take
+/// two and three times the memory). 0 marks an empty slot.
+#[derive(Debug, Clone, Default)]
+struct Fingerprints {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+impl Fingerprints {
+    /// Add `hash`; `false` if it was already there.
+    fn insert(&mut self, hash: u64) -> bool {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.reserve(self.len + 1);
+        }
+        let fp = hash.max(1);
+        if Self::place(&mut self.slots, fp) {
+            self.len += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Put `fp` in the first free slot of its run; `false` if found there.
+    fn place(slots: &mut [u64], fp: u64) -> bool {
+        let mask = slots.len().saturating_sub(1);
+        let mut i = (fp >> 20) as usize & mask;
+        while let Some(slot) = slots.get_mut(i) {
+            if *slot == fp {
+                return false;
+            }
+            if *slot == 0 {
+                *slot = fp;
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+        false
+    }
+
+    /// Room for `n` fingerprints at most half full.
+    fn reserve(&mut self, n: usize) {
+        let want = (n * 2).next_power_of_two().max(64);
+        if want <= self.slots.len() {
+            return;
+        }
+        let old = std::mem::replace(&mut self.slots, vec![0; want]);
+        for fp in old.into_iter().filter(|&fp| fp != 0) {
+            Self::place(&mut self.slots, fp);
+        }
+    }
+}
+
+/// A framework in `/v1/enumerate`: its name and its range of `tasks`.
+#[derive(Debug, Clone)]
+struct EnumFramework {
+    name: Box<str>,
+    tasks: Range<u32>,
+}
+
+/// A task in `/v1/enumerate`: the records it added are a range of `records`.
+#[derive(Debug, Clone)]
+struct EnumTask {
+    name: Box<str>,
+    id: Box<str>,
+    records: Range<u32>,
+}
+
+/// The records generated from one state: interned names, their records, and
+/// the enumeration data.
 #[derive(Debug, Clone, Default)]
 pub struct RecordSet {
-    names: HashMap<String, RrSet, foldhash::fast::RandomState>,
-    /// Per framework and task, the records each task contributed.
-    pub enumeration: Enumeration,
+    names: Names,
+    /// By `NameId`.
+    chains: Vec<Chain>,
+    records: Vec<Record>,
+    /// Fingerprints of every (name, value) stored, to refuse duplicates in
+    /// O(1); freed by [`RecordSet::seal`], after which duplicates are found
+    /// along the chain.
+    seen: Fingerprints,
+    sealed: bool,
+    /// How many names hold at least one record.
+    with_records: usize,
+    frameworks: Vec<EnumFramework>,
+    tasks: Vec<EnumTask>,
     /// Records not produced because the name could not exist in DNS, or a
     /// value was out of range.
     pub skipped: u64,
 }
 
-/// An IP address the way the original classifies it: an IPv4-mapped IPv6
-/// address is IPv4.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 impl RecordSet {
-    /// Add an A or AAAA record; `false` if it was already there or invalid.
-    pub fn insert_ip(&mut self, name: &str, ip: IpAddr) -> bool {
-        let Some(set) = self.entry(name) else {
+    /// The id of `name` (fully qualified, with the final dot), interned if
+    /// new; `None` if it cannot exist in DNS (the records for it are then
+    /// counted as skipped when added).
+    pub fn name_id(&mut self, name: &str) -> Option<NameId> {
+        let valid = |name: &str| {
+            let ok = is_valid_dns_name(name);
+            if !ok {
+                tracing::debug!("record skipped: {name:?} cannot exist in DNS");
+            }
+            ok
+        };
+        let (id, new) = self.names.intern(name, valid)?;
+        if new {
+            self.chains.push(Chain { first: NONE, last: NONE });
+        }
+        Some(id)
+    }
+
+    /// Room for about `names` names and `records` records.
+    pub fn reserve(&mut self, names: usize, records: usize) {
+        self.names.ends.reserve(names);
+        self.names.text.reserve(names * 48);
+        self.names.index.reserve(names, |_| 0);
+        self.chains.reserve(names);
+        self.records.reserve(records);
+        self.seen.reserve(records);
+    }
+
+    /// Add a record at `name` (from [`RecordSet::name_id`]); `false` if it
+    /// was already there, or skipped because the name is invalid.
+    pub fn add(&mut self, name: Option<NameId>, value: Value) -> bool {
+        let Some(name) = name else {
+            self.skipped += 1;
             return false;
         };
-        match canonical_ip(ip) {
-            IpAddr::V4(v4) => push_unique(&mut set.a, v4),
-            IpAddr::V6(v6) => push_unique(&mut set.aaaa, v6),
+        // A known fingerprint is a duplicate or (rarely) a collision: the
+        // name's records tell which.
+        let fresh = (!self.sealed && self.seen.insert(self.names.hasher.hash_one((name, value))))
+            || !self.values(name).any(|v| v == value);
+        let Some(chain) = self.chains.get_mut(name.index()) else {
+            return false;
+        };
+        if !fresh {
+            return false;
         }
+        let at = self.records.len() as u32;
+        self.records.push(Record { name, value, next: NONE });
+        if chain.last == NONE {
+            chain.first = at;
+            self.with_records += 1;
+        } else if let Some(prev) = self.records.get_mut(chain.last as usize) {
+            prev.next = at;
+        }
+        chain.last = at;
+        true
+    }
+
+    /// Add an A or AAAA record; `false` if it was already there or invalid.
+    pub fn insert_ip(&mut self, name: &str, ip: IpAddr) -> bool {
+        let id = self.name_id(name);
+        self.add(id, Value::from(ip))
     }
 
     /// Add an SRV record; `false` if it was already there or invalid.
     pub fn insert_srv(&mut self, name: &str, target: &str, port: u16) -> bool {
-        // A name already present was checked when it was added.
-        if !self.names.contains_key(target) && !self.check_name(target) {
+        let Some(target) = self.name_id(target) else {
+            self.skipped += 1;
             return false;
-        }
-        let value = SrvTarget { target: target.to_owned(), port };
-        match self.entry(name) {
-            Some(set) => push_unique(&mut set.srv, value),
-            None => false,
-        }
-    }
-
-    /// The records at `name`, created (after checking the name) if new;
-    /// the key is allocated only then.
-    fn entry(&mut self, name: &str) -> Option<&mut RrSet> {
-        if !self.names.contains_key(name) {
-            if !self.check_name(name) {
-                return None;
-            }
-            self.names.insert(name.to_owned(), RrSet::default());
-        }
-        self.names.get_mut(name)
+        };
+        let id = self.name_id(name);
+        self.add(id, Value::Srv { target, port })
     }
 
     /// Count a record that could not be produced.
-    pub fn skip(&mut self, what: std::fmt::Arguments<'_>) {
+    pub fn skip(&mut self, what: fmt::Arguments<'_>) {
         self.skipped += 1;
         tracing::debug!("record skipped: {what}");
     }
 
-    fn check_name(&mut self, name: &str) -> bool {
-        let ok = is_valid_dns_name(name);
-        if !ok {
-            self.skip(format_args!("{name:?} cannot exist in DNS"));
-        }
-        ok
+    /// Generation is over: free what only insertion needs.
+    pub fn seal(&mut self) {
+        self.seen = Fingerprints::default();
+        self.sealed = true;
+        self.records.shrink_to_fit();
+        self.tasks.shrink_to_fit();
+        self.names.text.shrink_to_fit();
+    }
+
+    /// The id of `name`, if interned (it may hold no records).
+    pub fn find(&self, name: &str) -> Option<NameId> {
+        self.names.find(name)
+    }
+
+    /// The name an id stands for.
+    pub fn name(&self, id: NameId) -> &str {
+        self.names.name(id)
+    }
+
+    /// How many names are interned (an upper bound of every `NameId`).
+    pub fn name_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The records at a name, in the order they were added.
+    pub fn values(&self, id: NameId) -> impl Iterator<Item = Value> + '_ {
+        let mut at = self.chains.get(id.index()).map_or(NONE, |c| c.first);
+        std::iter::from_fn(move || {
+            let record = self.records.get(at as usize)?;
+            at = record.next;
+            Some(record.value)
+        })
+    }
+
+    /// Every interned name (some may hold no records), in id order.
+    pub fn all_names(&self) -> impl Iterator<Item = NameId> + use<> {
+        (0..self.names.len() as u32).map(NameId)
+    }
+
+    /// Every name holding records, in id order.
+    pub fn names(&self) -> impl Iterator<Item = NameId> + '_ {
+        self.chains
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.first != NONE)
+            .map(|(i, _)| NameId(i as u32))
     }
 
     /// The records at `name` (fully qualified, with the final dot).
-    pub fn get(&self, name: &str) -> Option<&RrSet> {
-        self.names.get(name)
+    pub fn get(&self, name: &str) -> Option<RrSet> {
+        let id = self.find(name)?;
+        let mut set = RrSet::default();
+        for value in self.values(id) {
+            match value {
+                Value::A(ip) => set.a.push(ip),
+                Value::Aaaa(ip) => set.aaaa.push(ip),
+                Value::Srv { target, port } => {
+                    set.srv.push(SrvTarget { target: self.name(target).to_owned(), port })
+                }
+            }
+        }
+        (set != RrSet::default()).then_some(set)
     }
 
     /// Every name and its records, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &RrSet)> {
-        self.names.iter().map(|(k, v)| (k.as_str(), v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, RrSet)> + '_ {
+        self.names().filter_map(|id| {
+            let name = self.name(id);
+            Some((name, self.get(name)?))
+        })
+    }
+
+    /// The SRV records whose target is `target`: (owner name, port).
+    pub fn srv_targeting(&self, target: &str) -> Vec<(&str, u16)> {
+        let Some(target_id) = self.find(target) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for r in &self.records {
+            if let Value::Srv { target, port } = r.value
+                && target == target_id
+            {
+                out.push((self.name(r.name), port));
+            }
+        }
+        out
     }
 
     /// How many names hold records.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.with_records
     }
 
     /// Whether no name holds a record.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.with_records == 0
+    }
+
+    /// How many records are stored; marks where a task's records begin.
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Start a framework in the enumeration.
+    pub fn enumerate_framework(&mut self, name: &str) {
+        let at = self.tasks.len() as u32;
+        self.frameworks.push(EnumFramework { name: name.into(), tasks: at..at });
+    }
+
+    /// Add a task to the last framework of the enumeration; its records are
+    /// those stored since `first_record` (a [`RecordSet::record_count`]).
+    pub fn enumerate_task(&mut self, name: &str, id: &str, first_record: usize) {
+        let records = first_record as u32..self.records.len() as u32;
+        self.tasks.push(EnumTask { name: name.into(), id: id.into(), records });
+        if let Some(f) = self.frameworks.last_mut() {
+            f.tasks.end = self.tasks.len() as u32;
+        }
+    }
+
+    /// `/v1/enumerate`: every framework, its running tasks and the records
+    /// each task contributed (the first task to add a record owns it).
+    pub fn enumeration(&self) -> Enumeration<'_> {
+        Enumeration(self)
     }
 
     /// The `Records` member of `/v1/axfr`: names sorted, values sorted.
     pub fn axfr_records(&self) -> AxfrRecords {
         let mut out = AxfrRecords::default();
-        for (name, set) in &self.names {
+        for (name, set) in self.iter() {
             let put = |map: &mut BTreeMap<String, Vec<String>>, mut values: Vec<String>| {
                 if !values.is_empty() {
                     values.sort();
-                    map.insert(name.clone(), values);
+                    map.insert(name.to_owned(), values);
                 }
             };
             put(&mut out.a, set.a.iter().map(ToString::to_string).collect());
@@ -154,14 +493,10 @@ impl RecordSet {
         }
         out
     }
-}
 
-fn push_unique<T: PartialEq>(values: &mut Vec<T>, value: T) -> bool {
-    if values.contains(&value) {
-        return false;
+    fn range<'s, T>(items: &'s [T], r: &Range<u32>) -> &'s [T] {
+        items.get(r.start as usize..r.end as usize).unwrap_or_default()
     }
-    values.push(value);
-    true
 }
 
 /// The record maps of `/v1/axfr`, keyed by name.
@@ -194,34 +529,97 @@ pub struct Axfr {
     pub records: AxfrRecords,
 }
 
-/// `/v1/enumerate`: every framework, its running tasks and their records.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Enumeration {
-    pub frameworks: Vec<EnumFramework>,
+/// `/v1/enumerate`, serialized straight from the record set:
+/// `{"frameworks": [{"tasks": [{"name", "id", "records": [{"name", "host",
+/// "rtype"}]}], "name"}]}`.
+pub struct Enumeration<'a>(&'a RecordSet);
+
+impl Serialize for Enumeration<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let rs = self.0;
+        let frameworks = rs.frameworks.iter().map(|f| FrameworkView(rs, f));
+        let mut st = s.serialize_struct("Enumeration", 1)?;
+        st.serialize_field("frameworks", &Seq::new(frameworks))?;
+        st.end()
+    }
 }
 
-/// A framework in `/v1/enumerate`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct EnumFramework {
-    pub tasks: Vec<EnumTask>,
-    pub name: String,
+struct FrameworkView<'a>(&'a RecordSet, &'a EnumFramework);
+
+impl Serialize for FrameworkView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (rs, f) = (self.0, self.1);
+        let tasks = RecordSet::range(&rs.tasks, &f.tasks).iter().map(|t| TaskView(rs, t));
+        let mut st = s.serialize_struct("EnumFramework", 2)?;
+        st.serialize_field("tasks", &Seq::new(tasks))?;
+        st.serialize_field("name", &f.name)?;
+        st.end()
+    }
 }
 
-/// A task in `/v1/enumerate`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct EnumTask {
-    pub name: String,
-    pub id: String,
-    pub records: Vec<EnumRecord>,
+struct TaskView<'a>(&'a RecordSet, &'a EnumTask);
+
+impl Serialize for TaskView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (rs, t) = (self.0, self.1);
+        let records = RecordSet::range(&rs.records, &t.records).iter().map(|r| RecordView(rs, r));
+        let mut st = s.serialize_struct("EnumTask", 3)?;
+        st.serialize_field("name", &t.name)?;
+        st.serialize_field("id", &t.id)?;
+        st.serialize_field("records", &Seq::new(records))?;
+        st.end()
+    }
 }
 
-/// One record a task contributed (the first task to add a record owns it).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct EnumRecord {
-    pub name: String,
-    /// The value: an IP address, or `target:port` for SRV.
-    pub host: String,
-    pub rtype: RecordType,
+struct RecordView<'a>(&'a RecordSet, &'a Record);
+
+impl Serialize for RecordView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (rs, r) = (self.0, self.1);
+        let mut st = s.serialize_struct("EnumRecord", 3)?;
+        st.serialize_field("name", rs.name(r.name))?;
+        let rtype = match r.value {
+            Value::A(ip) => {
+                st.serialize_field("host", &Display(ip))?;
+                RecordType::A
+            }
+            Value::Aaaa(ip) => {
+                st.serialize_field("host", &Display(ip))?;
+                RecordType::Aaaa
+            }
+            Value::Srv { target, port } => {
+                let host = format_args!("{}:{port}", rs.name(target));
+                st.serialize_field("host", &Display(host))?;
+                RecordType::Srv
+            }
+        };
+        st.serialize_field("rtype", &rtype)?;
+        st.end()
+    }
+}
+
+/// Serializes anything printable as a string, without allocating it.
+struct Display<T>(T);
+
+impl<T: fmt::Display> Serialize for Display<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// Serializes an iterator as a sequence (once: it is consumed).
+struct Seq<I>(std::cell::Cell<Option<I>>);
+
+impl<I> Seq<I> {
+    fn new(items: I) -> Self {
+        Seq(std::cell::Cell::new(Some(items)))
+    }
+}
+
+impl<I: Iterator<Item = T>, T: Serialize> Serialize for Seq<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.take().into_iter().flatten())
+    }
 }
 
 #[cfg(test)]
@@ -243,5 +641,53 @@ mod tests {
         assert_eq!(ax.a["a.mesos."], vec!["1.2.3.4"]);
         assert_eq!(ax.aaaa["a.mesos."], vec!["::1"]);
         assert_eq!(ax.srv["_a._tcp.mesos."], vec!["a.mesos.:80"]);
+        assert_eq!(rs.len(), 2);
+    }
+
+    #[test]
+    fn sealed_sets_still_refuse_duplicates_and_keep_order() {
+        let mut rs = RecordSet::default();
+        for ip in ["10.0.0.2", "10.0.0.1", "10.0.0.2"] {
+            rs.insert_ip("b.mesos.", ip.parse().unwrap());
+        }
+        rs.seal();
+        assert!(!rs.insert_ip("b.mesos.", "10.0.0.1".parse().unwrap()));
+        assert!(rs.insert_ip("b.mesos.", "10.0.0.3".parse().unwrap()));
+        let a: Vec<String> = rs.get("b.mesos.").unwrap().a.iter().map(|i| i.to_string()).collect();
+        assert_eq!(a, ["10.0.0.2", "10.0.0.1", "10.0.0.3"]);
+        assert!(rs.get("c.mesos.").is_none());
+    }
+
+    #[test]
+    fn a_name_known_only_as_a_target_holds_nothing() {
+        let mut rs = RecordSet::default();
+        rs.insert_srv("_s._tcp.mesos.", "t.mesos.", 1);
+        assert!(rs.get("t.mesos.").is_none());
+        assert_eq!(rs.len(), 1);
+        assert_eq!(rs.iter().count(), 1);
+        assert_eq!(rs.srv_targeting("t.mesos."), vec![("_s._tcp.mesos.", 1)]);
+    }
+
+    #[test]
+    fn enumeration_is_the_records_each_task_added() {
+        let mut rs = RecordSet::default();
+        rs.enumerate_framework("fw");
+        let start = rs.record_count();
+        rs.insert_ip("t.fw.mesos.", "10.0.0.1".parse().unwrap());
+        rs.insert_srv("_t._tcp.fw.mesos.", "t.fw.mesos.", 8080);
+        rs.enumerate_task("t", "t.1", start);
+        let start = rs.record_count();
+        rs.insert_ip("t.fw.mesos.", "10.0.0.1".parse().unwrap());
+        rs.enumerate_task("t", "t.2", start);
+        let json = serde_json::to_value(rs.enumeration()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"frameworks": [{"tasks": [
+                {"name": "t", "id": "t.1", "records": [
+                    {"name": "t.fw.mesos.", "host": "10.0.0.1", "rtype": "A"},
+                    {"name": "_t._tcp.fw.mesos.", "host": "t.fw.mesos.:8080", "rtype": "SRV"}]},
+                {"name": "t", "id": "t.2", "records": []}],
+                "name": "fw"}]})
+        );
     }
 }

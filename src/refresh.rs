@@ -206,6 +206,7 @@ impl Refresher {
             let started = Instant::now();
             let records = generate(&state, &config, &masters, resolver.as_ref())?;
             drop(state);
+            crate::app::release_free_memory();
             let generated = Instant::now();
             let zone = Zone::compile(&records, &config, serial);
             let timings =
@@ -215,7 +216,12 @@ impl Refresher {
         .await??;
         let old = self.current.swap(Some(Arc::new(snapshot)));
         // Freeing a big record set takes a while: not on the async threads.
-        tokio::task::spawn_blocking(move || drop(old));
+        // Then hand the memory the refresh freed back to the system, so the
+        // resident set between refreshes is what the records need.
+        tokio::task::spawn_blocking(move || {
+            drop(old);
+            crate::app::release_free_memory();
+        });
         Ok(())
     }
 
@@ -310,7 +316,10 @@ async fn leader_change(detected: &mut Option<watch::Receiver<Masters>>) {
 async fn parse_blocking(bytes: Vec<u8>) -> Result<(State, Duration), RefreshError> {
     let parsed = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        State::from_slice(&bytes).map(|state| (state, started.elapsed()))
+        let parsed = State::from_slice(&bytes).map(|state| (state, started.elapsed()));
+        drop(bytes);
+        crate::app::release_free_memory();
+        parsed
     });
     Ok(parsed.await??)
 }

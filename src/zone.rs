@@ -8,10 +8,12 @@
 //! or to an SRV target for glue).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::config::Config;
-use crate::records::{RecordSet, RrSet};
+use crate::records::{NameId, RecordSet, Value};
 
 /// Record types the zone serves.
 pub const TYPE_A: u16 = 1;
@@ -57,6 +59,8 @@ pub struct SrvRr {
 /// Everything at one name. All empty: an empty non-terminal (or the apex).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Node {
+    /// The owner name (lower-case wire form) in the zone's name arena.
+    key: Span,
     /// A RR tails, `A_TAIL` bytes each.
     pub a: Span,
     /// AAAA RR tails, `AAAA_TAIL` bytes each.
@@ -66,15 +70,23 @@ pub struct Node {
     pub srv_len: u32,
 }
 
-type Map = HashMap<Box<[u8]>, Node, foldhash::fast::RandomState>;
-
 /// The compiled, immutable zone.
+///
+/// Layout: `nodes` holds one [`Node`] per name (and per empty non-terminal);
+/// `index` is a hash table of node positions keyed by the owner's wire name,
+/// whose bytes live in `names` (an empty non-terminal's key is a suffix of a
+/// longer name's bytes, so it costs no bytes). Record tails live back to
+/// back in `arena`; identical SRV tails (the same target and port under
+/// several names) are stored once.
 #[derive(Debug)]
 pub struct Zone {
     /// The domain in lower-case wire form, e.g. `\x05mesos\x00`.
     apex: Box<[u8]>,
     apex_labels: usize,
-    nodes: Map,
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+    nodes: Vec<Node>,
+    names: Vec<u8>,
     arena: Vec<u8>,
     srvs: Vec<SrvRr>,
     /// SOA tail with TTL `ttl` (answers), and with min(ttl, SOAMinttl) for
@@ -85,7 +97,6 @@ pub struct Zone {
     ns: Span,
     /// A/AAAA tails of SOAMname, if it is in the zone (NS glue).
     ns_glue: Span,
-    /// Offset of the name inside the NS tail (for glue compression).
     pub serial: u32,
     pub stats: ZoneStats,
 }
@@ -99,20 +110,36 @@ pub struct ZoneStats {
     pub srv: usize,
 }
 
-/// Encode a dotted name (with or without the final dot) as lower-case wire
-/// bytes. `None` if it cannot be a DNS name.
-pub fn wire_name(name: &str) -> Option<Vec<u8>> {
+/// Append the lower-case wire form of a dotted name (with or without the
+/// final dot) to `out`. `false` (and `out` unchanged) if it cannot be a DNS
+/// name.
+fn push_wire_name(out: &mut Vec<u8>, name: &str) -> bool {
+    let start = out.len();
     let name = name.strip_suffix('.').unwrap_or(name);
-    let mut out = Vec::with_capacity(name.len() + 2);
+    out.reserve(name.len() + 2);
     if !name.is_empty() {
-        for label in name.split('.') {
-            let len = u8::try_from(label.len()).ok().filter(|&l| (1..=63).contains(&l))?;
+        for label in name.as_bytes().split(|&b| b == b'.') {
+            let Some(len) = u8::try_from(label.len()).ok().filter(|l| (1..=63).contains(l)) else {
+                out.truncate(start);
+                return false;
+            };
             out.push(len);
-            out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+            out.extend(label.iter().map(u8::to_ascii_lowercase));
         }
     }
     out.push(0);
-    (out.len() <= 255).then_some(out)
+    if out.len() - start > 255 {
+        out.truncate(start);
+        return false;
+    }
+    true
+}
+
+/// Encode a dotted name (with or without the final dot) as lower-case wire
+/// bytes. `None` if it cannot be a DNS name.
+pub fn wire_name(name: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    push_wire_name(&mut out, name).then_some(out)
 }
 
 /// Iterate over the label boundaries of a wire name: yields the offset of
@@ -135,99 +162,168 @@ pub fn label_count(wire: &[u8]) -> usize {
     label_offsets(wire).count()
 }
 
+/// "No node" in the per-name tables of a compile.
+const NO_NODE: u32 = u32::MAX;
+
 impl Zone {
     /// Compile `records` for serving with the settings of `config`.
     pub fn compile(records: &RecordSet, config: &Config, serial: u32) -> Zone {
         let mut b = Builder::default();
         let apex = wire_name(&config.domain).unwrap_or_else(|| vec![0]).into_boxed_slice();
         let ttl = config.ttl;
+        let mut z = Zone {
+            apex_labels: label_count(&apex),
+            apex,
+            index: HashTable::with_capacity(records.len() * 2),
+            hasher: foldhash::fast::RandomState::default(),
+            nodes: Vec::with_capacity(records.len() * 2),
+            names: Vec::new(),
+            arena: Vec::new(),
+            srvs: Vec::new(),
+            soa: Span::default(),
+            negative_soa: Span::default(),
+            ns: Span::default(),
+            ns_glue: Span::default(),
+            serial,
+            stats: ZoneStats::default(),
+        };
 
-        // Names, in wire form; records whose names can't be encoded were
-        // already refused by the record set, so skipping here is defensive.
-        let mut wired: Vec<(Vec<u8>, &RrSet)> = Vec::with_capacity(records.len());
-        for (name, set) in records.iter() {
-            if let Some(w) = wire_name(name) {
-                wired.push((w, set));
-            }
+        // Every interned name in wire form (SRV targets too); names that
+        // can't be encoded were already refused by the record set, so an
+        // empty span here is defensive.
+        let mut wire_of: Vec<Span> = Vec::with_capacity(records.name_count());
+        for id in records.all_names() {
+            let name = records.name(id);
+            let start = z.names.len();
+            push_wire_name(&mut z.names, name);
+            wire_of.push(span(start, z.names.len()));
         }
-        let mut nodes: Map = Map::with_capacity_and_hasher(wired.len() * 2, Default::default());
-        let mut stats = ZoneStats::default();
+        let wire = |id: NameId| wire_of.get(id.index()).copied().unwrap_or_default();
 
         // Address records first, so SRV glue can refer to them.
-        for (wire, set) in &wired {
-            let a = b.addr_tails(set.a.iter().map(|ip| IpAddr::V4(*ip)), ttl);
-            let aaaa = b.addr_tails(set.aaaa.iter().map(|ip| IpAddr::V6(*ip)), ttl);
-            stats.a += set.a.len();
-            stats.aaaa += set.aaaa.len();
-            nodes.insert(wire.clone().into_boxed_slice(), Node { a, aaaa, ..Node::default() });
-        }
-        // Per distinct target (far fewer than SRV records): its wire name, id
-        // and glue, worked out once.
-        let mut targets: HashMap<&str, Target, foldhash::fast::RandomState> = HashMap::default();
-        for (wire, set) in &wired {
-            if set.srv.is_empty() {
+        let mut node_of = vec![NO_NODE; records.name_count()];
+        for id in records.names() {
+            let key = wire(id);
+            if key.is_empty() {
                 continue;
             }
+            let a = b.addr_tails(records.values(id), ttl, TYPE_A);
+            let aaaa = b.addr_tails(records.values(id), ttl, TYPE_AAAA);
+            z.stats.a += (a.len as usize) / A_TAIL;
+            z.stats.aaaa += (aaaa.len as usize) / AAAA_TAIL;
+            let (at, _) = z.insert(Node { key, a, aaaa, ..Node::default() });
+            if let Some(slot) = node_of.get_mut(id.index()) {
+                *slot = at;
+            }
+        }
+        // SRV RRsets. A target's glue and each (target, port) tail are
+        // worked out once.
+        let mut glue_of: Vec<Option<Span>> = vec![None; records.name_count()];
+        let mut tails: HashMap<(NameId, u16), Span, foldhash::fast::RandomState> =
+            HashMap::default();
+        let weight = config.srv_record_default_weight;
+        for id in records.names() {
             let srv_start = b.srvs.len() as u32;
-            for srv in &set.srv {
-                let next_id = targets.len() as u32;
-                let target = match targets.get(srv.target.as_str()) {
-                    Some(t) => t,
+            for value in records.values(id) {
+                let Value::Srv { target, port } = value else {
+                    continue;
+                };
+                let target_wire = wire(target);
+                if target_wire.is_empty() {
+                    continue;
+                }
+                let rr = *tails
+                    .entry((target, port))
+                    .or_insert_with(|| b.srv_tail(z.names_bytes(target_wire), port, weight, ttl));
+                let glue = match glue_of.get(target.index()).copied().flatten() {
+                    Some(glue) => glue,
                     None => {
-                        let Some(wire) = wire_name(&srv.target) else {
-                            continue;
-                        };
-                        let glue =
-                            nodes.get(&wire[..]).map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
-                        targets.entry(&srv.target).or_insert(Target { wire, id: next_id, glue })
+                        let node =
+                            node_of.get(target.index()).and_then(|&n| z.nodes.get(n as usize));
+                        let glue = node.map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
+                        if let Some(slot) = glue_of.get_mut(target.index()) {
+                            *slot = Some(glue);
+                        }
+                        glue
                     }
                 };
-                let (target_id, glue) = (target.id, target.glue);
-                let rr = b.srv_tail(&target.wire, srv.port, config.srv_record_default_weight, ttl);
-                b.srvs.push(SrvRr { rr, glue, target_id });
+                b.srvs.push(SrvRr { rr, glue, target_id: target.index() as u32 });
             }
-            stats.srv += set.srv.len();
-            if let Some(node) = nodes.get_mut(&wire[..]) {
+            let srv_len = b.srvs.len() as u32 - srv_start;
+            z.stats.srv += srv_len as usize;
+            let node = node_of.get(id.index()).and_then(|&n| z.nodes.get_mut(n as usize));
+            if let Some(node) = node {
                 node.srv_start = srv_start;
-                node.srv_len = b.srvs.len() as u32 - srv_start;
+                node.srv_len = srv_len;
             }
         }
-        stats.names = nodes.len();
+        z.stats.names = z.nodes.len();
 
-        // Empty non-terminals: every ancestor of a name, below the apex.
-        let apex_labels = label_count(&apex);
-        for (wire, _) in &wired {
-            if !wire.ends_with(&apex) {
+        // Empty non-terminals: every ancestor of a name, below the apex. A
+        // name's ancestors are walked until one already exists: that one's
+        // own ancestors were added with it, or will be when it is walked.
+        let apex_len = z.apex.len();
+        for n in 0..z.stats.names {
+            let Some(key) = z.nodes.get(n).map(|node| node.key) else {
+                continue;
+            };
+            if !z.names_bytes(key).ends_with(&z.apex) {
                 continue;
             }
-            let offsets: Vec<usize> = label_offsets(wire).collect();
-            let own = offsets.len();
-            for &off in offsets.iter().take(own.saturating_sub(apex_labels)).skip(1) {
-                nodes.entry(wire[off..].to_vec().into_boxed_slice()).or_default();
+            let offsets: Vec<usize> = label_offsets(z.names_bytes(key)).skip(1).collect();
+            for off in offsets {
+                if key.len as usize - off <= apex_len {
+                    break;
+                }
+                let ent = Span { start: key.start + off as u32, len: key.len - off as u32 };
+                if !z.insert(Node { key: ent, ..Node::default() }).1 {
+                    break;
+                }
             }
         }
-        nodes.entry(apex.clone()).or_default();
+        let apex_key = z.names.len();
+        z.names.extend_from_slice(&z.apex.clone());
+        z.insert(Node { key: span(apex_key, z.names.len()), ..Node::default() });
 
         let mname = wire_name(&config.soa_mname).unwrap_or_else(|| vec![0]);
         let rname = wire_name(&config.soa_rname).unwrap_or_else(|| vec![0]);
-        let soa = b.soa_tail(&mname, &rname, serial, config, ttl);
-        let negative_soa = b.soa_tail(&mname, &rname, serial, config, ttl.min(config.soa_minttl));
-        let ns = b.tail(TYPE_NS, ttl, &mname);
-        let ns_glue = nodes.get(&mname[..]).map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
+        z.soa = b.soa_tail(&mname, &rname, serial, config, ttl);
+        z.negative_soa = b.soa_tail(&mname, &rname, serial, config, ttl.min(config.soa_minttl));
+        z.ns = b.tail(TYPE_NS, ttl, &mname);
+        z.ns_glue = z.node(&mname).map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
+        z.arena = b.arena;
+        z.srvs = b.srvs;
+        z.arena.shrink_to_fit();
+        z.names.shrink_to_fit();
+        z.nodes.shrink_to_fit();
+        z
+    }
 
-        Zone {
-            apex,
-            apex_labels,
-            nodes,
-            arena: b.arena,
-            srvs: b.srvs,
-            soa,
-            negative_soa,
-            ns,
-            ns_glue,
-            serial,
-            stats,
+    /// Add a node unless its name is already there: its position, and
+    /// whether it was added.
+    fn insert(&mut self, node: Node) -> (u32, bool) {
+        let Zone { index, hasher, nodes, names, .. } = self;
+        let key = span_bytes(names, node.key);
+        let at = nodes.len() as u32;
+        let entry = index.entry(
+            hasher.hash_one(key),
+            |&i| nodes.get(i as usize).is_some_and(|n| span_bytes(names, n.key) == key),
+            |&i| {
+                hasher.hash_one(nodes.get(i as usize).map_or(&[][..], |n| span_bytes(names, n.key)))
+            },
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => (*e.get(), false),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(at);
+                nodes.push(node);
+                (at, true)
+            }
         }
+    }
+
+    fn names_bytes(&self, s: Span) -> &[u8] {
+        span_bytes(&self.names, s)
     }
 
     /// The domain in lower-case wire form.
@@ -243,13 +339,16 @@ impl Zone {
     /// The node at a lower-case wire name, if the name exists (records or
     /// an empty non-terminal).
     pub fn node(&self, wire: &[u8]) -> Option<&Node> {
-        self.nodes.get(wire)
+        let hash = self.hasher.hash_one(wire);
+        let at = self.index.find(hash, |&i| {
+            self.nodes.get(i as usize).is_some_and(|n| self.names_bytes(n.key) == wire)
+        })?;
+        self.nodes.get(*at as usize)
     }
 
     /// The bytes of a span.
     pub fn bytes(&self, span: Span) -> &[u8] {
-        let start = span.start as usize;
-        self.arena.get(start..start + span.len as usize).unwrap_or_default()
+        span_bytes(&self.arena, span)
     }
 
     /// The SRV RRs of a node.
@@ -275,11 +374,13 @@ impl Zone {
     }
 }
 
-/// An SRV target, encoded once per compile.
-struct Target {
-    wire: Vec<u8>,
-    id: u32,
-    glue: Span,
+fn span(start: usize, end: usize) -> Span {
+    Span { start: start as u32, len: end.saturating_sub(start) as u32 }
+}
+
+fn span_bytes(bytes: &[u8], span: Span) -> &[u8] {
+    let start = span.start as usize;
+    bytes.get(start..start + span.len as usize).unwrap_or_default()
 }
 
 /// Accumulates the arena while compiling.
@@ -308,18 +409,20 @@ impl Builder {
         self.span_from(start)
     }
 
-    fn addr_tails(&mut self, ips: impl Iterator<Item = IpAddr>, ttl: u32) -> Span {
+    /// The A (or AAAA) RR tails of `values`, back to back.
+    fn addr_tails(&mut self, values: impl Iterator<Item = Value>, ttl: u32, rtype: u16) -> Span {
         let start = self.arena.len();
-        for ip in ips {
-            match ip {
-                IpAddr::V4(v4) => {
+        for value in values {
+            match value {
+                Value::A(v4) if rtype == TYPE_A => {
                     self.header(TYPE_A, ttl, 4);
                     self.arena.extend_from_slice(&v4.octets());
                 }
-                IpAddr::V6(v6) => {
+                Value::Aaaa(v6) if rtype == TYPE_AAAA => {
                     self.header(TYPE_AAAA, ttl, 16);
                     self.arena.extend_from_slice(&v6.octets());
                 }
+                _ => {}
             }
         }
         self.span_from(start)

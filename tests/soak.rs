@@ -280,10 +280,10 @@ fn hosts_expected(rs: &RecordSet, name: &str) -> Answer {
 /// first IPv4 and first IPv6 address; one empty record if none.
 fn services_expected(rs: &RecordSet, name: &str, service: &str) -> Answer {
     let mut records = Vec::new();
-    for srv in rs.get(name).map(|s| s.srv.as_slice()).unwrap_or_default() {
-        let target = rs.get(&srv.target);
-        let v4 = target.and_then(|t| t.a.first()).map(ToString::to_string);
-        let v6 = target.and_then(|t| t.aaaa.first()).map(ToString::to_string);
+    for srv in rs.get(name).map(|s| s.srv).unwrap_or_default() {
+        let target = rs.get(&srv.target).unwrap_or_default();
+        let v4 = target.a.first().map(ToString::to_string);
+        let v6 = target.aaaa.first().map(ToString::to_string);
         for ip in v4.into_iter().chain(v6) {
             records.push(format!("{service}|{}|{ip}|{}", srv.target, srv.port));
         }
@@ -367,7 +367,7 @@ fn oracle(
             add(Ask::Dns(t), name, kind);
         }
         let has = |f: fn(&mesos_dns::records::RrSet) -> bool| {
-            variants.iter().any(|v| v.records.get(name).is_some_and(f))
+            variants.iter().any(|v| v.records.get(name).is_some_and(|s| f(&s)))
         };
         if has(|s| !s.a.is_empty() || !s.aaaa.is_empty()) {
             add(Ask::Hosts, name, 0);

@@ -1,5 +1,5 @@
-//! A state document from a master: parsed leniently, then generated;
-//! never a panic.
+//! A state document from a master: parsed leniently, then generated,
+//! compiled and enumerated; never a panic.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -26,5 +26,6 @@ fuzz_target!(|data: &[u8]| {
     {
         let _ = Zone::compile(&records, config, 1);
         let _ = records.axfr_records();
+        let _ = serde_json::to_vec(&records.enumeration());
     }
 });
