@@ -29,74 +29,25 @@ SKIP_NSD=${SKIP_NSD:-0}
 KEEP=${KEEP:-0}
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 
-say() { printf '== %s\n' "$*" >&2; }
-die() { printf 'dnsperf.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # --- prerequisites ---------------------------------------------------------
-PATH=$PATH:/usr/sbin:/sbin
-missing=()
-command -v dnsperf >/dev/null || missing+=(dnsperf)
-command -v nsd >/dev/null || missing+=(nsd)
-command -v dig >/dev/null || missing+=(bind9-dnsutils)
-command -v python3 >/dev/null || missing+=(python3)
-if ((${#missing[@]})); then
-    say "installing ${missing[*]}"
-    SUDO=
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-    # The package's own nsd service is not ours: stop it if it started.
-    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-        $SUDO systemctl disable --now nsd >/dev/null 2>&1 || true
-    fi
-fi
-
-if [ -n "${MESOS_DNS_BIN:-}" ]; then
-    BIN=$MESOS_DNS_BIN
-else
-    say "building the release binary"
-    cargo build --release --quiet
-    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/mesos-dns
-fi
-[ -x "$BIN" ] || die "no binary at $BIN"
+install_missing dnsperf:dnsperf nsd:nsd dig:bind9-dnsutils python3:python3
+BIN=$(release_binary)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mesos-dns-bench.XXXXXX")
 OURS_PID=
 NSD_PID=
 cleanup() {
     local pid
-    for pid in $OURS_PID $NSD_PID; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -9 "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pid "$OURS_PID"
+    stop_pid "$NSD_PID"
     if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# A port free for both UDP and TCP on 127.0.0.1.
-free_port() {
-    python3 - <<'EOF'
-import socket
-while True:
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    print(port)
-    break
-EOF
-}
 
 # utime+stime, in clock ticks, of a process and all its descendants
 # (NSD forks its server processes; our server is one process).
@@ -151,60 +102,8 @@ EOF
 "$BIN" -config="$WORK/config.json" -state-file="$WORK/state.json" -dump >"$WORK/dump.json"
 
 # The query file (dnsperf format: "name type") and NSD's zone file, both
-# from the dump. Deterministic.
-python3 - "$WORK" "$QUERIES" <<'EOF'
-import json, random, sys
-work, nq = sys.argv[1], int(sys.argv[2])
-d = json.load(open(f"{work}/dump.json"))
-r, domain, ttl = d["Records"], d["Domain"].strip("."), d["TTL"]
-apex = domain + "."
-rnd = random.Random(42)
-
-def depth(n):  # labels below the apex
-    return n[: -len(apex)].rstrip(".").count(".") + 1
-
-# Task names: x.framework.domain (the task and its canonical name).
-tasks = sorted(n for n in r["As"] if n.endswith("." + apex) and depth(n) == 2
-               and not n.startswith("_"))
-srvs = sorted(n for n in r["SRVs"] if depth(n) == 3 and n.split(".")[1] == "_tcp")
-v6 = sorted(r["AAAAs"])
-if not tasks or not srvs:
-    sys.exit("dump has no task A or SRV names")
-mix = [("A", 50), ("AAAA", 10), ("SRV", 20), ("NX", 20)]
-lines = []
-for kind, pct in mix:
-    for i in range(nq * pct // 100):
-        if kind == "A":
-            lines.append(f"{rnd.choice(tasks)} A")
-        elif kind == "AAAA":  # real AAAA names if any, else NODATA on task names
-            lines.append(f"{rnd.choice(v6 or tasks)} AAAA")
-        elif kind == "SRV":
-            lines.append(f"{rnd.choice(srvs)} SRV")
-        else:
-            fw = rnd.choice(tasks).split(".")[1]
-            lines.append(f"nx-{i}-{rnd.randrange(1 << 30):x}.{fw}.{apex} A")
-rnd.shuffle(lines)
-with open(f"{work}/queries.txt", "w") as f:
-    f.write("\n".join(lines) + "\n")
-
-mname, rname = d["Mname"], d["Rname"]
-with open(f"{work}/zone", "w") as z:
-    z.write(f"$TTL {ttl}\n")
-    z.write(f"{apex} IN SOA {mname} {rname} {d['Serial']} 60 600 86400 60\n")
-    z.write(f"{apex} IN NS {mname}\n")
-    for n in sorted(r["As"]):
-        for ip in r["As"][n]:
-            z.write(f"{n} {ttl} IN A {ip}\n")
-    for n in sorted(r["AAAAs"]):
-        for ip in r["AAAAs"][n]:
-            z.write(f"{n} {ttl} IN AAAA {ip}\n")
-    for n in sorted(r["SRVs"]):
-        for v in r["SRVs"][n]:
-            target, port = v.rsplit(":", 1)
-            z.write(f"{n} {ttl} IN SRV 0 1 {port} {target}\n")
-print(f"{len(tasks)} task names, {len(srvs)} SRV names, {len(v6)} AAAA names; "
-      f"{len(lines)} queries (A 50%, AAAA 10%, SRV 20%, NXDOMAIN 20%)", file=sys.stderr)
-EOF
+# from the dump.
+python3 bench/queries.py "$WORK/dump.json" "$WORK/queries.txt" "$QUERIES" "$WORK/zone"
 DOMAIN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Domain"])' "$WORK/dump.json")
 PROBE=$(awk '$2 == "A" { print $1; exit }' "$WORK/queries.txt")
 

@@ -49,10 +49,9 @@ TARGET_PEAK_MIB=80
 TARGET_MAX_LATENCY_MS=10
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 
-say() { printf '== %s\n' "$*" >&2; }
-die() { printf 'reload.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
 for n in $SIZES; do is_count "$n" || die "SIZES: not a task count: $n"; done
@@ -64,28 +63,10 @@ done
 [[ $SETTLE =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "SETTLE must be a number of seconds"
 
 # --- prerequisites ---------------------------------------------------------
-PATH=$PATH:/usr/sbin:/sbin
-missing=()
-command -v python3 >/dev/null || missing+=(python3)
-if [ "$SKIP_LATENCY" != 1 ]; then
-    command -v dnsperf >/dev/null || missing+=(dnsperf)
-fi
-if ((${#missing[@]})); then
-    say "installing ${missing[*]}"
-    SUDO=
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-if [ -n "${MESOS_DNS_BIN:-}" ]; then
-    BIN=$MESOS_DNS_BIN
-else
-    say "building the release binary"
-    cargo build --release --quiet
-    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/mesos-dns
-fi
-[ -x "$BIN" ] || die "no binary at $BIN"
+needs=(python3:python3)
+[ "$SKIP_LATENCY" = 1 ] || needs+=(dnsperf:dnsperf)
+install_missing "${needs[@]}"
+BIN=$(release_binary)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mesos-dns-reload.XXXXXX")
 STATE_DIR=${STATE_DIR:-$WORK}
@@ -93,16 +74,6 @@ mkdir -p "$STATE_DIR"
 SERVER_PID=
 LOOP_PID=
 DNSPERF_PID=
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     stop_pid "$LOOP_PID"
@@ -112,24 +83,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# A port free for both UDP and TCP on 127.0.0.1.
-free_port() {
-    python3 - <<'EOF'
-import socket
-while True:
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    print(port)
-    break
-EOF
-}
 
 # The generated state of N tasks, cached under STATE_DIR (keyed by the
 # generator's content, so a changed generator makes new files).
@@ -419,44 +372,8 @@ if [ "$SKIP_LATENCY" != 1 ]; then
     LAT_PORT=$(write_config "$LAT_CONF")
     "$BIN" -config="$LAT_CONF" -state-file="$LAT_STATE" -dump >"$WORK/dump.json"
 
-    # The query file (dnsperf format: "name type"), the mix of bench/dnsperf.sh:
-    # 50 % A of task names, 10 % AAAA, 20 % SRV, 20 % NXDOMAIN. Deterministic.
-    python3 - "$WORK" "$QUERIES" <<'EOF'
-import json, random, sys
-work, nq = sys.argv[1], int(sys.argv[2])
-d = json.load(open(f"{work}/dump.json"))
-r, domain = d["Records"], d["Domain"].strip(".")
-apex = domain + "."
-rnd = random.Random(42)
-
-def depth(n):  # labels below the apex
-    return n[: -len(apex)].rstrip(".").count(".") + 1
-
-tasks = sorted(n for n in r["As"] if n.endswith("." + apex) and depth(n) == 2
-               and not n.startswith("_"))
-srvs = sorted(n for n in r["SRVs"] if depth(n) == 3 and n.split(".")[1] == "_tcp")
-v6 = sorted(r["AAAAs"])
-if not tasks or not srvs:
-    sys.exit("dump has no task A or SRV names")
-mix = [("A", 50), ("AAAA", 10), ("SRV", 20), ("NX", 20)]
-lines = []
-for kind, pct in mix:
-    for i in range(nq * pct // 100):
-        if kind == "A":
-            lines.append(f"{rnd.choice(tasks)} A")
-        elif kind == "AAAA":
-            lines.append(f"{rnd.choice(v6 or tasks)} AAAA")
-        elif kind == "SRV":
-            lines.append(f"{rnd.choice(srvs)} SRV")
-        else:
-            fw = rnd.choice(tasks).split(".")[1]
-            lines.append(f"nx-{i}-{rnd.randrange(1 << 30):x}.{fw}.{apex} A")
-rnd.shuffle(lines)
-with open(f"{work}/queries.txt", "w") as f:
-    f.write("\n".join(lines) + "\n")
-print(f"{len(tasks)} task names, {len(srvs)} SRV names, {len(v6)} AAAA names; "
-      f"{len(lines)} queries (A 50%, AAAA 10%, SRV 20%, NXDOMAIN 20%)", file=sys.stderr)
-EOF
+    # The query file (dnsperf format: "name type"), as bench/dnsperf.sh makes it.
+    python3 bench/queries.py "$WORK/dump.json" "$WORK/queries.txt" "$QUERIES"
 
     echo
     say "latency: $LATENCY_TASKS tasks, dnsperf -Q $RATE -l $DURATION -c $CLIENTS -q $OUTSTANDING $DNSPERF_ARGS"
