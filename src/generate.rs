@@ -505,7 +505,7 @@ impl<'a> Generator<'a> {
             }
             for port in ports {
                 for &name in &srv_names {
-                    self.srv(name, agent_names[1], port);
+                    self.rs.add_srv(name, agent_names[1], port);
                 }
             }
         }
@@ -526,25 +526,14 @@ impl<'a> Generator<'a> {
             let port_name = self.rule.label(&dport.name);
             for &p in protos {
                 let name = self.name(&["_", t, ".", p, ".", f, ".", d, "."]);
-                self.srv(name, target, port);
+                self.rs.add_srv(name, target, port);
             }
             if !port_name.is_empty() {
                 for &p in protos {
                     let name = self.name(&["_", &port_name, "._", t, ".", p, ".", f, ".", d, "."]);
-                    self.srv(name, target, port);
+                    self.rs.add_srv(name, target, port);
                 }
             }
-        }
-    }
-
-    /// An SRV record at `name` pointing at `target` (skipped if either
-    /// name is invalid).
-    fn srv(&mut self, name: Option<NameId>, target: Option<NameId>, port: u16) {
-        match target {
-            Some(target) => {
-                self.rs.add(name, Value::Srv { target, port });
-            }
-            None => self.rs.skip(format_args!("SRV record to an invalid target")),
         }
     }
 }

@@ -338,12 +338,21 @@ impl RecordSet {
 
     /// Add an SRV record; `false` if it was already there or invalid.
     pub fn insert_srv(&mut self, name: &str, target: &str, port: u16) -> bool {
-        let Some(target) = self.name_id(target) else {
-            self.skipped += 1;
-            return false;
-        };
-        let id = self.name_id(name);
-        self.add(id, Value::Srv { target, port })
+        let target = self.name_id(target);
+        let id = if target.is_some() { self.name_id(name) } else { None };
+        self.add_srv(id, target, port)
+    }
+
+    /// Add an SRV record at `name` pointing at `target` (both from
+    /// [`RecordSet::name_id`]); skipped and counted if either is invalid.
+    pub fn add_srv(&mut self, name: Option<NameId>, target: Option<NameId>, port: u16) -> bool {
+        match target {
+            Some(target) => self.add(name, Value::Srv { target, port }),
+            None => {
+                self.skip(format_args!("SRV record to an invalid target"));
+                false
+            }
+        }
     }
 
     /// Count a record that could not be produced.
