@@ -8,12 +8,15 @@ use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
 
 use aws_lc_rs::digest;
-use data_encoding::{Encoding, Specification};
 
 use crate::config::{Config, IpSource};
 use crate::labels::{LabelRule, is_publishable_raw_name};
 use crate::records::{NameId, RecordSet, Value, canonical_ip};
 use crate::state::{Agent, Framework, State, Status, Task};
+
+/// A map keyed by strings from the state, hashed with foldhash (no need
+/// for SipHash's flooding resistance in a map that lives for one refresh).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Resolves host names found in the state (agent and framework hosts,
 /// masters given by name) and lists this host's addresses (for the
@@ -115,17 +118,16 @@ pub fn generate(
         domain: &config.domain,
         rule: LabelRule::from_enforce_rfc952(config.enforce_rfc952),
         hosts: Hosts { resolver, cache: RefCell::new(HashMap::new()) },
-        agent_ips: HashMap::with_capacity(state.slaves.len()),
         buf: String::new(),
     };
     let tasks: usize = state.frameworks.iter().map(|f| f.tasks.len()).sum();
     // Typical: ~3 names and ~12 records a task (2 ports).
     g.rs.reserve(tasks * 3 + state.slaves.len(), tasks * 12);
     g.frameworks(&state.frameworks);
-    g.agents(&state.slaves);
+    let agents = g.agents(&state.slaves);
     g.listener(&config.listener, &config.soa_mname);
     g.masters(masters, &leader);
-    g.tasks(&state.frameworks, &config.ip_sources);
+    g.tasks(&state.frameworks, &agents, &config.ip_sources);
     g.rs.seal();
     Ok(g.rs)
 }
@@ -211,23 +213,23 @@ fn parse_port(s: &str) -> Option<u16> {
 }
 
 /// `h`: the first 5 characters of the z-base-32 encoding of SHA-1(task id).
-pub fn task_hash(id: &str) -> String {
-    let digest = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, id.as_bytes());
-    // Only the first 25 bits matter: 5 bytes make 8 characters; keep 5.
-    let head = digest.as_ref().get(..5).unwrap_or_default();
-    let mut encoded = zbase32().encode(head);
-    encoded.truncate(5);
-    encoded
-}
+#[derive(Debug, Clone, Copy)]
+struct TaskHash([u8; 5]);
 
-fn zbase32() -> &'static Encoding {
-    static ZBASE32: std::sync::LazyLock<Encoding> = std::sync::LazyLock::new(|| {
-        let mut spec = Specification::new();
-        spec.symbols.push_str("ybndrfg8ejkmcpqxot1uwisza345h769");
-        // The alphabet above is valid by construction (32 distinct ASCII symbols).
-        spec.encoding().unwrap_or_else(|_| unreachable!("z-base-32 alphabet is valid"))
-    });
-    &ZBASE32
+impl TaskHash {
+    fn of(id: &str) -> Self {
+        const ZBASE32: &[u8; 32] = b"ybndrfg8ejkmcpqxot1uwisza345h769";
+        let digest = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, id.as_bytes());
+        // Five characters take the first 25 bits, 5 bits each.
+        let [a, b, c, d] = digest.as_ref().first_chunk().copied().unwrap_or_default();
+        let bits = u32::from_be_bytes([a, b, c, d]);
+        TaskHash(std::array::from_fn(|i| ZBASE32[((bits >> (27 - 5 * i)) & 31) as usize]))
+    }
+
+    fn as_str(&self) -> &str {
+        // Every byte is from the ASCII alphabet above.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// `s`: the last `-`-separated part of the agent id, lower case.
@@ -271,8 +273,6 @@ struct Generator<'a> {
     domain: &'a str,
     rule: LabelRule,
     hosts: Hosts<'a>,
-    /// Every known agent id and its addresses (possibly none).
-    agent_ips: HashMap<&'a str, Vec<IpAddr>>,
     /// Reused to build names.
     buf: String,
 }
@@ -308,7 +308,9 @@ impl<'a> Generator<'a> {
     }
 
     /// `slave.D.` → every agent IP; `_slave._tcp.D.` SRV at each agent port.
-    fn agents(&mut self, agents: &'a [Agent]) {
+    /// Returns every known agent by id (those without addresses too).
+    fn agents(&mut self, agents: &'a [Agent]) -> FastMap<&'a str, AgentInfo> {
+        let mut known = FastMap::with_capacity_and_hasher(agents.len(), Default::default());
         let name = self.fqdn("slave");
         let srv = self.fqdn("_slave._tcp");
         for agent in agents {
@@ -332,8 +334,9 @@ impl<'a> Generator<'a> {
             } else {
                 tracing::debug!("agent {:?}: host {host:?} has no address", agent.id);
             }
-            self.agent_ips.insert(&agent.id, ips);
+            known.insert(agent.id.as_str(), AgentInfo { ips, tail: agent_id_tail(&agent.id) });
         }
+        known
     }
 
     /// `SOAMname` → the listener address (every non-loopback interface
@@ -419,37 +422,50 @@ impl<'a> Generator<'a> {
     }
 
     /// Records of every running task on a known agent, and the enumeration.
-    fn tasks(&mut self, frameworks: &[Framework], ip_sources: &[IpSource]) {
+    fn tasks(
+        &mut self,
+        frameworks: &'a [Framework],
+        agents: &FastMap<&str, AgentInfo>,
+        ip_sources: &[IpSource],
+    ) {
         for f in frameworks {
             self.rs.enumerate_framework(&f.name);
             let fname = self.rule.fragment(&f.name);
+            // Tasks of one app share every name but the per-task ones.
+            let mut apps: FastMap<(&'a str, bool), Vec<AppNames>> = FastMap::default();
             for task in &f.tasks {
                 if task.state != "TASK_RUNNING" {
                     continue;
                 }
-                let Some(agent_ips) = self.agent_ips.get(task.slave_id.as_str()) else {
+                let Some(agent) = agents.get(task.slave_id.as_str()) else {
                     continue;
                 };
                 let first_record = self.rs.record_count();
                 let ctx = TaskContext {
                     task,
                     fname: &fname,
-                    hash: task_hash(&task.id),
-                    agent_tail: agent_id_tail(&task.slave_id),
-                    task_ips: task_ips(task, ip_sources, agent_ips),
-                    agent_ips: agent_ips.clone(),
+                    hash: TaskHash::of(&task.id),
+                    agent_tail: &agent.tail,
+                    task_ips: task_ips(task, ip_sources, &agent.ips),
+                    agent_ips: &agent.ips,
                 };
-                if task.discovery.name.is_empty() {
-                    self.task_records(&ctx, &self.rule.label(&task.name));
-                } else {
-                    let raw = &task.discovery.name;
+                let has_discovery = !task.discovery.name.is_empty();
+                let raw = if has_discovery { &task.discovery.name } else { &task.name };
+                let app = apps.entry((raw, has_discovery)).or_insert_with(|| {
                     let label = self.rule.label(raw);
-                    let raw = raw.to_lowercase();
-                    // The legacy raw name, unless it is the label itself.
-                    if raw != label && is_publishable_raw_name(&raw) {
-                        self.task_records(&ctx, &raw);
+                    if !has_discovery {
+                        return vec![AppNames::new(label)];
                     }
-                    self.task_records(&ctx, &label);
+                    // The legacy raw name too, unless it is the label itself.
+                    let raw = raw.to_lowercase();
+                    if raw != label && is_publishable_raw_name(&raw) {
+                        vec![AppNames::new(raw), AppNames::new(label)]
+                    } else {
+                        vec![AppNames::new(label)]
+                    }
+                });
+                for names in app {
+                    self.task_records(&ctx, names);
                 }
                 self.rs.enumerate_task(&task.name, &task.id, first_record);
             }
@@ -465,17 +481,21 @@ impl<'a> Generator<'a> {
         self.rs.name_id(&self.buf)
     }
 
-    /// The records of one task under the label `t` (SPEC.md §3, Tasks).
-    fn task_records(&mut self, ctx: &TaskContext<'_>, t: &str) {
-        let (f, d) = (ctx.fname, self.domain);
-        let (h, s) = (ctx.hash.as_str(), ctx.agent_tail.as_str());
-        // Each name is interned once per task, not once per value.
+    /// The app name in `slot`, interned from `parts` on first use.
+    fn app_name(&mut self, slot: &mut Option<Option<NameId>>, parts: &[&str]) -> Option<NameId> {
+        *slot.get_or_insert_with(|| self.name(parts))
+    }
+
+    /// The records of one task under the label `app.t` (SPEC.md §3, Tasks).
+    fn task_records(&mut self, ctx: &TaskContext<'_>, app: &mut AppNames) {
+        let (t, f, d) = (app.t.as_str(), ctx.fname, self.domain);
+        let (h, s) = (ctx.hash.as_str(), ctx.agent_tail);
         let task_names = [
-            self.name(&[t, ".", f, ".", d, "."]),
+            self.app_name(&mut app.task, &[t, ".", f, ".", d, "."]),
             self.name(&[t, "-", h, "-", s, ".", f, ".", d, "."]),
         ];
         let agent_names = [
-            self.name(&[t, ".", f, ".slave.", d, "."]),
+            self.app_name(&mut app.agent, &[t, ".", f, ".slave.", d, "."]),
             self.name(&[t, "-", h, "-", s, ".", f, ".slave.", d, "."]),
         ];
         for &ip in &ctx.task_ips {
@@ -483,7 +503,7 @@ impl<'a> Generator<'a> {
                 self.rs.add(name, Value::from(ip));
             }
         }
-        for &ip in &ctx.agent_ips {
+        for &ip in ctx.agent_ips {
             for name in agent_names {
                 self.rs.add(name, Value::from(ip));
             }
@@ -495,16 +515,22 @@ impl<'a> Generator<'a> {
         });
         if !ports.is_empty() {
             // `.slave` names always; the plain ones only without DiscoveryInfo.
-            let mut srv_names = vec![
-                self.name(&["_", t, "._tcp.", f, ".slave.", d, "."]),
-                self.name(&["_", t, "._udp.", f, ".slave.", d, "."]),
+            let [tcp_agent, udp_agent, tcp, udp] = &mut app.srv;
+            let mut srv_names = [
+                self.app_name(tcp_agent, &["_", t, "._tcp.", f, ".slave.", d, "."]),
+                self.app_name(udp_agent, &["_", t, "._udp.", f, ".slave.", d, "."]),
+                None,
+                None,
             ];
-            if !has_discovery {
-                srv_names.push(self.name(&["_", t, "._tcp.", f, ".", d, "."]));
-                srv_names.push(self.name(&["_", t, "._udp.", f, ".", d, "."]));
-            }
+            let count = if has_discovery {
+                2
+            } else {
+                srv_names[2] = self.app_name(tcp, &["_", t, "._tcp.", f, ".", d, "."]);
+                srv_names[3] = self.app_name(udp, &["_", t, "._udp.", f, ".", d, "."]);
+                4
+            };
             for port in ports {
-                for &name in &srv_names {
+                for &name in srv_names.iter().take(count) {
                     self.rs.add_srv(name, agent_names[1], port);
                 }
             }
@@ -538,14 +564,40 @@ impl<'a> Generator<'a> {
     }
 }
 
+/// The names every task of one app (same label `t`, same framework)
+/// shares, interned when a task first needs them: `None` until then.
+struct AppNames {
+    t: String,
+    /// `t.f.D.`
+    task: Option<Option<NameId>>,
+    /// `t.f.slave.D.`
+    agent: Option<Option<NameId>>,
+    /// `_t._tcp.f.slave.D.`, `_t._udp.f.slave.D.`, `_t._tcp.f.D.`, `_t._udp.f.D.`
+    srv: [Option<Option<NameId>>; 4],
+}
+
+impl AppNames {
+    fn new(t: String) -> Self {
+        AppNames { t, task: None, agent: None, srv: [None; 4] }
+    }
+}
+
+/// What an agent's tasks take from it.
+struct AgentInfo {
+    /// Its addresses (possibly none).
+    ips: Vec<IpAddr>,
+    /// `s`: the last `-`-separated part of its id, lower case.
+    tail: String,
+}
+
 /// What every name of one task is built from.
 struct TaskContext<'a> {
     task: &'a Task,
     fname: &'a str,
-    hash: String,
-    agent_tail: String,
+    hash: TaskHash,
+    agent_tail: &'a str,
     task_ips: Vec<IpAddr>,
-    agent_ips: Vec<IpAddr>,
+    agent_ips: &'a [IpAddr],
 }
 
 /// `urls.SplitHostPort` of the original: `host:port`, else split at the
@@ -611,10 +663,11 @@ mod tests {
 
     #[test]
     fn zbase32_vectors() {
-        assert_eq!(task_hash("test"), "iffe9");
-        assert_eq!(task_hash(""), "5eh48");
-        assert_eq!(task_hash("a"), "o556e");
-        assert_eq!(task_hash("mesos-dns"), "xmfjk");
+        let h = |id| TaskHash::of(id).as_str().to_owned();
+        assert_eq!(h("test"), "iffe9");
+        assert_eq!(h(""), "5eh48");
+        assert_eq!(h("a"), "o556e");
+        assert_eq!(h("mesos-dns"), "xmfjk");
     }
 
     #[test]

@@ -424,10 +424,20 @@ fn objects<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T
             f.write_str("an array of objects")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            let mut out = Vec::new();
             while let Some(Obj(item)) = seq.next_element::<Obj<T>>()? {
-                out.extend(item);
+                if let Some(item) = item {
+                    if out.len() == out.capacity() {
+                        // Double from 1, not from `Vec`'s minimum of 4: most
+                        // of these arrays (statuses, network infos, addresses)
+                        // hold one or two objects.
+                        out.reserve_exact(out.len().max(1));
+                    }
+                    out.push(item);
+                }
             }
+            // A parsed state lives through generation: no slack.
+            out.shrink_to_fit();
             Ok(out)
         }
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Vec<T>, A::Error> {
