@@ -697,6 +697,49 @@ mod tests {
     }
 
     #[test]
+    fn tasks_of_one_app_share_its_names_and_only_its_names() {
+        let task = |id: &str, name: &str, agent: &str, ports: &str| {
+            serde_json::json!({"id": id, "name": name, "slave_id": agent,
+                "state": "TASK_RUNNING", "resources": {"ports": ports}})
+        };
+        let mut discovered = task("web.3", "web", "S1", "[33000-33000]");
+        discovered["discovery"] = serde_json::json!({"name": "web"});
+        let doc = serde_json::json!({
+            "leader": "master@10.0.0.1:5050",
+            "frameworks": [
+                {"name": "marathon", "tasks": [
+                    task("web.1", "web", "S1", "[31000-31000]"),
+                    task("web.2", "web", "S2", "[32000-32000]"),
+                    discovered,
+                ]},
+                {"name": "other", "tasks": [task("web.4", "web", "S2", "[34000-34000]")]},
+            ],
+            "slaves": [
+                {"id": "S1", "pid": "slave(1)@10.0.1.1:5051"},
+                {"id": "S2", "pid": "slave(1)@10.0.1.2:5051"},
+            ]
+        });
+        let state = State::from_slice(doc.to_string().as_bytes()).unwrap();
+        let config = Config::default();
+        let rs = generate(&state, &config, &[], &StaticResolver::default()).unwrap();
+        let get = |name: &str| {
+            let set = rs.get(name).unwrap_or_default();
+            let mut v: Vec<String> = set.a.iter().map(ToString::to_string).collect();
+            v.extend(set.srv.iter().map(ToString::to_string));
+            v.sort();
+            v
+        };
+        assert_eq!(get("web.marathon.mesos."), ["10.0.1.1", "10.0.1.2"]);
+        assert_eq!(get("web.other.mesos."), ["10.0.1.2"]);
+        // The task with DiscoveryInfo adds its port only to the `.slave` SRV.
+        assert_eq!(get("_web._tcp.marathon.mesos.").len(), 2);
+        assert_eq!(get("_web._tcp.marathon.slave.mesos.").len(), 3);
+        assert_eq!(get("_web._tcp.other.mesos.").len(), 1);
+        let hashed = format!("web-{}-s2.marathon.mesos.", TaskHash::of("web.2").as_str());
+        assert_eq!(get(&hashed), ["10.0.1.2"]);
+    }
+
+    #[test]
     fn agent_tail() {
         assert_eq!(agent_id_tail("20150101-0000-S12"), "s12");
         assert_eq!(agent_id_tail("nodash"), "nodash");

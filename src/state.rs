@@ -470,6 +470,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn arrays_hold_no_slack() {
+        // A parsed state lives through generation; `Vec`'s growth would
+        // leave 3 empty slots in every one-element array.
+        let statuses = |n: usize| {
+            let status = r#"{"state":"TASK_RUNNING","timestamp":1}"#;
+            let list = vec![status; n].join(",");
+            let doc = format!(r#"{{"frameworks":[{{"tasks":[{{"statuses":[{list}]}}]}}]}}"#);
+            let state = State::from_slice(doc.as_bytes()).unwrap();
+            let task = &state.frameworks[0].tasks[0];
+            (task.statuses.len(), task.statuses.capacity(), state.frameworks.capacity())
+        };
+        assert_eq!(statuses(1), (1, 1, 1));
+        assert_eq!(statuses(3), (3, 3, 1));
+        assert_eq!(statuses(100), (100, 100, 1));
+    }
+
+    #[test]
     fn empty_object_is_an_empty_state() {
         let s = State::from_slice(b"{}").unwrap();
         assert!(s.frameworks.is_empty() && s.slaves.is_empty() && s.leader.is_empty());
