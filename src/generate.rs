@@ -565,7 +565,8 @@ impl<'a> Generator<'a> {
 }
 
 /// The names every task of one app (same label `t`, same framework)
-/// shares, interned when a task first needs them: `None` until then.
+/// shares, interned when a task first needs them: `None` until then,
+/// `Some(None)` for a name that cannot exist in DNS.
 struct AppNames {
     t: String,
     /// `t.f.D.`
