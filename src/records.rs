@@ -181,22 +181,25 @@ impl Names {
     }
 }
 
-/// A set of 64-bit hashes: open addressing, linear probing, one flat array
-/// (one cache miss per lookup, where a hash set of whole records would take
-/// two and three times the memory). 0 marks an empty slot.
+/// A set of 32-bit fingerprints of 64-bit hashes: open addressing, linear
+/// probing, one flat array (one cache miss per lookup, where a hash set of
+/// whole records would take several times the memory). A fingerprint match
+/// is only a hint: the caller confirms it against the name's records, so
+/// a collision costs a short walk, never a lost record. 0 marks an empty
+/// slot.
 #[derive(Debug, Clone, Default)]
 struct Fingerprints {
-    slots: Vec<u64>,
+    slots: Vec<u32>,
     len: usize,
 }
 
 impl Fingerprints {
-    /// Add `hash`; `false` if it was already there.
+    /// Add the fingerprint of `hash`; `false` if it was already there.
     fn insert(&mut self, hash: u64) -> bool {
         if (self.len + 1) * 2 > self.slots.len() {
             self.reserve(self.len + 1);
         }
-        let fp = hash.max(1);
+        let fp = ((hash >> 32) as u32).max(1);
         if Self::place(&mut self.slots, fp) {
             self.len += 1;
             true
@@ -205,10 +208,12 @@ impl Fingerprints {
         }
     }
 
-    /// Put `fp` in the first free slot of its run; `false` if found there.
-    fn place(slots: &mut [u64], fp: u64) -> bool {
+    /// Put `fp` in the first free slot of its run (which starts at its low
+    /// bits, so a rehash needs only the fingerprints); `false` if found
+    /// there.
+    fn place(slots: &mut [u32], fp: u32) -> bool {
         let mask = slots.len().saturating_sub(1);
-        let mut i = (fp >> 20) as usize & mask;
+        let mut i = fp as usize & mask;
         while let Some(slot) = slots.get_mut(i) {
             if *slot == fp {
                 return false;
@@ -297,7 +302,9 @@ impl RecordSet {
         self.names.text.reserve(names * 48);
         self.names.index.reserve(names, |_| 0);
         self.chains.reserve(names);
-        self.records.reserve(records);
+        // Headroom: capacity never written costs no memory, and `seal`
+        // gives it back; growing past it would copy every record.
+        self.records.reserve(records + records / 2);
         self.seen.reserve(records);
     }
 
