@@ -270,6 +270,8 @@ pub struct RecordSet {
     sealed: bool,
     /// How many names hold at least one record.
     with_records: usize,
+    /// How many of the records are SRV records.
+    srv_records: usize,
     frameworks: Vec<EnumFramework>,
     tasks: Vec<EnumTask>,
     /// Records not produced because the name could not exist in DNS, or a
@@ -332,6 +334,7 @@ impl RecordSet {
             self.records.reserve_exact(self.records.len() / 4 + 64);
         }
         self.records.push(Record { name, value, next: NONE });
+        self.srv_records += usize::from(matches!(value, Value::Srv { .. }));
         if chain.last == NONE {
             chain.first = at;
             self.with_records += 1;
@@ -474,6 +477,16 @@ impl RecordSet {
     /// How many records are stored; marks where a task's records begin.
     pub fn record_count(&self) -> usize {
         self.records.len()
+    }
+
+    /// How many of the records are SRV records.
+    pub fn srv_count(&self) -> usize {
+        self.srv_records
+    }
+
+    /// The length of every interned name together (their text form).
+    pub fn name_bytes(&self) -> usize {
+        self.names.text.len()
     }
 
     /// Start a framework in the enumeration.

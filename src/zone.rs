@@ -191,6 +191,15 @@ impl Zone {
         // Every interned name in wire form (SRV targets too); names that
         // can't be encoded were already refused by the record set, so an
         // empty span here is defensive.
+        // The arenas sized up front: growing them by doubling would write
+        // (and, fresh from the system, fault in) each one about twice
+        // over. A name's wire form is one byte longer than its text; the
+        // byte arena's size is an estimate (address tails, as many again
+        // for SRV glue, and SRV tails at the shortest).
+        let addresses = records.record_count() - records.srv_count();
+        z.names.reserve(records.name_bytes() + records.name_count() + z.apex.len());
+        b.srvs.reserve_exact(records.srv_count());
+        b.arena.reserve(addresses * A_TAIL * 2 + records.srv_count() * SRV_TARGET_OFFSET);
         let mut wire_of: Vec<Span> = Vec::with_capacity(records.name_count());
         for id in records.all_names() {
             let name = records.name(id);
@@ -296,6 +305,7 @@ impl Zone {
         z.arena.shrink_to_fit();
         z.names.shrink_to_fit();
         z.nodes.shrink_to_fit();
+        z.srvs.shrink_to_fit();
         z
     }
 
