@@ -188,9 +188,6 @@ impl Zone {
             stats: ZoneStats::default(),
         };
 
-        // Every interned name in wire form (SRV targets too); names that
-        // can't be encoded were already refused by the record set, so an
-        // empty span here is defensive.
         // The arenas sized up front: growing them by doubling would write
         // (and, fresh from the system, fault in) each one about twice
         // over. A name's wire form is one byte longer than its text; the
@@ -200,6 +197,10 @@ impl Zone {
         z.names.reserve(records.name_bytes() + records.name_count() + z.apex.len());
         b.srvs.reserve_exact(records.srv_count());
         b.arena.reserve(addresses * A_TAIL * 2 + records.srv_count() * SRV_TARGET_OFFSET);
+
+        // Every interned name in wire form (SRV targets too); names that
+        // can't be encoded were already refused by the record set, so an
+        // empty span here is defensive.
         let mut wire_of: Vec<Span> = Vec::with_capacity(records.name_count());
         for id in records.all_names() {
             let name = records.name(id);
