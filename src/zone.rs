@@ -193,7 +193,7 @@ impl Zone {
         // over. A name's wire form is one byte longer than its text; the
         // byte arena's size is an estimate (address tails, as many again
         // for SRV glue, and SRV tails at the shortest).
-        let addresses = records.record_count() - records.srv_count();
+        let addresses = records.record_count().saturating_sub(records.srv_count());
         z.names.reserve(records.name_bytes() + records.name_count() + z.apex.len());
         b.srvs.reserve_exact(records.srv_count());
         b.arena.reserve(addresses * A_TAIL * 2 + records.srv_count() * SRV_TARGET_OFFSET);
