@@ -426,7 +426,17 @@ impl RecordSet {
 
     /// The records at `name` (fully qualified, with the final dot).
     pub fn get(&self, name: &str) -> Option<RrSet> {
-        let id = self.find(name)?;
+        let set = self.rrset(self.find(name)?);
+        (set != RrSet::default()).then_some(set)
+    }
+
+    /// Every name and its records, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, RrSet)> + '_ {
+        self.names().map(|id| (self.name(id), self.rrset(id)))
+    }
+
+    /// The records at a name, spelled out.
+    fn rrset(&self, id: NameId) -> RrSet {
         let mut set = RrSet::default();
         for value in self.values(id) {
             match value {
@@ -437,15 +447,7 @@ impl RecordSet {
                 }
             }
         }
-        (set != RrSet::default()).then_some(set)
-    }
-
-    /// Every name and its records, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, RrSet)> + '_ {
-        self.names().filter_map(|id| {
-            let name = self.name(id);
-            Some((name, self.get(name)?))
-        })
+        set
     }
 
     /// The SRV records whose target is `target`: (owner name, port).

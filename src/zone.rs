@@ -273,6 +273,7 @@ impl Zone {
         // name's ancestors are walked until one already exists: that one's
         // own ancestors were added with it, or will be when it is walked.
         let apex_len = z.apex.len();
+        let mut offsets: Vec<usize> = Vec::new();
         for n in 0..z.stats.names {
             let Some(key) = z.nodes.get(n).map(|node| node.key) else {
                 continue;
@@ -280,8 +281,9 @@ impl Zone {
             if !z.names_bytes(key).ends_with(&z.apex) {
                 continue;
             }
-            let offsets: Vec<usize> = label_offsets(z.names_bytes(key)).skip(1).collect();
-            for off in offsets {
+            offsets.clear();
+            offsets.extend(label_offsets(z.names_bytes(key)).skip(1));
+            for &off in &offsets {
                 if key.len as usize - off <= apex_len {
                     break;
                 }
@@ -318,10 +320,8 @@ impl Zone {
         let at = nodes.len() as u32;
         let entry = index.entry(
             hasher.hash_one(key),
-            |&i| nodes.get(i as usize).is_some_and(|n| span_bytes(names, n.key) == key),
-            |&i| {
-                hasher.hash_one(nodes.get(i as usize).map_or(&[][..], |n| span_bytes(names, n.key)))
-            },
+            |&i| node_key(nodes, names, i) == key,
+            |&i| hasher.hash_one(node_key(nodes, names, i)),
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(e) => (*e.get(), false),
@@ -351,9 +351,7 @@ impl Zone {
     /// an empty non-terminal).
     pub fn node(&self, wire: &[u8]) -> Option<&Node> {
         let hash = self.hasher.hash_one(wire);
-        let at = self.index.find(hash, |&i| {
-            self.nodes.get(i as usize).is_some_and(|n| self.names_bytes(n.key) == wire)
-        })?;
+        let at = self.index.find(hash, |&i| node_key(&self.nodes, &self.names, i) == wire)?;
         self.nodes.get(*at as usize)
     }
 
@@ -389,6 +387,12 @@ fn span(start: usize, end: usize) -> Span {
     Span { start: start as u32, len: end.saturating_sub(start) as u32 }
 }
 
+/// The owner name of node `i` (empty if there is none: never a real key,
+/// which holds at least the root label).
+fn node_key<'n>(nodes: &[Node], names: &'n [u8], i: u32) -> &'n [u8] {
+    nodes.get(i as usize).map_or(&[][..], |n| span_bytes(names, n.key))
+}
+
 fn span_bytes(bytes: &[u8], span: Span) -> &[u8] {
     let start = span.start as usize;
     bytes.get(start..start + span.len as usize).unwrap_or_default()
@@ -403,7 +407,7 @@ struct Builder {
 
 impl Builder {
     fn span_from(&self, start: usize) -> Span {
-        Span { start: start as u32, len: (self.arena.len() - start) as u32 }
+        span(start, self.arena.len())
     }
 
     fn header(&mut self, rtype: u16, ttl: u32, rdlen: usize) {
