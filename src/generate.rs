@@ -119,6 +119,7 @@ pub fn generate(
         rule: LabelRule::from_enforce_rfc952(config.enforce_rfc952),
         hosts: Hosts { resolver, cache: RefCell::new(HashMap::new()) },
         buf: String::new(),
+        batch: Vec::new(),
     };
     let tasks: usize = state.frameworks.iter().map(|f| f.tasks.len()).sum();
     // Typical: ~3 names and ~12 records a task (2 ports).
@@ -275,6 +276,9 @@ struct Generator<'a> {
     hosts: Hosts<'a>,
     /// Reused to build names.
     buf: String,
+    /// The records of the task being generated, added together
+    /// ([`RecordSet::add_batch`]).
+    batch: Vec<(Option<NameId>, Value)>,
 }
 
 impl<'a> Generator<'a> {
@@ -467,6 +471,7 @@ impl<'a> Generator<'a> {
                 for names in app {
                     self.task_records(&ctx, names);
                 }
+                self.rs.add_batch(&mut self.batch);
                 self.rs.enumerate_task(&task.name, &task.id, first_record);
             }
         }
@@ -486,6 +491,14 @@ impl<'a> Generator<'a> {
         *slot.get_or_insert_with(|| self.name(parts))
     }
 
+    /// Queue an SRV record of the task being generated.
+    fn queue_srv(&mut self, name: Option<NameId>, target: Option<NameId>, port: u16) {
+        match target {
+            Some(target) => self.batch.push((name, Value::Srv { target, port })),
+            None => self.rs.skip_invalid_target(),
+        }
+    }
+
     /// The records of one task under the label `app.t` (SPEC.md §3, Tasks).
     fn task_records(&mut self, ctx: &TaskContext<'_>, app: &mut AppNames) {
         let (t, f, d) = (app.t.as_str(), ctx.fname, self.domain);
@@ -500,12 +513,12 @@ impl<'a> Generator<'a> {
         ];
         for &ip in &ctx.task_ips {
             for name in task_names {
-                self.rs.add(name, Value::from(ip));
+                self.batch.push((name, Value::from(ip)));
             }
         }
         for &ip in ctx.agent_ips {
             for name in agent_names {
-                self.rs.add(name, Value::from(ip));
+                self.batch.push((name, Value::from(ip)));
             }
         }
 
@@ -531,7 +544,7 @@ impl<'a> Generator<'a> {
             };
             for port in ports {
                 for &name in srv_names.iter().take(count) {
-                    self.rs.add_srv(name, agent_names[1], port);
+                    self.queue_srv(name, agent_names[1], port);
                 }
             }
         }
@@ -552,12 +565,12 @@ impl<'a> Generator<'a> {
             let port_name = self.rule.label(&dport.name);
             for &p in protos {
                 let name = self.name(&["_", t, ".", p, ".", f, ".", d, "."]);
-                self.rs.add_srv(name, target, port);
+                self.queue_srv(name, target, port);
             }
             if !port_name.is_empty() {
                 for &p in protos {
                     let name = self.name(&["_", &port_name, "._", t, ".", p, ".", f, ".", d, "."]);
-                    self.rs.add_srv(name, target, port);
+                    self.queue_srv(name, target, port);
                 }
             }
         }

@@ -199,13 +199,19 @@ impl Fingerprints {
         if (self.len + 1) * 2 > self.slots.len() {
             self.reserve(self.len + 1);
         }
-        let fp = ((hash >> 32) as u32).max(1);
+        let fp = fingerprint(hash);
         if Self::place(&mut self.slots, fp) {
             self.len += 1;
             true
         } else {
             false
         }
+    }
+
+    /// The slot where a lookup of `hash` starts (to load it early).
+    fn peek(&self, hash: u64) -> u32 {
+        let mask = self.slots.len().saturating_sub(1);
+        self.slots.get(fingerprint(hash) as usize & mask).copied().unwrap_or(0)
     }
 
     /// Put `fp` in the first free slot of its run (which starts at its low
@@ -238,6 +244,11 @@ impl Fingerprints {
             Self::place(&mut self.slots, fp);
         }
     }
+}
+
+/// The fingerprint of a 64-bit hash: its high half, never 0.
+fn fingerprint(hash: u64) -> u32 {
+    ((hash >> 32) as u32).max(1)
 }
 
 /// A framework in `/v1/enumerate`: its name and its range of `tasks`.
@@ -345,6 +356,30 @@ impl RecordSet {
         true
     }
 
+    /// Add the records of `batch` in order, as [`RecordSet::add`] would,
+    /// and empty it.
+    ///
+    /// Faster than one `add` after the other: each record's fingerprint
+    /// slot and its name's last record are far apart in memory, and a
+    /// first pass only reads them, so their cache misses overlap instead
+    /// of queueing one behind the other (most of generation's time).
+    pub fn add_batch(&mut self, batch: &mut Vec<(Option<NameId>, Value)>) {
+        if !self.sealed {
+            let mut touched = 0u32;
+            for &(name, value) in batch.iter() {
+                let Some(name) = name else { continue };
+                touched ^= self.seen.peek(self.names.hasher.hash_one((name, value)));
+                if let Some(chain) = self.chains.get(name.index()) {
+                    touched ^= self.records.get(chain.last as usize).map_or(0, |r| r.next);
+                }
+            }
+            std::hint::black_box(touched);
+        }
+        for (name, value) in batch.drain(..) {
+            self.add(name, value);
+        }
+    }
+
     /// Add an A or AAAA record; `false` if it was already there or invalid.
     pub fn insert_ip(&mut self, name: &str, ip: IpAddr) -> bool {
         let id = self.name_id(name);
@@ -364,10 +399,15 @@ impl RecordSet {
         match target {
             Some(target) => self.add(name, Value::Srv { target, port }),
             None => {
-                self.skip(format_args!("SRV record to an invalid target"));
+                self.skip_invalid_target();
                 false
             }
         }
+    }
+
+    /// Count an SRV record not produced because its target is invalid.
+    pub fn skip_invalid_target(&mut self) {
+        self.skip(format_args!("SRV record to an invalid target"));
     }
 
     /// Count a record that could not be produced.
@@ -692,6 +732,41 @@ mod tests {
         let a: Vec<String> = rs.get("b.mesos.").unwrap().a.iter().map(|i| i.to_string()).collect();
         assert_eq!(a, ["10.0.0.2", "10.0.0.1", "10.0.0.3"]);
         assert!(rs.get("c.mesos.").is_none());
+    }
+
+    #[test]
+    fn a_batch_adds_what_one_add_after_the_other_would() {
+        let ip = |s: &str| Value::from(s.parse::<IpAddr>().unwrap());
+        let mut one_by_one = RecordSet::default();
+        let mut batched = RecordSet::default();
+        for rs in [&mut one_by_one, &mut batched] {
+            rs.insert_ip("a.mesos.", "10.0.0.1".parse().unwrap());
+        }
+        let mut batch = Vec::new();
+        for rs in [&mut one_by_one, &mut batched] {
+            let (a, b, bad) =
+                (rs.name_id("a.mesos."), rs.name_id("b.mesos."), rs.name_id("a..mesos."));
+            let srv = rs.name_id("_b._tcp.mesos.");
+            // Duplicates of an earlier record and within the batch, a
+            // record at an invalid name, and the same value at two names.
+            batch = vec![
+                (a, ip("10.0.0.1")),
+                (b, ip("10.0.0.2")),
+                (a, ip("10.0.0.2")),
+                (b, ip("10.0.0.2")),
+                (bad, ip("10.0.0.3")),
+                (srv, Value::Srv { target: b.unwrap(), port: 80 }),
+                (srv, Value::Srv { target: b.unwrap(), port: 80 }),
+            ];
+        }
+        for &(name, value) in &batch {
+            one_by_one.add(name, value);
+        }
+        batched.add_batch(&mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(batched.axfr_records(), one_by_one.axfr_records());
+        assert_eq!((batched.len(), batched.record_count(), batched.skipped), (3, 4, 1));
+        assert_eq!(batched.skipped, one_by_one.skipped);
     }
 
     #[test]
