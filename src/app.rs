@@ -306,8 +306,7 @@ async fn shutdown_signal() {
 /// Read a state capture and generate its records (offline mode).
 pub fn records_from_file(path: &std::path::Path, config: &Config) -> anyhow::Result<RecordSet> {
     let bytes = std::fs::read(path).with_context(|| format!("state file {}", path.display()))?;
-    let state =
-        State::from_slice(&bytes).with_context(|| format!("state file {}", path.display()))?;
+    let state = State::from_vec(bytes).with_context(|| format!("state file {}", path.display()))?;
     let records = generate(&state, config, &config.masters, &SystemResolver)
         .with_context(|| format!("state file {}", path.display()))?;
     Ok(records)

@@ -96,6 +96,8 @@ pub enum GenerateError {
     NoLeader,
     #[error("the state's leader {0:?} is not a master UPID (master@host:port)")]
     BadLeader(String),
+    #[error(transparent)]
+    Task(#[from] crate::state::TaskError),
 }
 
 /// Generate the record set for `state`. `masters` are the known masters in
@@ -129,6 +131,9 @@ pub fn generate(
     g.listener(&config.listener, &config.soa_mname);
     g.masters(masters, &leader);
     g.tasks(&state.frameworks, &agents, &config.ip_sources);
+    // A task that could not be read fails the state, as a bad document
+    // does: the last good records stay in service.
+    state.tasks_parsed()?;
     g.rs.seal();
     Ok(g.rs)
 }
@@ -437,7 +442,7 @@ impl<'a> Generator<'a> {
             let fname = self.rule.fragment(&f.name);
             // Tasks of one app share every name but the per-task ones.
             let mut apps: FastMap<(&'a str, bool), Vec<AppNames>> = FastMap::default();
-            for task in &f.tasks {
+            for task in f.tasks.iter() {
                 if task.state != "TASK_RUNNING" {
                     continue;
                 }
@@ -751,6 +756,18 @@ mod tests {
         assert_eq!(get("_web._tcp.other.mesos.").len(), 1);
         let hashed = format!("web-{}-s2.marathon.mesos.", TaskHash::of("web.2").as_str());
         assert_eq!(get(&hashed), ["10.0.1.2"]);
+    }
+
+    #[test]
+    fn a_task_that_cannot_be_read_fails_generation() {
+        // serde refuses a field given twice; from_vec leaves the error to
+        // whoever reads the tasks.
+        let doc =
+            r#"{"leader":"master@10.0.0.1:5050","frameworks":[{"tasks":[{"id":"b","id":"c"}]}]}"#;
+        let state = State::from_vec(doc.as_bytes().to_vec()).unwrap();
+        let resolver = StaticResolver::localhost_only();
+        let err = generate(&state, &Config::default(), &[], &resolver).unwrap_err();
+        assert!(matches!(err, GenerateError::Task(_)), "{err}");
     }
 
     #[test]

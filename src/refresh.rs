@@ -312,12 +312,13 @@ async fn leader_change(detected: &mut Option<watch::Receiver<Masters>>) {
     }
 }
 
-/// Parse on a blocking thread; the parsed state and the time it took.
+/// Parse on a blocking thread; the parsed state and the time it took. A big
+/// state's task objects are still being parsed, on a thread of their own,
+/// when this returns (see [`State::from_vec`]): generation overlaps them.
 async fn parse_blocking(bytes: Vec<u8>) -> Result<(State, Duration), RefreshError> {
     let parsed = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let parsed = State::from_slice(&bytes).map(|state| (state, started.elapsed()));
-        drop(bytes);
+        let parsed = State::from_vec(bytes).map(|state| (state, started.elapsed()));
         crate::app::release_free_memory();
         parsed
     });

@@ -7,24 +7,32 @@
 //! numeric strings, a value of the wrong JSON type is read as empty, and an
 //! array element that is not an object is skipped. Only a document that is
 //! not a JSON object at all (or not JSON) is an error.
+//!
+//! Parsing is two passes. The first reads the document's outline: the
+//! agents, the leader, each framework's fields, and where each of its task
+//! objects lies in the document. The second parses those task objects, most
+//! of the document, in order; [`State::from_vec`] runs it on a thread of its
+//! own, so record generation starts on the first tasks while the later ones
+//! are still being parsed (two cores: a shorter reload).
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 /// A parsed state document.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone)]
 pub struct State {
-    #[serde(deserialize_with = "objects")]
     pub frameworks: Vec<Framework>,
-    #[serde(deserialize_with = "objects")]
     pub slaves: Vec<Agent>,
     /// The leading master's UPID, `master@ip:port`.
-    #[serde(deserialize_with = "string")]
     pub leader: String,
+    /// Every framework's tasks, in document order.
+    tasks: Arc<TaskSlots>,
 }
 
 /// Why a document could not be read as a state.
@@ -36,7 +44,14 @@ pub enum StateError {
     Json(serde_json::Error),
     #[error("state document is not a JSON object (found {0})")]
     NotAnObject(&'static str),
+    #[error(transparent)]
+    Task(#[from] TaskError),
 }
+
+/// A task object of a state document that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a task of the state document could not be read: {0}")]
+pub struct TaskError(String);
 
 impl From<serde_json::Error> for StateError {
     fn from(e: serde_json::Error) -> Self {
@@ -44,74 +59,290 @@ impl From<serde_json::Error> for StateError {
     }
 }
 
+/// Below this many tasks, [`State::from_vec`] parses them itself: a thread
+/// would cost more than it saves.
+const TASKS_ON_A_THREAD: usize = 1000;
+
 impl State {
-    /// Parse a state document from its bytes.
+    /// Parse a state document from its bytes, every task before returning.
     pub fn from_slice(bytes: &[u8]) -> Result<State, StateError> {
-        let doc: Document = serde_json::from_slice(bytes)?;
-        match doc {
-            Document::Object(state) => Ok(state),
-            Document::Other(kind) => Err(StateError::NotAnObject(kind)),
+        let (state, spans) = Outline::parse(bytes)?;
+        TaskParser::new(&state.tasks).run(bytes, &spans);
+        state.tasks_parsed()?;
+        Ok(state)
+    }
+
+    /// Parse a state document, its tasks on a thread of their own when
+    /// there are many: they become readable, in order, while that thread
+    /// goes on ([`Tasks::iter`] waits for each). Read them all, then call
+    /// [`State::tasks_parsed`] for whether all of them could be read.
+    pub fn from_vec(bytes: Vec<u8>) -> Result<State, StateError> {
+        let (state, spans) = Outline::parse(&bytes)?;
+        let parser = TaskParser::new(&state.tasks);
+        if spans.len() < TASKS_ON_A_THREAD {
+            parser.run(&bytes, &spans);
+        } else {
+            // A thread that fails to start drops its parser unrun, which
+            // marks every task as missing: the error shows in
+            // `tasks_parsed`, and no reader waits forever.
+            let spawned = std::thread::Builder::new()
+                .name("state-tasks".into())
+                .spawn(move || parser.run(&bytes, &spans));
+            if let Err(e) = spawned {
+                tracing::warn!("cannot start a thread to parse the state's tasks: {e}");
+            }
+        }
+        Ok(state)
+    }
+
+    /// Wait until every task is parsed; an error if one could not be read
+    /// (it was left out of its framework's tasks).
+    pub fn tasks_parsed(&self) -> Result<(), TaskError> {
+        if let Some(last) = self.tasks.slots.last() {
+            last.wait();
+        }
+        match self.tasks.error.get() {
+            Some(e) => Err(TaskError(e.clone())),
+            None => Ok(()),
         }
     }
 }
 
-/// The top level: a state if it is an object, else the kind of JSON found.
-enum Document {
-    Object(State),
+/// How far ahead a reader that caught up with [`State::from_vec`]'s parser
+/// lets it get before reading on.
+const CATCH_UP_TASKS: usize = 512;
+
+/// A framework's tasks: a range of the state's task slots, each filled once
+/// its task object is parsed (`None`: not an object, or unreadable).
+#[derive(Default, Clone)]
+pub struct Tasks {
+    slots: Arc<TaskSlots>,
+    range: Range<usize>,
+}
+
+impl Tasks {
+    /// The tasks, in document order; waits for any not yet parsed.
+    pub fn iter(&self) -> impl Iterator<Item = &Task> {
+        let all = &self.slots.slots;
+        self.range.clone().filter_map(move |i| {
+            let slot = all.get(i)?;
+            if slot.get().is_none() {
+                // Caught up with the parser: wait until it is a stretch
+                // ahead (slots fill in order), not for every next task,
+                // as each wake-up costs more than parsing a task.
+                all.get(i + CATCH_UP_TASKS).or(all.last()).map(OnceLock::wait);
+            }
+            slot.wait().as_ref()
+        })
+    }
+
+    /// How many elements the framework's `tasks` array holds (objects or
+    /// not): a size estimate that does not wait.
+    pub fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    /// Whether the `tasks` array is empty.
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty()
+    }
+}
+
+impl fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Every task of a state, filled in document order by one [`TaskParser`].
+#[derive(Default)]
+struct TaskSlots {
+    slots: Vec<OnceLock<Option<Task>>>,
+    /// The first task that could not be read.
+    error: OnceLock<String>,
+}
+
+impl fmt::Debug for TaskSlots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} task slots", self.slots.len())
+    }
+}
+
+/// Parses task objects into their slots, in order. Whatever it has not
+/// filled when dropped (it stopped early, or never ran) is filled as
+/// missing, with an error, so no reader waits forever.
+struct TaskParser {
+    tasks: Arc<TaskSlots>,
+    next: usize,
+}
+
+impl TaskParser {
+    fn new(tasks: &Arc<TaskSlots>) -> Self {
+        TaskParser { tasks: Arc::clone(tasks), next: 0 }
+    }
+
+    /// Parse the task at each of `spans` of `body`.
+    fn run(mut self, body: &[u8], spans: &[Range<usize>]) {
+        let started = std::time::Instant::now();
+        for (i, span) in spans.iter().enumerate() {
+            // Nobody left to read them (the refresh failed meanwhile).
+            if i % 256 == 0 && Arc::strong_count(&self.tasks) == 1 {
+                return;
+            }
+            let task = match body.get(span.clone()).map(serde_json::from_slice::<Obj<Task>>) {
+                Some(Ok(Obj(task))) => task,
+                Some(Err(e)) => {
+                    let _ = self.tasks.error.set(e.to_string());
+                    None
+                }
+                None => None,
+            };
+            if let Some(slot) = self.tasks.slots.get(self.next) {
+                let _ = slot.set(task);
+            }
+            self.next += 1;
+        }
+        tracing::debug!(
+            tasks = spans.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "tasks parsed"
+        );
+    }
+}
+
+impl Drop for TaskParser {
+    fn drop(&mut self) {
+        let rest = self.tasks.slots.get(self.next..).unwrap_or_default();
+        if !rest.is_empty() {
+            let _ = self.tasks.error.set("the task parser stopped".into());
+            for slot in rest {
+                let _ = slot.set(None);
+            }
+        }
+    }
+}
+
+/// The document's first pass: everything but the task objects, which it
+/// only locates.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Outline<'a> {
+    #[serde(borrow, deserialize_with = "objects")]
+    frameworks: Vec<FrameworkOutline<'a>>,
+    #[serde(deserialize_with = "objects")]
+    slaves: Vec<Agent>,
+    #[serde(deserialize_with = "string")]
+    leader: String,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct FrameworkOutline<'a> {
+    #[serde(deserialize_with = "string")]
+    name: String,
+    #[serde(deserialize_with = "string")]
+    pid: String,
+    #[serde(deserialize_with = "string")]
+    hostname: String,
+    #[serde(borrow, deserialize_with = "elements")]
+    tasks: Vec<&'a RawValue>,
+}
+
+impl Outline<'_> {
+    /// Read the outline of `body`: the state, its tasks not yet parsed, and
+    /// where in `body` each task object lies.
+    fn parse(body: &[u8]) -> Result<(State, Vec<Range<usize>>), StateError> {
+        let outline = match serde_json::from_slice(body)? {
+            Document::Object(outline) => outline,
+            Document::Other(kind) => return Err(StateError::NotAnObject(kind)),
+        };
+        let base = body.as_ptr() as usize;
+        let mut spans = Vec::new();
+        let mut frameworks = Vec::with_capacity(outline.frameworks.len());
+        let (mut ranges, mut next) = (Vec::with_capacity(outline.frameworks.len()), 0);
+        for f in outline.frameworks {
+            // The raw values are slices of `body`.
+            spans.extend(f.tasks.iter().map(|raw| {
+                let start = (raw.get().as_ptr() as usize).saturating_sub(base);
+                start..start + raw.get().len()
+            }));
+            ranges.push(next..spans.len());
+            next = spans.len();
+            frameworks.push((f.name, f.pid, f.hostname));
+        }
+        let tasks = Arc::new(TaskSlots {
+            slots: (0..spans.len()).map(|_| OnceLock::new()).collect(),
+            error: OnceLock::new(),
+        });
+        let frameworks = frameworks
+            .into_iter()
+            .zip(ranges)
+            .map(|((name, pid, hostname), range)| Framework {
+                name,
+                pid,
+                hostname,
+                tasks: Tasks { slots: Arc::clone(&tasks), range },
+            })
+            .collect();
+        let state = State { frameworks, slaves: outline.slaves, leader: outline.leader, tasks };
+        Ok((state, spans))
+    }
+}
+
+/// The top level: a state's outline if it is an object, else the kind of
+/// JSON found.
+enum Document<'a> {
+    Object(Outline<'a>),
     Other(&'static str),
 }
 
-impl<'de> Deserialize<'de> for Document {
+impl<'de: 'a, 'a> Deserialize<'de> for Document<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Document;
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Document<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a Mesos state object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Document, A::Error> {
-                State::deserialize(de::value::MapAccessDeserializer::new(map)).map(Document::Object)
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Document<'a>, A::Error> {
+                Outline::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(Document::Object)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Document, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Document<'a>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Document::Other("an array"))
             }
-            fn visit_str<E>(self, _: &str) -> Result<Document, E> {
+            fn visit_str<E>(self, _: &str) -> Result<Document<'a>, E> {
                 Ok(Document::Other("a string"))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Document, E> {
+            fn visit_bool<E>(self, _: bool) -> Result<Document<'a>, E> {
                 Ok(Document::Other("a boolean"))
             }
-            fn visit_i64<E>(self, _: i64) -> Result<Document, E> {
+            fn visit_i64<E>(self, _: i64) -> Result<Document<'a>, E> {
                 Ok(Document::Other("a number"))
             }
-            fn visit_u64<E>(self, _: u64) -> Result<Document, E> {
+            fn visit_u64<E>(self, _: u64) -> Result<Document<'a>, E> {
                 Ok(Document::Other("a number"))
             }
-            fn visit_f64<E>(self, _: f64) -> Result<Document, E> {
+            fn visit_f64<E>(self, _: f64) -> Result<Document<'a>, E> {
                 Ok(Document::Other("a number"))
             }
-            fn visit_unit<E>(self) -> Result<Document, E> {
+            fn visit_unit<E>(self) -> Result<Document<'a>, E> {
                 Ok(Document::Other("null"))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(PhantomData))
     }
 }
 
 /// A framework (scheduler) and its tasks.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone)]
 pub struct Framework {
-    #[serde(deserialize_with = "string")]
     pub name: String,
     /// The scheduler's UPID, `scheduler-...@ip:port`.
-    #[serde(deserialize_with = "string")]
     pub pid: String,
-    #[serde(deserialize_with = "string")]
     pub hostname: String,
-    #[serde(deserialize_with = "objects")]
-    pub tasks: Vec<Task>,
+    pub tasks: Tasks,
 }
 
 /// An agent (Mesos "slave").
@@ -372,10 +603,10 @@ impl Scalar {
 /// An object read as `T`, or `None` for any other JSON value.
 struct Obj<T>(Option<T>);
 
-impl<'de, T: DeserializeOwned> Deserialize<'de> for Obj<T> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<T>(PhantomData<T>);
-        impl<'de, T: DeserializeOwned> Visitor<'de> for V<T> {
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
             type Value = Obj<T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object")
@@ -410,15 +641,15 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Obj<T> {
 }
 
 /// An object field; anything that is not an object reads as the default.
-fn object<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
     Obj::<T>::deserialize(d).map(|o| o.0.unwrap_or_default())
 }
 
 /// An array of objects; elements that are not objects are skipped, and a
 /// value that is not an array reads as empty.
-fn objects<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     struct V<T>(PhantomData<T>);
-    impl<'de, T: DeserializeOwned> Visitor<'de> for V<T> {
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
         type Value = Vec<T>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("an array of objects")
@@ -465,6 +696,47 @@ fn objects<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T
     d.deserialize_any(V(PhantomData))
 }
 
+/// Every element of an array, unparsed (a slice of the document); a value
+/// that is not an array reads as empty.
+fn elements<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<&'de RawValue>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<&'de RawValue>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(raw) = seq.next_element()? {
+                out.push(raw);
+            }
+            Ok(out)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            drain_map(map).map(|()| Vec::new())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+    }
+    d.deserialize_any(V)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,12 +750,70 @@ mod tests {
             let list = vec![status; n].join(",");
             let doc = format!(r#"{{"frameworks":[{{"tasks":[{{"statuses":[{list}]}}]}}]}}"#);
             let state = State::from_slice(doc.as_bytes()).unwrap();
-            let task = &state.frameworks[0].tasks[0];
+            let task = state.frameworks[0].tasks.iter().next().unwrap();
             (task.statuses.len(), task.statuses.capacity(), state.frameworks.capacity())
         };
         assert_eq!(statuses(1), (1, 1, 1));
         assert_eq!(statuses(3), (3, 3, 1));
         assert_eq!(statuses(100), (100, 100, 1));
+    }
+
+    /// A state of `n` running tasks, each with one port.
+    fn state_of(n: usize) -> String {
+        let tasks: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"t{i}","name":"app-{}","slave_id":"s1","state":"TASK_RUNNING",
+                        "resources":{{"ports":"[{}-{}]"}}}}"#,
+                    i % 7,
+                    31000 + i % 1000,
+                    31000 + i % 1000
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"leader":"master@10.0.0.1:5050","slaves":[{{"id":"s1","hostname":"10.0.0.2"}}],
+                "frameworks":[{{"name":"a","tasks":[{}]}},{{"name":"b","tasks":[]}},
+                              {{"name":"c","tasks":[{}]}}]}}"#,
+            tasks.join(","),
+            tasks.get(..3).unwrap_or_default().join(",")
+        )
+    }
+
+    #[test]
+    fn tasks_parsed_on_a_thread_are_the_same_tasks() {
+        let doc = state_of(TASKS_ON_A_THREAD * 3);
+        let ids = |s: &State| -> Vec<Vec<String>> {
+            s.frameworks.iter().map(|f| f.tasks.iter().map(|t| t.id.clone()).collect()).collect()
+        };
+        let eager = State::from_slice(doc.as_bytes()).unwrap();
+        let threaded = State::from_vec(doc.clone().into_bytes()).unwrap();
+        assert_eq!(ids(&threaded), ids(&eager));
+        assert_eq!(ids(&eager).iter().map(Vec::len).collect::<Vec<_>>(), [3000, 0, 3]);
+        assert_eq!(threaded.tasks_parsed(), Ok(()));
+        assert_eq!(
+            format!("{:?}", threaded.frameworks[2].tasks),
+            format!("{:?}", eager.frameworks[2].tasks)
+        );
+    }
+
+    #[test]
+    fn a_task_that_cannot_be_read_fails_the_state_without_hanging_its_readers() {
+        // serde refuses a field given twice.
+        let bad = r#"{"frameworks":[{"tasks":[{"id":"a"},{"id":"b","id":"c"},{"id":"d"}]}]}"#;
+        assert!(matches!(State::from_slice(bad.as_bytes()), Err(StateError::Task(_))));
+        let doc = bad.replace(r#"{"id":"d"}"#, &vec![r#"{"id":"d"}"#; TASKS_ON_A_THREAD].join(","));
+        let state = State::from_vec(doc.into_bytes()).unwrap();
+        assert_eq!(state.frameworks[0].tasks.iter().count(), 1 + TASKS_ON_A_THREAD);
+        assert!(state.tasks_parsed().unwrap_err().to_string().contains("duplicate field"));
+
+        // A parser that never runs (its thread did not start) leaves every
+        // task missing, and says so.
+        let (state, _spans) = Outline::parse(state_of(5).as_bytes()).unwrap();
+        drop(TaskParser::new(&state.tasks));
+        assert_eq!(state.frameworks[0].tasks.iter().count(), 0);
+        assert_eq!(state.frameworks[0].tasks.len(), 5);
+        assert!(state.tasks_parsed().unwrap_err().to_string().contains("stopped"));
     }
 
     #[test]
@@ -512,7 +842,7 @@ mod tests {
         assert_eq!(s.slaves[0].id, "7");
         assert_eq!(s.frameworks.len(), 2);
         assert_eq!(s.frameworks[0].name, "");
-        let t = &s.frameworks[1].tasks[0];
+        let t = s.frameworks[1].tasks.iter().next().unwrap();
         assert_eq!(t.statuses[0].timestamp, 12.5);
         assert_eq!(t.resources.ports, "");
         let numbers: Vec<_> = t.discovery.ports.ports.iter().map(|p| p.number).collect();
