@@ -505,7 +505,7 @@ impl<'a> Generator<'a> {
     }
 
     /// The records of one task under the label `app.t` (SPEC.md §3, Tasks).
-    fn task_records(&mut self, ctx: &TaskContext<'_>, app: &mut AppNames) {
+    fn task_records(&mut self, ctx: &TaskContext<'_, 'a>, app: &mut AppNames<'a>) {
         let (t, f, d) = (app.t.as_str(), ctx.fname, self.domain);
         let (h, s) = (ctx.hash.as_str(), ctx.agent_tail);
         let task_names = [
@@ -564,28 +564,56 @@ impl<'a> Generator<'a> {
                     .skip(format_args!("task {:?} discovery port {:?}", ctx.task.id, dport.number));
                 continue;
             };
-            let proto = self.rule.label(&dport.protocol);
-            let (custom, both) = (format!("_{proto}"), ["_tcp", "_udp"]);
-            let protos: &[&str] = if proto.is_empty() { &both } else { &[custom.as_str()] };
-            let port_name = self.rule.label(&dport.name);
-            for &p in protos {
-                let name = self.name(&["_", t, ".", p, ".", f, ".", d, "."]);
-                self.queue_srv(name, target, port);
-            }
-            if !port_name.is_empty() {
-                for &p in protos {
-                    let name = self.name(&["_", &port_name, "._", t, ".", p, ".", f, ".", d, "."]);
+            let key = (dport.protocol.as_str(), dport.name.as_str());
+            let at = match app.discovery.iter().position(|(k, _)| *k == key) {
+                Some(at) => at,
+                None => {
+                    let names = self.discovery_names(t, f, key);
+                    app.discovery.push((key, names));
+                    app.discovery.len() - 1
+                }
+            };
+            for (_, names) in app.discovery.get(at..=at).unwrap_or_default() {
+                for &name in names {
                     self.queue_srv(name, target, port);
                 }
             }
         }
     }
+
+    /// The DiscoveryInfo SRV names of app `t` for a port of `protocol` and
+    /// `name`, in the order records go to them: `_t._p.f.D.` for each
+    /// protocol `p` (tcp and udp when none is given), then, for a named
+    /// port, `_name._t._p.f.D.` for each.
+    fn discovery_names(
+        &mut self,
+        t: &str,
+        f: &str,
+        (protocol, name): (&str, &str),
+    ) -> Vec<Option<NameId>> {
+        let d = self.domain;
+        let proto = self.rule.label(protocol);
+        let (custom, both) = (format!("_{proto}"), ["_tcp", "_udp"]);
+        let protos: &[&str] = if proto.is_empty() { &both } else { &[custom.as_str()] };
+        let port_name = self.rule.label(name);
+        let mut names: Vec<Option<NameId>> =
+            protos.iter().map(|p| self.name(&["_", t, ".", p, ".", f, ".", d, "."])).collect();
+        if !port_name.is_empty() {
+            for p in protos {
+                names.push(self.name(&["_", &port_name, "._", t, ".", p, ".", f, ".", d, "."]));
+            }
+        }
+        names
+    }
 }
+
+/// A DiscoveryInfo port's protocol and name, as the state gives them.
+type DiscoveryKey<'a> = (&'a str, &'a str);
 
 /// The names every task of one app (same label `t`, same framework)
 /// shares, interned when a task first needs them: `None` until then,
 /// `Some(None)` for a name that cannot exist in DNS.
-struct AppNames {
+struct AppNames<'a> {
     t: String,
     /// `t.f.D.`
     task: Option<Option<NameId>>,
@@ -593,11 +621,14 @@ struct AppNames {
     agent: Option<Option<NameId>>,
     /// `_t._tcp.f.slave.D.`, `_t._udp.f.slave.D.`, `_t._tcp.f.D.`, `_t._udp.f.D.`
     srv: [Option<Option<NameId>>; 4],
+    /// The DiscoveryInfo SRV names for each (protocol, port name) of the
+    /// state its tasks list ([`Generator::discovery_names`]).
+    discovery: Vec<(DiscoveryKey<'a>, Vec<Option<NameId>>)>,
 }
 
-impl AppNames {
+impl AppNames<'_> {
     fn new(t: String) -> Self {
-        AppNames { t, task: None, agent: None, srv: [None; 4] }
+        AppNames { t, task: None, agent: None, srv: [None; 4], discovery: Vec::new() }
     }
 }
 
@@ -610,13 +641,13 @@ struct AgentInfo {
 }
 
 /// What every name of one task is built from.
-struct TaskContext<'a> {
+struct TaskContext<'t, 'a> {
     task: &'a Task,
-    fname: &'a str,
+    fname: &'t str,
     hash: TaskHash,
-    agent_tail: &'a str,
+    agent_tail: &'t str,
     task_ips: Vec<IpAddr>,
-    agent_ips: &'a [IpAddr],
+    agent_ips: &'t [IpAddr],
 }
 
 /// `urls.SplitHostPort` of the original: `host:port`, else split at the
