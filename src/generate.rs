@@ -573,7 +573,7 @@ impl<'a> Generator<'a> {
                     app.discovery.len() - 1
                 }
             };
-            for (_, names) in app.discovery.get(at..=at).unwrap_or_default() {
+            if let Some((_, names)) = app.discovery.get(at) {
                 for &name in names {
                     self.queue_srv(name, target, port);
                 }

@@ -6,7 +6,8 @@
 //! optional (missing or `null` → empty), numbers may be integers, floats or
 //! numeric strings, a value of the wrong JSON type is read as empty, and an
 //! array element that is not an object is skipped. Only a document that is
-//! not a JSON object at all (or not JSON) is an error.
+//! not a JSON object at all (or not JSON), or holds a task object serde
+//! refuses (a field given twice), is an error.
 //!
 //! Parsing is two passes. The first reads the document's outline: the
 //! agents, the leader, each framework's fields, and where each of its task
