@@ -598,3 +598,52 @@ fn an_unreadable_tls_file_is_a_config_error() {
         "{stderr}"
     );
 }
+
+/// A state of `n` running tasks `app-0`…, one per app, on one agent.
+fn big_state(n: usize) -> serde_json::Value {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            json!({"id": format!("app-{i}.{i:08}"), "name": format!("app-{i}"),
+                   "slave_id": "S1", "state": "TASK_RUNNING"})
+        })
+        .collect();
+    json!({"leader": "master@10.0.0.1:5050",
+           "slaves": [{"id": "S1", "hostname": "10.0.0.2", "pid": "slave(1)@10.0.0.2:5051"}],
+           "frameworks": [{"name": "marathon", "tasks": tasks}]})
+}
+
+#[test]
+fn dump_of_a_big_state_has_every_task_and_fails_on_an_unreadable_one() {
+    // From 1,000 tasks on, the binary parses the task objects on a thread
+    // of their own while generation reads them.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let config = format!("-config={}", demo("config.json").display());
+    let state_flag = format!("-state-file={}", state.display());
+    let n = 2500;
+    std::fs::write(&state, big_state(n).to_string()).unwrap();
+    let r = run(&[&config, &state_flag, "-dump"]);
+    assert_eq!(r.code(), Some(0), "{r:?}");
+    r.no_panic();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("valid JSON");
+    let a = doc["Records"]["As"].as_object().expect("As");
+    // `app-i.marathon.mesos.` and the task's own `app-i-<hash>-s1.…`.
+    let apps = a.keys().filter(|k| k.starts_with("app-") && k.ends_with(".marathon.mesos."));
+    assert_eq!(apps.count(), 2 * n);
+    for i in [0, n / 2, n - 1] {
+        assert_eq!(a[&format!("app-{i}.marathon.mesos.")], json!(["10.0.0.2"]), "task {i}");
+    }
+
+    // A task object serde refuses (a field given twice), near the end.
+    let text = big_state(n).to_string().replacen(
+        &format!(r#""id":"app-{}."#, n - 3),
+        &format!(r#""id":"twice","id":"app-{}."#, n - 3),
+        1,
+    );
+    std::fs::write(&state, text).unwrap();
+    let r = run(&[&config, &state_flag, "-dump"]);
+    assert_ne!(r.code(), Some(0), "{r:?}");
+    let line = r.one_error_line();
+    assert!(line.contains("duplicate field"), "{line}");
+    assert!(r.stdout.is_empty(), "{r:?}");
+}
