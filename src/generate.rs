@@ -498,9 +498,8 @@ impl<'a> Generator<'a> {
 
     /// Queue an SRV record of the task being generated.
     fn queue_srv(&mut self, name: Option<NameId>, target: Option<NameId>, port: u16) {
-        match target {
-            Some(target) => self.batch.push((name, Value::Srv { target, port })),
-            None => self.rs.skip_invalid_target(),
+        if let Some(value) = self.rs.srv(target, port) {
+            self.batch.push((name, value));
         }
     }
 

@@ -396,18 +396,16 @@ impl RecordSet {
     /// Add an SRV record at `name` pointing at `target` (both from
     /// [`RecordSet::name_id`]); skipped and counted if either is invalid.
     pub fn add_srv(&mut self, name: Option<NameId>, target: Option<NameId>, port: u16) -> bool {
-        match target {
-            Some(target) => self.add(name, Value::Srv { target, port }),
-            None => {
-                self.skip_invalid_target();
-                false
-            }
-        }
+        self.srv(target, port).is_some_and(|value| self.add(name, value))
     }
 
-    /// Count an SRV record not produced because its target is invalid.
-    pub fn skip_invalid_target(&mut self) {
-        self.skip(format_args!("SRV record to an invalid target"));
+    /// The value of an SRV record to `target` (from [`RecordSet::name_id`]);
+    /// `None`, and the record skipped and counted, if the target is invalid.
+    pub fn srv(&mut self, target: Option<NameId>, port: u16) -> Option<Value> {
+        if target.is_none() {
+            self.skip(format_args!("SRV record to an invalid target"));
+        }
+        target.map(|target| Value::Srv { target, port })
     }
 
     /// Count a record that could not be produced.

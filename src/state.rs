@@ -257,34 +257,28 @@ impl Outline<'_> {
             Document::Object(outline) => outline,
             Document::Other(kind) => return Err(StateError::NotAnObject(kind)),
         };
+        let count = outline.frameworks.iter().map(|f| f.tasks.len()).sum();
+        let tasks = Arc::new(TaskSlots {
+            slots: (0..count).map(|_| OnceLock::new()).collect(),
+            error: OnceLock::new(),
+        });
         let base = body.as_ptr() as usize;
-        let mut spans = Vec::new();
+        let mut spans = Vec::with_capacity(count);
         let mut frameworks = Vec::with_capacity(outline.frameworks.len());
-        let (mut ranges, mut next) = (Vec::with_capacity(outline.frameworks.len()), 0);
         for f in outline.frameworks {
+            let first = spans.len();
             // The raw values are slices of `body`.
             spans.extend(f.tasks.iter().map(|raw| {
                 let start = (raw.get().as_ptr() as usize).saturating_sub(base);
                 start..start + raw.get().len()
             }));
-            ranges.push(next..spans.len());
-            next = spans.len();
-            frameworks.push((f.name, f.pid, f.hostname));
+            frameworks.push(Framework {
+                name: f.name,
+                pid: f.pid,
+                hostname: f.hostname,
+                tasks: Tasks { slots: Arc::clone(&tasks), range: first..spans.len() },
+            });
         }
-        let tasks = Arc::new(TaskSlots {
-            slots: (0..spans.len()).map(|_| OnceLock::new()).collect(),
-            error: OnceLock::new(),
-        });
-        let frameworks = frameworks
-            .into_iter()
-            .zip(ranges)
-            .map(|((name, pid, hostname), range)| Framework {
-                name,
-                pid,
-                hostname,
-                tasks: Tasks { slots: Arc::clone(&tasks), range },
-            })
-            .collect();
         let state = State { frameworks, slaves: outline.slaves, leader: outline.leader, tasks };
         Ok((state, spans))
     }
@@ -649,16 +643,32 @@ fn object<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Res
 /// An array of objects; elements that are not objects are skipped, and a
 /// value that is not an array reads as empty.
 fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    struct V<T>(PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+    array(d, |Obj(item): Obj<T>| item)
+}
+
+/// Every element of an array, unparsed (a slice of the document); a value
+/// that is not an array reads as empty.
+fn elements<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<&'de RawValue>, D::Error> {
+    array(d, Some)
+}
+
+/// An array, each element read as `E` and kept where `keep` makes a `T`
+/// of it; a value that is not an array reads as empty.
+fn array<'de, D, E, T>(d: D, keep: fn(E) -> Option<T>) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    E: Deserialize<'de>,
+{
+    struct V<E, T>(fn(E) -> Option<T>);
+    impl<'de, E: Deserialize<'de>, T> Visitor<'de> for V<E, T> {
         type Value = Vec<T>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an array of objects")
+            f.write_str("an array")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
             let mut out = Vec::new();
-            while let Some(Obj(item)) = seq.next_element::<Obj<T>>()? {
-                if let Some(item) = item {
+            while let Some(element) = seq.next_element::<E>()? {
+                if let Some(item) = (self.0)(element) {
                     if out.len() == out.capacity() {
                         // Double from 1, not from `Vec`'s minimum of 4: most
                         // of these arrays (statuses, network infos, addresses)
@@ -675,67 +685,26 @@ fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Vec<T>, A::Error> {
             drain_map(map).map(|()| Vec::new())
         }
-        fn visit_str<E>(self, _: &str) -> Result<Vec<T>, E> {
+        fn visit_str<Er>(self, _: &str) -> Result<Vec<T>, Er> {
             Ok(Vec::new())
         }
-        fn visit_bool<E>(self, _: bool) -> Result<Vec<T>, E> {
+        fn visit_bool<Er>(self, _: bool) -> Result<Vec<T>, Er> {
             Ok(Vec::new())
         }
-        fn visit_i64<E>(self, _: i64) -> Result<Vec<T>, E> {
+        fn visit_i64<Er>(self, _: i64) -> Result<Vec<T>, Er> {
             Ok(Vec::new())
         }
-        fn visit_u64<E>(self, _: u64) -> Result<Vec<T>, E> {
+        fn visit_u64<Er>(self, _: u64) -> Result<Vec<T>, Er> {
             Ok(Vec::new())
         }
-        fn visit_f64<E>(self, _: f64) -> Result<Vec<T>, E> {
+        fn visit_f64<Er>(self, _: f64) -> Result<Vec<T>, Er> {
             Ok(Vec::new())
         }
-        fn visit_unit<E>(self) -> Result<Vec<T>, E> {
-            Ok(Vec::new())
-        }
-    }
-    d.deserialize_any(V(PhantomData))
-}
-
-/// Every element of an array, unparsed (a slice of the document); a value
-/// that is not an array reads as empty.
-fn elements<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<&'de RawValue>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Vec<&'de RawValue>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an array")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
-            while let Some(raw) = seq.next_element()? {
-                out.push(raw);
-            }
-            Ok(out)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            drain_map(map).map(|()| Vec::new())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        fn visit_unit<Er>(self) -> Result<Vec<T>, Er> {
             Ok(Vec::new())
         }
     }
-    d.deserialize_any(V)
+    d.deserialize_any(V(keep))
 }
 
 #[cfg(test)]
