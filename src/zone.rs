@@ -2,13 +2,17 @@
 //! whose RRsets are already encoded as DNS wire bytes (DESIGN.md "compile").
 //!
 //! Built off the serving path once per refresh, then published with one
-//! atomic pointer swap; the DNS hot path only reads it. Every RR is stored
+//! atomic pointer swap; the DNS hot path only reads it. A big record set
+//! compiles on two threads: the name index ([`NameIndex`]) on one, the
+//! record bytes ([`Tails`]) on the other. Every RR is stored
 //! as its "tail" — type, class, TTL, RDLENGTH, RDATA — without the owner
 //! name, which the answer writes as a compression pointer (to the question,
 //! or to an SRV target for glue).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
+use std::net::Ipv6Addr;
 
 use hashbrown::HashTable;
 
@@ -29,6 +33,9 @@ pub const CLASS_IN: u16 = 1;
 pub const A_TAIL: usize = 14;
 /// Length of an AAAA RR tail (type, class, TTL, RDLENGTH, 16 bytes).
 pub const AAAA_TAIL: usize = 26;
+/// Offset of the RDATA inside an RR tail (after type, class, TTL,
+/// RDLENGTH).
+const RDATA_OFFSET: usize = 10;
 /// Offset of the target name inside an SRV RR tail.
 pub const SRV_TARGET_OFFSET: usize = 16;
 
@@ -72,21 +79,16 @@ pub struct Node {
 
 /// The compiled, immutable zone.
 ///
-/// Layout: `nodes` holds one [`Node`] per name (and per empty non-terminal);
-/// `index` is a hash table of node positions keyed by the owner's wire name,
-/// whose bytes live in `names` (an empty non-terminal's key is a suffix of a
-/// longer name's bytes, so it costs no bytes). Record tails live back to
-/// back in `arena`; identical SRV tails (the same target and port under
+/// Layout: a [`NameIndex`] finds the [`Node`] of a wire name; each node
+/// holds spans of `arena`, where record tails live back to back, and a
+/// range of `srvs`. Identical SRV tails (the same target and port under
 /// several names) are stored once.
 #[derive(Debug)]
 pub struct Zone {
     /// The domain in lower-case wire form, e.g. `\x05mesos\x00`.
     apex: Box<[u8]>,
     apex_labels: usize,
-    index: HashTable<u32>,
-    hasher: foldhash::fast::RandomState,
-    nodes: Vec<Node>,
-    names: Vec<u8>,
+    names: NameIndex,
     arena: Vec<u8>,
     srvs: Vec<SrvRr>,
     /// SOA tail with TTL `ttl` (answers), and with min(ttl, SOAMinttl) for
@@ -113,25 +115,34 @@ pub struct ZoneStats {
 /// Append the lower-case wire form of a dotted name (with or without the
 /// final dot) to `out`. `false` (and `out` unchanged) if it cannot be a DNS
 /// name.
+///
+/// The text is copied, lower-cased, behind one extra dot; then, from the
+/// end, each dot becomes the length of the label after it.
 fn push_wire_name(out: &mut Vec<u8>, name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name).as_bytes();
+    // The wire form is two bytes longer than the text: at most 255.
+    if name.len() > 253 {
+        return false;
+    }
     let start = out.len();
-    let name = name.strip_suffix('.').unwrap_or(name);
-    out.reserve(name.len() + 2);
     if !name.is_empty() {
-        for label in name.as_bytes().split(|&b| b == b'.') {
-            let Some(len) = u8::try_from(label.len()).ok().filter(|l| (1..=63).contains(l)) else {
+        out.push(b'.');
+        out.extend(name.iter().map(u8::to_ascii_lowercase));
+        let wire = out.get_mut(start..).unwrap_or_default();
+        let mut end = wire.len();
+        while let Some(dot) = wire.get(..end).and_then(|w| memchr::memrchr(b'.', w)) {
+            let label = end - dot - 1;
+            if !(1..=63).contains(&label) {
                 out.truncate(start);
                 return false;
-            };
-            out.push(len);
-            out.extend(label.iter().map(u8::to_ascii_lowercase));
+            }
+            if let Some(b) = wire.get_mut(dot) {
+                *b = label as u8;
+            }
+            end = dot;
         }
     }
     out.push(0);
-    if out.len() - start > 255 {
-        out.truncate(start);
-        return false;
-    }
     true
 }
 
@@ -162,179 +173,86 @@ pub fn label_count(wire: &[u8]) -> usize {
     label_offsets(wire).count()
 }
 
-/// "No node" in the per-name tables of a compile.
-const NO_NODE: u32 = u32::MAX;
+/// Record sets with at least this many names compile on two threads: the
+/// name index on one, the record tails on the other (they need nothing of
+/// each other until both are done). Below it a thread costs more than it
+/// saves.
+const NAMES_ON_A_THREAD: usize = 4096;
 
 impl Zone {
     /// Compile `records` for serving with the settings of `config`.
     pub fn compile(records: &RecordSet, config: &Config, serial: u32) -> Zone {
-        let mut b = Builder::default();
+        let two_threads = records.name_count() >= NAMES_ON_A_THREAD;
+        Zone::compile_on(records, config, serial, two_threads)
+    }
+
+    fn compile_on(records: &RecordSet, config: &Config, serial: u32, two_threads: bool) -> Zone {
         let apex = wire_name(&config.domain).unwrap_or_else(|| vec![0]).into_boxed_slice();
-        let ttl = config.ttl;
-        let mut z = Zone {
-            apex_labels: label_count(&apex),
-            apex,
-            index: HashTable::with_capacity(records.len() * 2),
-            hasher: foldhash::fast::RandomState::default(),
-            nodes: Vec::with_capacity(records.len() * 2),
-            names: Vec::new(),
-            arena: Vec::new(),
-            srvs: Vec::new(),
-            soa: Span::default(),
-            negative_soa: Span::default(),
-            ns: Span::default(),
-            ns_glue: Span::default(),
-            serial,
-            stats: ZoneStats::default(),
-        };
-
-        // The arenas sized up front: growing them by doubling would write
-        // (and, fresh from the system, fault in) each one about twice
-        // over. A name's wire form is one byte longer than its text; the
-        // byte arena's size is an estimate (address tails, as many again
-        // for SRV glue, and SRV tails at the shortest).
-        let addresses = records.record_count().saturating_sub(records.srv_count());
-        z.names.reserve(records.name_bytes() + records.name_count() + z.apex.len());
-        b.srvs.reserve_exact(records.srv_count());
-        b.arena.reserve(addresses * A_TAIL * 2 + records.srv_count() * SRV_TARGET_OFFSET);
-
-        // Every interned name in wire form (SRV targets too); names that
-        // can't be encoded were already refused by the record set, so an
-        // empty span here is defensive.
-        let mut wire_of: Vec<Span> = Vec::with_capacity(records.name_count());
-        for id in records.all_names() {
-            let name = records.name(id);
-            let start = z.names.len();
-            push_wire_name(&mut z.names, name);
-            wire_of.push(span(start, z.names.len()));
-        }
-        let wire = |id: NameId| wire_of.get(id.index()).copied().unwrap_or_default();
-
-        // Address records first, so SRV glue can refer to them.
-        let mut node_of = vec![NO_NODE; records.name_count()];
-        for id in records.names() {
-            let key = wire(id);
-            if key.is_empty() {
-                continue;
-            }
-            let a = b.addr_tails(records.values(id), ttl, TYPE_A);
-            let aaaa = b.addr_tails(records.values(id), ttl, TYPE_AAAA);
-            z.stats.a += (a.len as usize) / A_TAIL;
-            z.stats.aaaa += (aaaa.len as usize) / AAAA_TAIL;
-            let (at, _) = z.insert(Node { key, a, aaaa, ..Node::default() });
-            if let Some(slot) = node_of.get_mut(id.index()) {
-                *slot = at;
-            }
-        }
-        // SRV RRsets. A target's glue and each (target, port) tail are
-        // worked out once.
-        let mut glue_of: Vec<Option<Span>> = vec![None; records.name_count()];
-        let mut tails: HashMap<(NameId, u16), Span, foldhash::fast::RandomState> =
-            HashMap::default();
-        let weight = config.srv_record_default_weight;
-        for id in records.names() {
-            let srv_start = b.srvs.len() as u32;
-            for value in records.values(id) {
-                let Value::Srv { target, port } = value else {
-                    continue;
-                };
-                let target_wire = wire(target);
-                if target_wire.is_empty() {
-                    continue;
-                }
-                let rr = *tails
-                    .entry((target, port))
-                    .or_insert_with(|| b.srv_tail(z.names_bytes(target_wire), port, weight, ttl));
-                let glue = match glue_of.get(target.index()).copied().flatten() {
-                    Some(glue) => glue,
-                    None => {
-                        let node =
-                            node_of.get(target.index()).and_then(|&n| z.nodes.get(n as usize));
-                        let glue = node.map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
-                        if let Some(slot) = glue_of.get_mut(target.index()) {
-                            *slot = Some(glue);
-                        }
-                        glue
+        let (names, tails) = if two_threads {
+            std::thread::scope(|s| {
+                let index = std::thread::Builder::new()
+                    .name("zone-index".into())
+                    .spawn_scoped(s, || NameIndex::build(records, &apex));
+                let tails = Tails::build(records, config);
+                let names = match index {
+                    Ok(thread) => thread.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                    Err(e) => {
+                        tracing::debug!("zone index thread: {e}; building it here");
+                        NameIndex::build(records, &apex)
                     }
                 };
-                b.srvs.push(SrvRr { rr, glue, target_id: target.index() as u32 });
-            }
-            let srv_len = b.srvs.len() as u32 - srv_start;
-            z.stats.srv += srv_len as usize;
-            let node = node_of.get(id.index()).and_then(|&n| z.nodes.get_mut(n as usize));
-            if let Some(node) = node {
-                node.srv_start = srv_start;
-                node.srv_len = srv_len;
-            }
-        }
-        z.stats.names = z.nodes.len();
+                (names, tails)
+            })
+        } else {
+            (NameIndex::build(records, &apex), Tails::build(records, config))
+        };
+        Zone::assemble(apex, names, tails, config, serial)
+    }
 
-        // Empty non-terminals: every ancestor of a name, below the apex. A
-        // name's ancestors are walked until one already exists: that one's
-        // own ancestors were added with it, or will be when it is walked.
-        let apex_len = z.apex.len();
-        let mut offsets: Vec<usize> = Vec::new();
-        for n in 0..z.stats.names {
-            let Some(key) = z.nodes.get(n).map(|node| node.key) else {
-                continue;
-            };
-            if !z.names_bytes(key).ends_with(&z.apex) {
-                continue;
-            }
-            offsets.clear();
-            offsets.extend(label_offsets(z.names_bytes(key)).skip(1));
-            for &off in &offsets {
-                if key.len as usize - off <= apex_len {
-                    break;
-                }
-                let ent = Span { start: key.start + off as u32, len: key.len - off as u32 };
-                if !z.insert(Node { key: ent, ..Node::default() }).1 {
-                    break;
-                }
-            }
+    /// Give each name's node its record tails, then add the zone-wide
+    /// records (SOA, NS).
+    fn assemble(
+        apex: Box<[u8]>,
+        mut names: NameIndex,
+        mut tails: Tails,
+        config: &Config,
+        serial: u32,
+    ) -> Zone {
+        let mut stats = ZoneStats { names: names.owners.len(), ..ZoneStats::default() };
+        for (node, owner) in names.nodes.iter_mut().zip(&names.owners) {
+            let records = tails.of.get(owner.index()).copied().unwrap_or_default();
+            *node = Node { key: node.key, ..records };
+            stats.a += (node.a.len as usize) / A_TAIL;
+            stats.aaaa += (node.aaaa.len as usize) / AAAA_TAIL;
+            stats.srv += node.srv_len as usize;
         }
-        let apex_key = z.names.len();
-        z.names.extend_from_slice(&z.apex.clone());
-        z.insert(Node { key: span(apex_key, z.names.len()), ..Node::default() });
-
+        names.owners = Vec::new();
+        let ttl = config.ttl;
         let mname = wire_name(&config.soa_mname).unwrap_or_else(|| vec![0]);
         let rname = wire_name(&config.soa_rname).unwrap_or_else(|| vec![0]);
-        z.soa = b.soa_tail(&mname, &rname, serial, config, ttl);
-        z.negative_soa = b.soa_tail(&mname, &rname, serial, config, ttl.min(config.soa_minttl));
-        z.ns = b.tail(TYPE_NS, ttl, &mname);
-        z.ns_glue = z.node(&mname).map_or(Span::default(), |n| b.concat(n.a, n.aaaa));
-        z.arena = b.arena;
-        z.srvs = b.srvs;
-        z.arena.shrink_to_fit();
-        z.names.shrink_to_fit();
-        z.nodes.shrink_to_fit();
-        z.srvs.shrink_to_fit();
-        z
-    }
-
-    /// Add a node unless its name is already there: its position, and
-    /// whether it was added.
-    fn insert(&mut self, node: Node) -> (u32, bool) {
-        let Zone { index, hasher, nodes, names, .. } = self;
-        let key = span_bytes(names, node.key);
-        let at = nodes.len() as u32;
-        let entry = index.entry(
-            hasher.hash_one(key),
-            |&i| node_key(nodes, names, i) == key,
-            |&i| hasher.hash_one(node_key(nodes, names, i)),
-        );
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(e) => (*e.get(), false),
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(at);
-                nodes.push(node);
-                (at, true)
-            }
+        let soa = tails.soa_tail(&mname, &rname, serial, config, ttl);
+        let negative_soa =
+            tails.soa_tail(&mname, &rname, serial, config, ttl.min(config.soa_minttl));
+        let ns = tails.tail(TYPE_NS, ttl, &mname);
+        let ns_glue = names.find(&mname).map_or(Span::default(), |n| tails.concat(n.a, n.aaaa));
+        let Tails { mut arena, mut srvs, .. } = tails;
+        arena.shrink_to_fit();
+        srvs.shrink_to_fit();
+        names.names.shrink_to_fit();
+        names.nodes.shrink_to_fit();
+        Zone {
+            apex_labels: label_count(&apex),
+            apex,
+            names,
+            arena,
+            srvs,
+            soa,
+            negative_soa,
+            ns,
+            ns_glue,
+            serial,
+            stats,
         }
-    }
-
-    fn names_bytes(&self, s: Span) -> &[u8] {
-        span_bytes(&self.names, s)
     }
 
     /// The domain in lower-case wire form.
@@ -350,9 +268,7 @@ impl Zone {
     /// The node at a lower-case wire name, if the name exists (records or
     /// an empty non-terminal).
     pub fn node(&self, wire: &[u8]) -> Option<&Node> {
-        let hash = self.hasher.hash_one(wire);
-        let at = self.index.find(hash, |&i| node_key(&self.nodes, &self.names, i) == wire)?;
-        self.nodes.get(*at as usize)
+        self.names.find(wire)
     }
 
     /// The bytes of a span.
@@ -383,6 +299,107 @@ impl Zone {
     }
 }
 
+/// The zone's names: one [`Node`] per owner name, per empty non-terminal
+/// and for the apex, found by a hash table of node positions keyed by the
+/// wire name. The wire names live back to back in `names`; an empty
+/// non-terminal's key is a suffix of a longer name's bytes, so it costs no
+/// bytes.
+#[derive(Debug)]
+struct NameIndex {
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+    nodes: Vec<Node>,
+    names: Vec<u8>,
+    /// While compiling: the record-set name each of the first nodes was
+    /// made for (the nodes after them are empty non-terminals and the
+    /// apex).
+    owners: Vec<NameId>,
+}
+
+impl NameIndex {
+    /// A node, with only its key, for every name holding records, then
+    /// for every ancestor of one below the apex, and for the apex. Names
+    /// that differ only in case are one name: the first one's records
+    /// are served.
+    fn build(records: &RecordSet, apex: &[u8]) -> NameIndex {
+        let mut ix = NameIndex {
+            index: HashTable::with_capacity(records.len() * 2),
+            hasher: foldhash::fast::RandomState::default(),
+            nodes: Vec::with_capacity(records.len() * 2),
+            names: Vec::with_capacity(records.name_bytes() + records.name_count() + apex.len()),
+            owners: Vec::with_capacity(records.len()),
+        };
+        for id in records.names() {
+            let start = ix.names.len();
+            // Names that cannot be encoded were refused by the record set;
+            // skipping one here is defensive.
+            if !push_wire_name(&mut ix.names, records.name(id)) {
+                continue;
+            }
+            if ix.insert(span(start, ix.names.len())) {
+                ix.owners.push(id);
+            } else {
+                ix.names.truncate(start);
+            }
+        }
+
+        // Empty non-terminals: every ancestor of a name, below the apex. A
+        // name's ancestors are walked until one already exists: that one's
+        // own ancestors were added with it, or will be when it is walked.
+        let mut offsets: Vec<usize> = Vec::new();
+        for n in 0..ix.owners.len() {
+            let Some(key) = ix.nodes.get(n).map(|node| node.key) else {
+                continue;
+            };
+            let wire = span_bytes(&ix.names, key);
+            if !wire.ends_with(apex) {
+                continue;
+            }
+            offsets.clear();
+            offsets.extend(label_offsets(wire).skip(1));
+            for &off in &offsets {
+                if key.len as usize - off <= apex.len() {
+                    break;
+                }
+                if !ix.insert(Span { start: key.start + off as u32, len: key.len - off as u32 }) {
+                    break;
+                }
+            }
+        }
+        let apex_key = ix.names.len();
+        ix.names.extend_from_slice(apex);
+        ix.insert(span(apex_key, ix.names.len()));
+        ix
+    }
+
+    /// Add a node with only a key (a span of `names`) unless the name is
+    /// already there; whether it was added.
+    fn insert(&mut self, key: Span) -> bool {
+        let NameIndex { index, hasher, nodes, names, .. } = self;
+        let bytes = span_bytes(names, key);
+        let at = nodes.len() as u32;
+        let entry = index.entry(
+            hasher.hash_one(bytes),
+            |&i| node_key(nodes, names, i) == bytes,
+            |&i| hasher.hash_one(node_key(nodes, names, i)),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(at);
+                nodes.push(Node { key, ..Node::default() });
+                true
+            }
+        }
+    }
+
+    fn find(&self, wire: &[u8]) -> Option<&Node> {
+        let hash = self.hasher.hash_one(wire);
+        let at = self.index.find(hash, |&i| node_key(&self.nodes, &self.names, i) == wire)?;
+        self.nodes.get(*at as usize)
+    }
+}
+
 fn span(start: usize, end: usize) -> Span {
     Span { start: start as u32, len: end.saturating_sub(start) as u32 }
 }
@@ -398,14 +415,132 @@ fn span_bytes(bytes: &[u8], span: Span) -> &[u8] {
     bytes.get(start..start + span.len as usize).unwrap_or_default()
 }
 
-/// Accumulates the arena while compiling.
-#[derive(Default)]
-struct Builder {
-    arena: Vec<u8>,
-    srvs: Vec<SrvRr>,
+/// An SRV target, once its first SRV tail is made: its wire name (inside
+/// that tail) and its glue.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    wire: Span,
+    glue: Span,
 }
 
-impl Builder {
+/// An SRV target's name: the dotted text, or wire bytes already in the
+/// arena.
+enum TargetName<'a> {
+    Text(&'a str),
+    Wire(Span),
+}
+
+/// The zone's record bytes, built while compiling: every RR tail in one
+/// arena, the SRV table, and per record-set name (by [`NameId`]) its spans
+/// (a [`Node`] without a key).
+#[derive(Default)]
+struct Tails {
+    arena: Vec<u8>,
+    srvs: Vec<SrvRr>,
+    of: Vec<Node>,
+}
+
+impl Tails {
+    /// The tails of every name's records: address records first, so SRV
+    /// glue can refer to them. A target's glue and each (target, port)
+    /// SRV tail are worked out once.
+    fn build(records: &RecordSet, config: &Config) -> Tails {
+        let ttl = config.ttl;
+        let weight = config.srv_record_default_weight;
+        // The arena sized up front: growing it by doubling would write
+        // (and, fresh from the system, fault in) it about twice over. The
+        // size is an estimate: address tails, as many again for SRV glue,
+        // and SRV tails at the shortest.
+        let addresses = records.record_count().saturating_sub(records.srv_count());
+        let mut t = Tails {
+            arena: Vec::with_capacity(
+                addresses * A_TAIL * 2 + records.srv_count() * SRV_TARGET_OFFSET,
+            ),
+            srvs: Vec::with_capacity(records.srv_count()),
+            of: vec![Node::default(); records.name_count()],
+        };
+        // One walk along each name's records: its address tails now, its
+        // SRV records for the second pass, once every name's addresses
+        // (the glue) are known.
+        let mut aaaa: Vec<Ipv6Addr> = Vec::new();
+        let mut pending: Vec<(NameId, NameId, u16)> = Vec::with_capacity(records.srv_count());
+        for id in records.names() {
+            aaaa.clear();
+            let start = t.arena.len();
+            for value in records.values(id) {
+                match value {
+                    Value::A(v4) => t.tail(TYPE_A, ttl, &v4.octets()),
+                    Value::Aaaa(v6) => {
+                        aaaa.push(v6);
+                        continue;
+                    }
+                    Value::Srv { target, port } => {
+                        pending.push((id, target, port));
+                        continue;
+                    }
+                };
+            }
+            let a = t.span_from(start);
+            let start = t.arena.len();
+            for v6 in &aaaa {
+                t.tail(TYPE_AAAA, ttl, &v6.octets());
+            }
+            let aaaa = t.span_from(start);
+            if let Some(of) = t.of.get_mut(id.index()) {
+                of.a = a;
+                of.aaaa = aaaa;
+            }
+        }
+
+        // Per SRV target: its wire name (inside its first SRV tail) and its
+        // glue; and each (target, port) tail, made once.
+        let mut targets: Vec<Option<Target>> = vec![None; records.name_count()];
+        let mut srv_tails: HashMap<(NameId, u16), Span, foldhash::fast::RandomState> =
+            HashMap::default();
+        for group in pending.chunk_by(|x, y| x.0 == y.0) {
+            let Some(&(owner, _, _)) = group.first() else {
+                continue;
+            };
+            let srv_start = t.srvs.len() as u32;
+            for &(_, target, port) in group {
+                let known = targets.get(target.index()).copied().flatten();
+                let rr = match srv_tails.entry((target, port)) {
+                    Entry::Occupied(e) => *e.get(),
+                    Entry::Vacant(e) => {
+                        let name = known.map_or(TargetName::Text(records.name(target)), |k| {
+                            TargetName::Wire(k.wire)
+                        });
+                        let Some(rr) = t.srv_tail(name, port, weight, ttl) else {
+                            continue;
+                        };
+                        *e.insert(rr)
+                    }
+                };
+                let glue = match known {
+                    Some(k) => k.glue,
+                    None => {
+                        let of = t.of.get(target.index()).copied().unwrap_or_default();
+                        let wire = Span {
+                            start: rr.start + SRV_TARGET_OFFSET as u32,
+                            len: rr.len.saturating_sub(SRV_TARGET_OFFSET as u32),
+                        };
+                        let glue = t.concat(of.a, of.aaaa);
+                        if let Some(slot) = targets.get_mut(target.index()) {
+                            *slot = Some(Target { wire, glue });
+                        }
+                        glue
+                    }
+                };
+                t.srvs.push(SrvRr { rr, glue, target_id: target.index() as u32 });
+            }
+            if let Some(of) = t.of.get_mut(owner.index()) {
+                of.srv_start = srv_start;
+                of.srv_len = t.srvs.len() as u32 - srv_start;
+            }
+        }
+        t
+    }
+
     fn span_from(&self, start: usize) -> Span {
         span(start, self.arena.len())
     }
@@ -424,33 +559,31 @@ impl Builder {
         self.span_from(start)
     }
 
-    /// The A (or AAAA) RR tails of `values`, back to back.
-    fn addr_tails(&mut self, values: impl Iterator<Item = Value>, ttl: u32, rtype: u16) -> Span {
+    /// An SRV RR tail; `None` if the target cannot be a DNS name.
+    fn srv_tail(&mut self, target: TargetName, port: u16, weight: u16, ttl: u32) -> Option<Span> {
         let start = self.arena.len();
-        for value in values {
-            match value {
-                Value::A(v4) if rtype == TYPE_A => {
-                    self.header(TYPE_A, ttl, 4);
-                    self.arena.extend_from_slice(&v4.octets());
-                }
-                Value::Aaaa(v6) if rtype == TYPE_AAAA => {
-                    self.header(TYPE_AAAA, ttl, 16);
-                    self.arena.extend_from_slice(&v6.octets());
-                }
-                _ => {}
-            }
-        }
-        self.span_from(start)
-    }
-
-    fn srv_tail(&mut self, target: &[u8], port: u16, weight: u16, ttl: u32) -> Span {
-        let start = self.arena.len();
-        self.header(TYPE_SRV, ttl, 6 + target.len());
+        self.header(TYPE_SRV, ttl, 0);
         self.arena.extend_from_slice(&0u16.to_be_bytes());
         self.arena.extend_from_slice(&weight.to_be_bytes());
         self.arena.extend_from_slice(&port.to_be_bytes());
-        self.arena.extend_from_slice(target);
-        self.span_from(start)
+        match target {
+            TargetName::Text(name) => {
+                if !push_wire_name(&mut self.arena, name) {
+                    self.arena.truncate(start);
+                    return None;
+                }
+            }
+            TargetName::Wire(wire) => {
+                let from = wire.start as usize;
+                self.arena.extend_from_within(from..from + wire.len as usize);
+            }
+        }
+        // RDLENGTH, now that the target's length is known.
+        let rdlen = (self.arena.len() - start - RDATA_OFFSET) as u16;
+        if let Some(at) = self.arena.get_mut(start + RDATA_OFFSET - 2..start + RDATA_OFFSET) {
+            at.copy_from_slice(&rdlen.to_be_bytes());
+        }
+        Some(self.span_from(start))
     }
 
     fn soa_tail(&mut self, mname: &[u8], rname: &[u8], serial: u32, c: &Config, ttl: u32) -> Span {
@@ -483,6 +616,7 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
 
     #[test]
     fn wire_names() {
@@ -492,6 +626,74 @@ mod tests {
         assert!(wire_name("a..b").is_none());
         assert!(wire_name(&"a".repeat(64)).is_none());
         assert_eq!(label_count(b"\x01a\x01b\x00"), 2);
+    }
+
+    #[test]
+    fn wire_names_at_the_limits() {
+        let label = "a".repeat(63);
+        assert_eq!(wire_name(&format!("{label}.b")).unwrap()[0], 63);
+        // 253 characters of text (with four labels of 63): 255 wire bytes.
+        let longest = format!("{label}.{label}.{label}.{}", "c".repeat(61));
+        assert_eq!(wire_name(&longest).unwrap().len(), 255);
+        assert!(wire_name(&format!("{longest}c")).is_none());
+        assert!(wire_name(".a").is_none());
+        assert!(wire_name("a.").is_some());
+        assert_eq!(wire_name("Web.Mesos").unwrap(), b"\x03web\x05mesos\x00");
+    }
+
+    /// Every name's answer data, as bytes, to compare two compiles: its
+    /// wire name, A tails, AAAA tails, then each SRV tail and its glue.
+    fn answers(z: &Zone, rs: &RecordSet) -> Vec<Vec<Vec<u8>>> {
+        rs.all_names()
+            .filter_map(|id| {
+                let wire = wire_name(rs.name(id))?;
+                let node = z.node(&wire)?;
+                let mut data =
+                    vec![wire.clone(), z.bytes(node.a).to_vec(), z.bytes(node.aaaa).to_vec()];
+                for s in z.srvs(node) {
+                    data.extend([z.bytes(s.rr).to_vec(), z.bytes(s.glue).to_vec()]);
+                }
+                Some(data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_threads_compile_the_zone_one_thread_does() {
+        let mut rs = RecordSet::default();
+        for i in 0..3000u32 {
+            let [_, _, hi, lo] = i.to_be_bytes();
+            let task = format!("task{i}.app{}.marathon.mesos.", i % 97);
+            let target = format!("task{i}-x.marathon.agent{}.mesos.", i % 13);
+            rs.insert_ip(&task, IpAddr::from([10, 1, hi, lo]));
+            rs.insert_ip(&target, IpAddr::from([10, 2, hi, lo]));
+            if i % 3 == 0 {
+                rs.insert_ip(&target, "fd00::1".parse().unwrap());
+            }
+            let app = format!("app{}.marathon.mesos.", i % 97);
+            rs.insert_ip(&app, IpAddr::from([10, 1, hi, lo]));
+            for port in [31000 + (i % 5) as u16, 80] {
+                rs.insert_srv(&format!("_app{}._tcp.marathon.mesos.", i % 97), &target, port);
+                rs.insert_srv(&format!("_task{i}._tcp.marathon.mesos."), &target, port);
+            }
+        }
+        rs.seal();
+        assert!(rs.name_count() >= NAMES_ON_A_THREAD);
+        let config = Config::default();
+        let one = Zone::compile_on(&rs, &config, 7, false);
+        let two = Zone::compile_on(&rs, &config, 7, true);
+        let expected = answers(&one, &rs);
+        assert_eq!(expected.len(), rs.len());
+        assert_eq!(answers(&two, &rs), expected);
+        assert_eq!(format!("{:?}", one.stats), format!("{:?}", two.stats));
+        assert_eq!((one.soa(), one.ns(), one.ns_glue()), (two.soa(), two.ns(), two.ns_glue()));
+        // An SRV tail names its target in wire form, with its glue.
+        let node = two.node(b"\x07_task12\x04_tcp\x08marathon\x05mesos\x00").unwrap();
+        let srv = two.srvs(node)[0];
+        let target = wire_name("task12-x.marathon.agent12.mesos").unwrap();
+        assert_eq!(&two.bytes(srv.rr)[SRV_TARGET_OFFSET..], &target[..]);
+        assert_eq!(two.bytes(srv.glue).len(), A_TAIL + AAAA_TAIL);
+        assert!(two.node(b"\x08marathon\x07agent12\x05mesos\x00").is_some_and(|n| n.a.is_empty()));
     }
 
     #[test]
