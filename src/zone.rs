@@ -3,8 +3,8 @@
 //!
 //! Built off the serving path once per refresh, then published with one
 //! atomic pointer swap; the DNS hot path only reads it. A big record set
-//! compiles on two threads: the name index ([`NameIndex`]) on one, the
-//! record bytes ([`Tails`]) on the other. Every RR is stored
+//! compiles on two threads: the name index (`NameIndex`) on one, the
+//! record bytes (`Tails`) on the other. Every RR is stored
 //! as its "tail" — type, class, TTL, RDLENGTH, RDATA — without the owner
 //! name, which the answer writes as a compression pointer (to the question,
 //! or to an SRV target for glue).
