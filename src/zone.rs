@@ -79,7 +79,7 @@ pub struct Node {
 
 /// The compiled, immutable zone.
 ///
-/// Layout: a [`NameIndex`] finds the [`Node`] of a wire name; each node
+/// Layout: a `NameIndex` finds the [`Node`] of a wire name; each node
 /// holds spans of `arena`, where record tails live back to back, and a
 /// range of `srvs`. Identical SRV tails (the same target and port under
 /// several names) are stored once.
