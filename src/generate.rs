@@ -446,7 +446,7 @@ impl<'a> Generator<'a> {
                 if task.state != "TASK_RUNNING" {
                     continue;
                 }
-                let Some(agent) = agents.get(task.slave_id.as_str()) else {
+                let Some(agent) = agents.get(&*task.slave_id) else {
                     continue;
                 };
                 let first_record = self.rs.record_count();
@@ -563,7 +563,7 @@ impl<'a> Generator<'a> {
                     .skip(format_args!("task {:?} discovery port {:?}", ctx.task.id, dport.number));
                 continue;
             };
-            let key = (dport.protocol.as_str(), dport.name.as_str());
+            let key = (&*dport.protocol, &*dport.name);
             let at = match app.discovery.iter().position(|(k, _)| *k == key) {
                 Some(at) => at,
                 None => {
@@ -641,7 +641,7 @@ struct AgentInfo {
 
 /// What every name of one task is built from.
 struct TaskContext<'t, 'a> {
-    task: &'a Task,
+    task: &'a Task<'a>,
     fname: &'t str,
     hash: TaskHash,
     agent_tail: &'t str,
@@ -678,7 +678,7 @@ fn task_ips(task: &Task, sources: &[IpSource], agent_ips: &[IpAddr]) -> Vec<IpAd
 
 /// The TASK_RUNNING status with the highest timestamp (the first one on
 /// ties; timestamps must be above -1, as in the original).
-fn newest_running_status(statuses: &[Status]) -> Option<&Status> {
+fn newest_running_status<'s, 'a>(statuses: &'s [Status<'a>]) -> Option<&'s Status<'a>> {
     let mut best: Option<&Status> = None;
     let mut ts = -1.0;
     for s in statuses {

@@ -15,7 +15,13 @@
 //! of the document, in order; [`State::from_vec`] runs it on a thread of its
 //! own, so record generation starts on the first tasks while the later ones
 //! are still being parsed (two cores: a shorter reload).
+//!
+//! A task's strings borrow from the document (unless they hold JSON
+//! escapes), which the state keeps for as long as its tasks: parsing a task
+//! allocates a few vectors, not a dozen strings, and freeing a big state is
+//! cheap.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -67,8 +73,8 @@ const TASKS_ON_A_THREAD: usize = 1000;
 impl State {
     /// Parse a state document from its bytes, every task before returning.
     pub fn from_slice(bytes: &[u8]) -> Result<State, StateError> {
-        let (state, spans) = Outline::parse(bytes)?;
-        TaskParser::new(&state.tasks).run(bytes, &spans);
+        let (state, spans) = Outline::parse(bytes.to_vec())?;
+        TaskParser::new(&state.tasks).run(&spans);
         state.tasks_parsed()?;
         Ok(state)
     }
@@ -78,17 +84,17 @@ impl State {
     /// goes on ([`Tasks::iter`] waits for each). Read them all, then call
     /// [`State::tasks_parsed`] for whether all of them could be read.
     pub fn from_vec(bytes: Vec<u8>) -> Result<State, StateError> {
-        let (state, spans) = Outline::parse(&bytes)?;
+        let (state, spans) = Outline::parse(bytes)?;
         let parser = TaskParser::new(&state.tasks);
         if spans.len() < TASKS_ON_A_THREAD {
-            parser.run(&bytes, &spans);
+            parser.run(&spans);
         } else {
             // A thread that fails to start drops its parser unrun, which
             // marks every task as missing: the error shows in
             // `tasks_parsed`, and no reader waits forever.
             let spawned = std::thread::Builder::new()
                 .name("state-tasks".into())
-                .spawn(move || parser.run(&bytes, &spans));
+                .spawn(move || parser.run(&spans));
             if let Err(e) = spawned {
                 tracing::warn!("cannot start a thread to parse the state's tasks: {e}");
             }
@@ -123,7 +129,7 @@ pub struct Tasks {
 
 impl Tasks {
     /// The tasks, in document order; waits for any not yet parsed.
-    pub fn iter(&self) -> impl Iterator<Item = &Task> {
+    pub fn iter(&self) -> impl Iterator<Item = &Task<'_>> {
         let all = &self.slots.slots;
         self.range.clone().filter_map(move |i| {
             let slot = all.get(i)?;
@@ -133,7 +139,7 @@ impl Tasks {
                 // as each wake-up costs more than parsing a task.
                 all.get(i + CATCH_UP_TASKS).or(all.last()).map(OnceLock::wait);
             }
-            slot.wait().as_ref()
+            slot.wait().as_ref().map(borrowing_slots)
         })
     }
 
@@ -155,12 +161,23 @@ impl fmt::Debug for Tasks {
     }
 }
 
-/// Every task of a state, filled in document order by one [`TaskParser`].
+/// Every task of a state, filled in document order by one [`TaskParser`],
+/// and the document they borrow their strings from.
 #[derive(Default)]
 struct TaskSlots {
-    slots: Vec<OnceLock<Option<Task>>>,
+    /// The tasks, their lifetime erased: they borrow from `body`, declared
+    /// after them so that it is dropped after them, and are only handed
+    /// out as borrowing the slots ([`borrowing_slots`]).
+    slots: Vec<OnceLock<Option<Task<'static>>>>,
     /// The first task that could not be read.
     error: OnceLock<String>,
+    /// The state document; never changed once the slots are shared.
+    body: Vec<u8>,
+}
+
+/// A task of the slots, as borrowing them (and so their `body`).
+fn borrowing_slots<'s>(task: &'s Task<'static>) -> &'s Task<'s> {
+    task
 }
 
 impl fmt::Debug for TaskSlots {
@@ -182,9 +199,17 @@ impl TaskParser {
         TaskParser { tasks: Arc::clone(tasks), next: 0 }
     }
 
-    /// Parse the task at each of `spans` of `body`.
-    fn run(mut self, body: &[u8], spans: &[Range<usize>]) {
+    /// Parse the task at each of `spans` of the document.
+    fn run(mut self, spans: &[Range<usize>]) {
         let started = std::time::Instant::now();
+        let body = &self.tasks.body;
+        // SAFETY: the tasks parsed here borrow from `body` and are stored
+        // in the same `TaskSlots`, which owns the document: a `Vec` whose
+        // buffer never moves and is never written once shared (there is
+        // no `&mut` to an `Arc`'s contents while it is shared), and which
+        // is dropped after the slots. Readers get the tasks only for as
+        // long as they borrow the slots (`borrowing_slots`).
+        let body: &'static [u8] = unsafe { std::slice::from_raw_parts(body.as_ptr(), body.len()) };
         for (i, span) in spans.iter().enumerate() {
             // Nobody left to read them (the refresh failed meanwhile).
             if i % 256 == 0 && Arc::strong_count(&self.tasks) == 1 {
@@ -250,18 +275,15 @@ struct FrameworkOutline<'a> {
 }
 
 impl Outline<'_> {
-    /// Read the outline of `body`: the state, its tasks not yet parsed, and
-    /// where in `body` each task object lies.
-    fn parse(body: &[u8]) -> Result<(State, Vec<Range<usize>>), StateError> {
-        let outline = match serde_json::from_slice(body)? {
+    /// Read the outline of `body`: the state, its tasks not yet parsed
+    /// (their slots keep `body`), and where in `body` each task object
+    /// lies.
+    fn parse(body: Vec<u8>) -> Result<(State, Vec<Range<usize>>), StateError> {
+        let outline = match serde_json::from_slice(&body)? {
             Document::Object(outline) => outline,
             Document::Other(kind) => return Err(StateError::NotAnObject(kind)),
         };
         let count = outline.frameworks.iter().map(|f| f.tasks.len()).sum();
-        let tasks = Arc::new(TaskSlots {
-            slots: (0..count).map(|_| OnceLock::new()).collect(),
-            error: OnceLock::new(),
-        });
         let base = body.as_ptr() as usize;
         let mut spans = Vec::with_capacity(count);
         let mut frameworks = Vec::with_capacity(outline.frameworks.len());
@@ -272,14 +294,24 @@ impl Outline<'_> {
                 let start = (raw.get().as_ptr() as usize).saturating_sub(base);
                 start..start + raw.get().len()
             }));
-            frameworks.push(Framework {
-                name: f.name,
-                pid: f.pid,
-                hostname: f.hostname,
-                tasks: Tasks { slots: Arc::clone(&tasks), range: first..spans.len() },
-            });
+            frameworks.push((f.name, f.pid, f.hostname, first..spans.len()));
         }
-        let state = State { frameworks, slaves: outline.slaves, leader: outline.leader, tasks };
+        let (slaves, leader) = (outline.slaves, outline.leader);
+        let tasks = Arc::new(TaskSlots {
+            slots: (0..count).map(|_| OnceLock::new()).collect(),
+            error: OnceLock::new(),
+            body,
+        });
+        let frameworks = frameworks
+            .into_iter()
+            .map(|(name, pid, hostname, range)| Framework {
+                name,
+                pid,
+                hostname,
+                tasks: Tasks { slots: Arc::clone(&tasks), range },
+            })
+            .collect();
+        let state = State { frameworks, slaves, leader, tasks };
         Ok((state, spans))
     }
 }
@@ -353,116 +385,121 @@ pub struct Agent {
     pub pid: String,
 }
 
+/// A string of a task object: borrowed from the document when it holds no
+/// JSON escapes (most do not), so parsing a task allocates little and
+/// freeing it is cheap.
+pub type Text<'a> = Cow<'a, str>;
+
 /// A task as the master reports it.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct Task {
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    #[serde(deserialize_with = "string")]
-    pub slave_id: String,
-    #[serde(deserialize_with = "string")]
-    pub state: String,
-    #[serde(deserialize_with = "objects")]
-    pub statuses: Vec<Status>,
-    #[serde(deserialize_with = "object")]
-    pub resources: Resources,
-    #[serde(deserialize_with = "object")]
-    pub discovery: Discovery,
+pub struct Task<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub id: Text<'a>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub name: Text<'a>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub slave_id: Text<'a>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub state: Text<'a>,
+    #[serde(borrow, deserialize_with = "objects")]
+    pub statuses: Vec<Status<'a>>,
+    #[serde(borrow, deserialize_with = "object")]
+    pub resources: Resources<'a>,
+    #[serde(borrow, deserialize_with = "object")]
+    pub discovery: Discovery<'a>,
 }
 
 /// The task's resources; only the port ranges are used.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct Resources {
+pub struct Resources<'a> {
     /// Port ranges as Mesos prints them: `"[31000-31002, 31005-31005]"`.
-    #[serde(deserialize_with = "string")]
-    pub ports: String,
+    #[serde(borrow, deserialize_with = "text")]
+    pub ports: Text<'a>,
 }
 
 /// One status update of a task.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct Status {
-    #[serde(deserialize_with = "string")]
-    pub state: String,
+pub struct Status<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub state: Text<'a>,
     #[serde(deserialize_with = "number")]
     pub timestamp: f64,
-    #[serde(deserialize_with = "objects")]
-    pub labels: Vec<Label>,
-    #[serde(deserialize_with = "object")]
-    pub container_status: ContainerStatus,
+    #[serde(borrow, deserialize_with = "objects")]
+    pub labels: Vec<Label<'a>>,
+    #[serde(borrow, deserialize_with = "object")]
+    pub container_status: ContainerStatus<'a>,
 }
 
 /// A key/value label.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct Label {
-    #[serde(deserialize_with = "string")]
-    pub key: String,
-    #[serde(deserialize_with = "string")]
-    pub value: String,
+pub struct Label<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub key: Text<'a>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub value: Text<'a>,
 }
 
 /// Container metadata of a status.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct ContainerStatus {
-    #[serde(deserialize_with = "objects")]
-    pub network_infos: Vec<NetworkInfo>,
+pub struct ContainerStatus<'a> {
+    #[serde(borrow, deserialize_with = "objects")]
+    pub network_infos: Vec<NetworkInfo<'a>>,
 }
 
 /// One network interface of a container.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct NetworkInfo {
-    #[serde(deserialize_with = "objects")]
-    pub ip_addresses: Vec<IpAddress>,
+pub struct NetworkInfo<'a> {
+    #[serde(borrow, deserialize_with = "objects")]
+    pub ip_addresses: Vec<IpAddress<'a>>,
     /// Mesos 0.25's single address field.
-    #[serde(deserialize_with = "string")]
-    pub ip_address: String,
+    #[serde(borrow, deserialize_with = "text")]
+    pub ip_address: Text<'a>,
 }
 
 /// One address of a network interface.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct IpAddress {
-    #[serde(deserialize_with = "string")]
-    pub ip_address: String,
+pub struct IpAddress<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub ip_address: Text<'a>,
 }
 
 /// A task's DiscoveryInfo.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct Discovery {
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    #[serde(deserialize_with = "object")]
-    pub ports: DiscoveryPorts,
+pub struct Discovery<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub name: Text<'a>,
+    #[serde(borrow, deserialize_with = "object")]
+    pub ports: DiscoveryPorts<'a>,
 }
 
 /// The `ports` wrapper object of a DiscoveryInfo.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct DiscoveryPorts {
-    #[serde(deserialize_with = "objects")]
-    pub ports: Vec<DiscoveryPort>,
+pub struct DiscoveryPorts<'a> {
+    #[serde(borrow, deserialize_with = "objects")]
+    pub ports: Vec<DiscoveryPort<'a>>,
 }
 
 /// A named, numbered port of a DiscoveryInfo.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct DiscoveryPort {
+pub struct DiscoveryPort<'a> {
     /// `None` when the number is not an integer (e.g. `31000.5`, `"x"`);
     /// 0 when missing, as in the original.
     #[serde(deserialize_with = "integer", default = "zero")]
     pub number: Option<i64>,
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    #[serde(deserialize_with = "string")]
-    pub protocol: String,
+    #[serde(borrow, deserialize_with = "text")]
+    pub name: Text<'a>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub protocol: Text<'a>,
 }
 
 fn zero() -> Option<i64> {
@@ -482,43 +519,52 @@ fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     Ok(())
 }
 
-/// A string; numbers are taken in their decimal form, anything else is "".
-fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+/// A string, borrowed from the document when it holds no escapes;
+/// numbers are taken in their decimal form, anything else is "".
+fn text<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Text<'a>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
-        type Value = String;
+        type Value = Text<'de>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a string")
         }
-        fn visit_str<E>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_owned())
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+            Ok(Cow::Borrowed(v))
         }
-        fn visit_string<E>(self, v: String) -> Result<String, E> {
-            Ok(v)
+        fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+            Ok(Cow::Owned(v.to_owned()))
         }
-        fn visit_i64<E>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
+        fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+            Ok(Cow::Owned(v))
         }
-        fn visit_u64<E>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
+        fn visit_i64<E>(self, v: i64) -> Result<Text<'de>, E> {
+            Ok(Cow::Owned(v.to_string()))
         }
-        fn visit_f64<E>(self, v: f64) -> Result<String, E> {
-            Ok(v.to_string())
+        fn visit_u64<E>(self, v: u64) -> Result<Text<'de>, E> {
+            Ok(Cow::Owned(v.to_string()))
         }
-        fn visit_bool<E>(self, _: bool) -> Result<String, E> {
-            Ok(String::new())
+        fn visit_f64<E>(self, v: f64) -> Result<Text<'de>, E> {
+            Ok(Cow::Owned(v.to_string()))
         }
-        fn visit_unit<E>(self) -> Result<String, E> {
-            Ok(String::new())
+        fn visit_bool<E>(self, _: bool) -> Result<Text<'de>, E> {
+            Ok(Text::default())
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<String, A::Error> {
-            drain_seq(seq).map(|()| String::new())
+        fn visit_unit<E>(self) -> Result<Text<'de>, E> {
+            Ok(Text::default())
         }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<String, A::Error> {
-            drain_map(map).map(|()| String::new())
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'de>, A::Error> {
+            drain_seq(seq).map(|()| Text::default())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text<'de>, A::Error> {
+            drain_map(map).map(|()| Text::default())
         }
     }
     d.deserialize_any(V)
+}
+
+/// A string, as [`text`] reads it, owned.
+fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    text(d).map(Cow::into_owned)
 }
 
 /// A number; a numeric string is read as its number; anything else is 0.
@@ -712,6 +758,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn task_strings_are_borrowed_from_the_document_unless_escaped() {
+        let doc = r#"{"frameworks":[{"tasks":[
+            {"id":"plain","name":"a\u0062c","slave_id":7,"discovery":{"name":"svc"}}]}]}"#;
+        let state = State::from_slice(doc.as_bytes()).unwrap();
+        let task = state.frameworks[0].tasks.iter().next().unwrap();
+        assert!(matches!(task.id, Cow::Borrowed("plain")));
+        assert!(matches!(task.discovery.name, Cow::Borrowed("svc")));
+        assert!(matches!(&task.name, Cow::Owned(s) if s == "abc"));
+        assert_eq!(task.slave_id, "7");
+        // The tasks (and the document they borrow from) live as long as
+        // any clone of the state.
+        let kept = state.clone();
+        drop(state);
+        assert_eq!(kept.frameworks[0].tasks.iter().next().unwrap().id, "plain");
+    }
+
+    #[test]
     fn arrays_hold_no_slack() {
         // A parsed state lives through generation; `Vec`'s growth would
         // leave 3 empty slots in every one-element array.
@@ -754,7 +817,10 @@ mod tests {
     fn tasks_parsed_on_a_thread_are_the_same_tasks() {
         let doc = state_of(TASKS_ON_A_THREAD * 3);
         let ids = |s: &State| -> Vec<Vec<String>> {
-            s.frameworks.iter().map(|f| f.tasks.iter().map(|t| t.id.clone()).collect()).collect()
+            s.frameworks
+                .iter()
+                .map(|f| f.tasks.iter().map(|t| t.id.to_string()).collect())
+                .collect()
         };
         let eager = State::from_slice(doc.as_bytes()).unwrap();
         let threaded = State::from_vec(doc.clone().into_bytes()).unwrap();
@@ -779,7 +845,7 @@ mod tests {
 
         // A parser that never runs (its thread did not start) leaves every
         // task missing, and says so.
-        let (state, _spans) = Outline::parse(state_of(5).as_bytes()).unwrap();
+        let (state, _spans) = Outline::parse(state_of(5).into_bytes()).unwrap();
         drop(TaskParser::new(&state.tasks));
         assert_eq!(state.frameworks[0].tasks.iter().count(), 0);
         assert_eq!(state.frameworks[0].tasks.len(), 5);
