@@ -296,6 +296,8 @@ impl Outline<'_> {
             }));
             frameworks.push((f.name, f.pid, f.hostname, first..spans.len()));
         }
+        // The outline borrows `body`, which the task slots then take over:
+        // the frameworks are made once they exist.
         let (slaves, leader) = (outline.slaves, outline.leader);
         let tasks = Arc::new(TaskSlots {
             slots: (0..count).map(|_| OnceLock::new()).collect(),

@@ -36,8 +36,9 @@ pub const AAAA_TAIL: usize = 26;
 /// Offset of the RDATA inside an RR tail (after type, class, TTL,
 /// RDLENGTH).
 const RDATA_OFFSET: usize = 10;
-/// Offset of the target name inside an SRV RR tail.
-pub const SRV_TARGET_OFFSET: usize = 16;
+/// Offset of the target name inside an SRV RR tail (after priority,
+/// weight and port).
+pub const SRV_TARGET_OFFSET: usize = RDATA_OFFSET + 6;
 
 /// A range of the zone's byte arena.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -188,7 +189,7 @@ impl Zone {
 
     fn compile_on(records: &RecordSet, config: &Config, serial: u32, two_threads: bool) -> Zone {
         let apex = wire_name(&config.domain).unwrap_or_else(|| vec![0]).into_boxed_slice();
-        let (names, tails) = if two_threads {
+        let ((names, owners), tails) = if two_threads {
             std::thread::scope(|s| {
                 let index = std::thread::Builder::new()
                     .name("zone-index".into())
@@ -206,27 +207,28 @@ impl Zone {
         } else {
             (NameIndex::build(records, &apex), Tails::build(records, config))
         };
-        Zone::assemble(apex, names, tails, config, serial)
+        Zone::assemble(apex, names, &owners, tails, config, serial)
     }
 
-    /// Give each name's node its record tails, then add the zone-wide
+    /// Give each name's node its record tails (`owners`: the record-set
+    /// name each of the first nodes was made for), then add the zone-wide
     /// records (SOA, NS).
     fn assemble(
         apex: Box<[u8]>,
         mut names: NameIndex,
+        owners: &[NameId],
         mut tails: Tails,
         config: &Config,
         serial: u32,
     ) -> Zone {
-        let mut stats = ZoneStats { names: names.owners.len(), ..ZoneStats::default() };
-        for (node, owner) in names.nodes.iter_mut().zip(&names.owners) {
+        let mut stats = ZoneStats { names: owners.len(), ..ZoneStats::default() };
+        for (node, owner) in names.nodes.iter_mut().zip(owners) {
             let records = tails.of.get(owner.index()).copied().unwrap_or_default();
             *node = Node { key: node.key, ..records };
             stats.a += (node.a.len as usize) / A_TAIL;
             stats.aaaa += (node.aaaa.len as usize) / AAAA_TAIL;
             stats.srv += node.srv_len as usize;
         }
-        names.owners = Vec::new();
         let ttl = config.ttl;
         let mname = wire_name(&config.soa_mname).unwrap_or_else(|| vec![0]);
         let rname = wire_name(&config.soa_rname).unwrap_or_else(|| vec![0]);
@@ -310,25 +312,22 @@ struct NameIndex {
     hasher: foldhash::fast::RandomState,
     nodes: Vec<Node>,
     names: Vec<u8>,
-    /// While compiling: the record-set name each of the first nodes was
-    /// made for (the nodes after them are empty non-terminals and the
-    /// apex).
-    owners: Vec<NameId>,
 }
 
 impl NameIndex {
     /// A node, with only its key, for every name holding records, then
-    /// for every ancestor of one below the apex, and for the apex. Names
-    /// that differ only in case are one name: the first one's records
-    /// are served.
-    fn build(records: &RecordSet, apex: &[u8]) -> NameIndex {
+    /// for every ancestor of one below the apex, and for the apex; and the
+    /// record-set name each of the first nodes was made for. Names that
+    /// differ only in case are one name: the first one's records are
+    /// served.
+    fn build(records: &RecordSet, apex: &[u8]) -> (NameIndex, Vec<NameId>) {
         let mut ix = NameIndex {
             index: HashTable::with_capacity(records.len() * 2),
             hasher: foldhash::fast::RandomState::default(),
             nodes: Vec::with_capacity(records.len() * 2),
             names: Vec::with_capacity(records.name_bytes() + records.name_count() + apex.len()),
-            owners: Vec::with_capacity(records.len()),
         };
+        let mut owners = Vec::with_capacity(records.len());
         for id in records.names() {
             let start = ix.names.len();
             // Names that cannot be encoded were refused by the record set;
@@ -337,7 +336,7 @@ impl NameIndex {
                 continue;
             }
             if ix.insert(span(start, ix.names.len())) {
-                ix.owners.push(id);
+                owners.push(id);
             } else {
                 ix.names.truncate(start);
             }
@@ -347,7 +346,7 @@ impl NameIndex {
         // name's ancestors are walked until one already exists: that one's
         // own ancestors were added with it, or will be when it is walked.
         let mut offsets: Vec<usize> = Vec::new();
-        for n in 0..ix.owners.len() {
+        for n in 0..owners.len() {
             let Some(key) = ix.nodes.get(n).map(|node| node.key) else {
                 continue;
             };
@@ -369,7 +368,7 @@ impl NameIndex {
         let apex_key = ix.names.len();
         ix.names.extend_from_slice(apex);
         ix.insert(span(apex_key, ix.names.len()));
-        ix
+        (ix, owners)
     }
 
     /// Add a node with only a key (a span of `names`) unless the name is
