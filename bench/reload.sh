@@ -44,7 +44,7 @@ RELOAD_TIMEOUT=${RELOAD_TIMEOUT:-300}
 KEEP=${KEEP:-0}
 
 # The targets (performance issue), checked at LATENCY_TASKS tasks.
-TARGET_TOTAL_MS=100
+TARGET_RELOAD_MS=100
 TARGET_PEAK_MIB=80
 TARGET_MAX_LATENCY_MS=10
 
@@ -183,7 +183,8 @@ stop_server() {
 
 # Statistics of the "records refreshed" lines FROM..TO (1-based, inclusive)
 # of a log: names records parse_med parse_min gen_med gen_min compile_med
-# compile_min total_med total_min total_max count.
+# compile_min reload_med reload_min reload_max total_med total_min total_max
+# count.
 refresh_stats() {
     python3 - "$@" <<'EOF'
 import statistics, sys
@@ -208,8 +209,10 @@ out = [last["names"], str(records)]
 for k in ("parse_ms", "generate_ms", "compile_ms"):
     v = col(k)
     out += [f"{statistics.median(v):.1f}", f"{min(v):.1f}"]
-t = col("ms")
-out += [f"{statistics.median(t):.1f}", f"{min(t):.1f}", f"{max(t):.1f}", str(len(rows))]
+for k in ("reload_ms", "ms"):
+    v = col(k)
+    out += [f"{statistics.median(v):.1f}", f"{min(v):.1f}", f"{max(v):.1f}"]
+out.append(str(len(rows)))
 print(" ".join(out))
 EOF
 }
@@ -217,17 +220,17 @@ EOF
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # --- 1. reload cost and memory by size -----------------------------------------------
-# Row: tasks stateMB names records parse gen compile total first loadedMiB afterMiB peakMiB us/task
-# (parse..total: "median/min" ms over the reloads).
+# Row: tasks stateMB names records parse gen compile reload total first loadedMiB afterMiB
+# peakMiB us/task (parse..total: "median/min" ms over the reloads).
 ROWS=()
-declare -A TOTAL_MED PEAK_KB
+declare -A RELOAD_MED PEAK_KB
 print_header() {
-    printf '%8s %8s %8s %8s %12s %12s %12s %12s %8s %9s %9s %9s %8s\n' \
-        tasks 'state MB' names records 'parse ms' 'generate ms' 'compile ms' 'total ms' \
-        'first ms' 'loaded' 'after' 'peak' 'us/task'
+    printf '%8s %8s %8s %8s %12s %12s %12s %12s %12s %8s %9s %9s %9s %8s\n' \
+        tasks 'state MB' names records 'parse ms' 'generate ms' 'compile ms' 'reload ms' \
+        'total ms' 'first ms' 'loaded' 'after' 'peak' 'us/task'
 }
 print_row() {
-    printf '%8s %8s %8s %8s %12s %12s %12s %12s %8s %9s %9s %9s %8s\n' "$@"
+    printf '%8s %8s %8s %8s %12s %12s %12s %12s %12s %8s %9s %9s %9s %8s\n' "$@"
 }
 
 measure_size() {
@@ -249,21 +252,21 @@ measure_size() {
     after_kb=$(proc_kb "$SERVER_PID" VmRSS)
     peak_kb=$(proc_kb "$SERVER_PID" VmHWM)
     stop_server
-    local stats names records pm pn gm gn cm cn tm tn tx count
+    local stats names records pm pn gm gn cm cn rm rn tm tn count
     stats=$(refresh_stats "$log" 1 1)
-    read -r _ _ _ _ _ _ _ _ first _ _ _ <<<"$stats"
+    read -r _ _ _ _ _ _ _ _ first _ _ _ _ _ _ <<<"$stats"
     stats=$(refresh_stats "$log" 2 $((RELOADS + 1)))
-    read -r names records pm pn gm gn cm cn tm tn tx count <<<"$stats"
+    read -r names records pm pn gm gn cm cn rm rn _ tm tn _ count <<<"$stats"
     [ "$count" -eq "$RELOADS" ] || die "$n tasks: $count reload lines, expected $RELOADS"
     [ "$names" -gt 0 ] || die "$n tasks: no names loaded"
-    TOTAL_MED[$n]=$tm
+    RELOAD_MED[$n]=$rm
     PEAK_KB[$n]=$peak_kb
     local row
-    row=$(printf '%s %s %s %s %s/%s %s/%s %s/%s %s/%s %s %s %s %s %s' \
+    row=$(printf '%s %s %s %s %s/%s %s/%s %s/%s %s/%s %s/%s %s %s %s %s %s' \
         "$n" "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')" "$names" "$records" \
-        "$pm" "$pn" "$gm" "$gn" "$cm" "$cn" "$tm" "$tn" "$first" \
+        "$pm" "$pn" "$gm" "$gn" "$cm" "$cn" "$rm" "$rn" "$tm" "$tn" "$first" \
         "$(mib "$loaded_kb")" "$(mib "$after_kb")" "$(mib "$peak_kb")" \
-        "$(awk -v t="$tm" -v n="$n" 'BEGIN { printf "%.2f", t * 1000 / n }')")
+        "$(awk -v t="$rm" -v n="$n" 'BEGIN { printf "%.2f", t * 1000 / n }')")
     ROWS+=("$row")
     # shellcheck disable=SC2086
     print_row $row
@@ -338,8 +341,8 @@ lat_run() {
     if [ "$reloads" -gt 0 ]; then
         local s
         s=$(refresh_stats "$LAT_LOG" $((before + 1)) "$after")
-        read -r _ _ _ _ _ _ _ _ tm _ tx _ <<<"$s"
-        stats="$tm $tx"
+        read -r _ _ _ _ _ _ _ _ rm _ rx _ _ _ _ <<<"$s"
+        stats="$rm $rx"
     fi
     [ "$with_reloads" = 0 ] || [ "$reloads" -gt 0 ] || die "no reload during the $name run"
     local peak_kb
@@ -388,19 +391,20 @@ fi
 # --- 3. summary -------------------------------------------------------------------------------
 echo
 echo "Reload cost by size ($RELOADS SIGUSR1 reloads each; ms: median/min as logged by the server;"
-echo "first: the initial load; loaded/after/peak: MiB, VmRSS after the first load and after"
-echo "the reloads, VmHWM over the whole run; us/task: median total per task)"
+echo "reload: state bytes in hand to new zone published; total: with the file read before it;"
+echo "first: reload of the initial load; loaded/after/peak: MiB, VmRSS after the first load and"
+echo "after the reloads, VmHWM over the whole run; us/task: median reload per task)"
 print_header
 for row in "${ROWS[@]}"; do
     # shellcheck disable=SC2086
     print_row $row
 done
 if ((${#ROWS[@]} > 1)); then
-    read -r n1 _ _ _ _ _ _ t1 _ l1 _ p1 _ <<<"${ROWS[0]}"
-    read -r n2 _ _ _ _ _ _ t2 _ l2 _ p2 _ <<<"${ROWS[${#ROWS[@]} - 1]}"
+    read -r n1 _ _ _ _ _ _ t1 _ _ l1 _ p1 _ <<<"${ROWS[0]}"
+    read -r n2 _ _ _ _ _ _ t2 _ _ l2 _ p2 _ <<<"${ROWS[${#ROWS[@]} - 1]}"
     awk -v n1="$n1" -v n2="$n2" -v t1="${t1%%/*}" -v t2="${t2%%/*}" \
         -v l1="$l1" -v l2="$l2" -v p1="$p1" -v p2="$p2" 'BEGIN {
-        printf "growth %d -> %d tasks: tasks x%.1f, total ms x%.1f, loaded RSS x%.1f, peak RSS x%.1f\n",
+        printf "growth %d -> %d tasks: tasks x%.1f, reload ms x%.1f, loaded RSS x%.1f, peak RSS x%.1f\n",
             n1, n2, n2 / n1, (t1 > 0 ? t2 / t1 : 0), (l1 > 0 ? l2 / l1 : 0), (p1 > 0 ? p2 / p1 : 0) }'
 fi
 
@@ -425,12 +429,12 @@ check() {  # description value verdict
     printf '  %-48s %14s  %s\n' "$1" "$2" "$3"
 }
 n=$LATENCY_TASKS
-if [ -n "${TOTAL_MED[$n]:-}" ]; then
-    tm=${TOTAL_MED[$n]}
-    check "reload total (median) < $TARGET_TOTAL_MS ms" "$tm ms" \
-        "$(awk -v v="$tm" -v t="$TARGET_TOTAL_MS" 'BEGIN { print (v < t ? "PASS" : "FAIL") }')"
+if [ -n "${RELOAD_MED[$n]:-}" ]; then
+    rm=${RELOAD_MED[$n]}
+    check "reload (median) < $TARGET_RELOAD_MS ms" "$rm ms" \
+        "$(awk -v v="$rm" -v t="$TARGET_RELOAD_MS" 'BEGIN { print (v < t ? "PASS" : "FAIL") }')"
 else
-    check "reload total (median) < $TARGET_TOTAL_MS ms" "-" "SKIP ($n not in SIZES)"
+    check "reload (median) < $TARGET_RELOAD_MS ms" "-" "SKIP ($n not in SIZES)"
 fi
 peak_kb=${PEAK_KB[$n]:-}
 if [ -n "$LAT_PEAK_KB" ] && { [ -z "$peak_kb" ] || [ "$LAT_PEAK_KB" -gt "$peak_kb" ]; }; then

@@ -122,6 +122,8 @@ pub fn generate(
         hosts: Hosts { resolver, cache: RefCell::new(HashMap::new()) },
         buf: String::new(),
         batch: Vec::new(),
+        ips: Vec::new(),
+        ports: Vec::new(),
     };
     let tasks: usize = state.frameworks.iter().map(|f| f.tasks.len()).sum();
     // Typical: ~3 names and ~12 records a task (2 ports).
@@ -246,10 +248,11 @@ fn agent_id_tail(agent_id: &str) -> String {
 /// The ports of a task's `resources.ports`, e.g. `"[31000-31002, 31005-31005]"`.
 /// Lenient where the meaning is clear: `"[31000]"` is port 31000 and the
 /// brackets may be missing. Ports above 65535 are skipped and reported.
-fn port_ranges(spec: &str, mut skip: impl FnMut(&str)) -> Vec<u16> {
+/// They replace the contents of `ports`.
+fn port_ranges(spec: &str, ports: &mut Vec<u16>, mut skip: impl FnMut(&str)) {
     let inner = spec.split_once('[').map_or(spec, |(_, r)| r);
     let inner = inner.split_once(']').map_or(inner, |(l, _)| l);
-    let mut ports = Vec::new();
+    ports.clear();
     for range in inner.split(',') {
         let range = range.trim();
         if range.is_empty() {
@@ -271,7 +274,6 @@ fn port_ranges(spec: &str, mut skip: impl FnMut(&str)) -> Vec<u16> {
         let (lo, hi) = (lo.max(0), hi.min(i64::from(u16::MAX)));
         ports.extend((lo..=hi).filter_map(|p| u16::try_from(p).ok()));
     }
-    ports
 }
 
 struct Generator<'a> {
@@ -284,6 +286,9 @@ struct Generator<'a> {
     /// The records of the task being generated, added together
     /// ([`RecordSet::add_batch`]).
     batch: Vec<(Option<NameId>, Value)>,
+    /// Reused for each task's IPs and ports.
+    ips: Vec<IpAddr>,
+    ports: Vec<u16>,
 }
 
 impl<'a> Generator<'a> {
@@ -450,12 +455,14 @@ impl<'a> Generator<'a> {
                     continue;
                 };
                 let first_record = self.rs.record_count();
+                let mut ips = std::mem::take(&mut self.ips);
+                task_ips(task, ip_sources, &agent.ips, &mut ips);
                 let ctx = TaskContext {
                     task,
                     fname: &fname,
                     hash: TaskHash::of(&task.id),
                     agent_tail: &agent.tail,
-                    task_ips: task_ips(task, ip_sources, &agent.ips),
+                    task_ips: &ips,
                     agent_ips: &agent.ips,
                 };
                 let has_discovery = !task.discovery.name.is_empty();
@@ -476,6 +483,7 @@ impl<'a> Generator<'a> {
                 for names in app {
                     self.task_records(&ctx, names);
                 }
+                self.ips = ips;
                 self.rs.add_batch(&mut self.batch);
                 self.rs.enumerate_task(&task.name, &task.id, first_record);
             }
@@ -515,7 +523,7 @@ impl<'a> Generator<'a> {
             self.app_name(&mut app.agent, &[t, ".", f, ".slave.", d, "."]),
             self.name(&[t, "-", h, "-", s, ".", f, ".slave.", d, "."]),
         ];
-        for &ip in &ctx.task_ips {
+        for &ip in ctx.task_ips {
             for name in task_names {
                 self.batch.push((name, Value::from(ip)));
             }
@@ -527,7 +535,8 @@ impl<'a> Generator<'a> {
         }
 
         let has_discovery = !ctx.task.discovery.name.is_empty();
-        let ports = port_ranges(&ctx.task.resources.ports, |bad| {
+        let mut ports = std::mem::take(&mut self.ports);
+        port_ranges(&ctx.task.resources.ports, &mut ports, |bad| {
             self.rs.skip(format_args!("task {:?} port range {bad:?}", ctx.task.id));
         });
         if !ports.is_empty() {
@@ -546,12 +555,13 @@ impl<'a> Generator<'a> {
                 srv_names[3] = self.app_name(udp, &["_", t, "._udp.", f, ".", d, "."]);
                 4
             };
-            for port in ports {
+            for &port in &ports {
                 for &name in srv_names.iter().take(count) {
                     self.queue_srv(name, agent_names[1], port);
                 }
             }
         }
+        self.ports = ports;
         if !has_discovery {
             return;
         }
@@ -645,7 +655,7 @@ struct TaskContext<'t, 'a> {
     fname: &'t str,
     hash: TaskHash,
     agent_tail: &'t str,
-    task_ips: Vec<IpAddr>,
+    task_ips: &'t [IpAddr],
     agent_ips: &'t [IpAddr],
 }
 
@@ -655,25 +665,25 @@ fn split_host_port_lenient(addr: &str) -> Option<(&str, &str)> {
     split_host_port(addr).or_else(|| addr.split_once(':'))
 }
 
-/// The task's IPs: those of the first source in `IPSources` that yields any.
-fn task_ips(task: &Task, sources: &[IpSource], agent_ips: &[IpAddr]) -> Vec<IpAddr> {
+/// The task's IPs: those of the first source in `IPSources` that yields
+/// any. They replace the contents of `ips`.
+fn task_ips(task: &Task, sources: &[IpSource], agent_ips: &[IpAddr], ips: &mut Vec<IpAddr>) {
+    ips.clear();
     let status = newest_running_status(&task.statuses);
     for source in sources {
-        let ips: Vec<IpAddr> = match source {
-            IpSource::Host => agent_ips.to_vec(),
-            IpSource::Netinfo => status.map_or_else(Vec::new, netinfo_ips),
-            IpSource::Mesos => status.map_or_else(Vec::new, |s| {
-                label_ips(s, "MesosContainerizer.NetworkSettings.IPAddress")
-            }),
-            IpSource::Docker => {
-                status.map_or_else(Vec::new, |s| label_ips(s, "Docker.NetworkSettings.IPAddress"))
+        match (source, status) {
+            (IpSource::Host, _) => ips.extend_from_slice(agent_ips),
+            (IpSource::Netinfo, Some(s)) => netinfo_ips(s, ips),
+            (IpSource::Mesos, Some(s)) => {
+                label_ips(s, "MesosContainerizer.NetworkSettings.IPAddress", ips)
             }
-        };
+            (IpSource::Docker, Some(s)) => label_ips(s, "Docker.NetworkSettings.IPAddress", ips),
+            (_, None) => {}
+        }
         if !ips.is_empty() {
-            return ips;
+            return;
         }
     }
-    Vec::new()
 }
 
 /// The TASK_RUNNING status with the highest timestamp (the first one on
@@ -690,8 +700,7 @@ fn newest_running_status<'s, 'a>(statuses: &'s [Status<'a>]) -> Option<&'s Statu
     best
 }
 
-fn netinfo_ips(status: &Status) -> Vec<IpAddr> {
-    let mut ips = Vec::new();
+fn netinfo_ips(status: &Status, ips: &mut Vec<IpAddr>) {
     for ni in &status.container_status.network_infos {
         if ni.ip_addresses.is_empty() {
             ips.extend(parse_ip(&ni.ip_address));
@@ -699,11 +708,10 @@ fn netinfo_ips(status: &Status) -> Vec<IpAddr> {
             ips.extend(ni.ip_addresses.iter().filter_map(|a| parse_ip(&a.ip_address)));
         }
     }
-    ips
 }
 
-fn label_ips(status: &Status, key: &str) -> Vec<IpAddr> {
-    status.labels.iter().filter(|l| l.key == key).filter_map(|l| parse_ip(&l.value)).collect()
+fn label_ips(status: &Status, key: &str, ips: &mut Vec<IpAddr>) {
+    ips.extend(status.labels.iter().filter(|l| l.key == key).filter_map(|l| parse_ip(&l.value)));
 }
 
 #[cfg(test)]
@@ -722,7 +730,11 @@ mod tests {
     #[test]
     fn port_range_parsing() {
         let mut bad = Vec::new();
-        let mut p = |s: &str| port_ranges(s, |b| bad.push(b.to_owned()));
+        let mut p = |s: &str| {
+            let mut ports = vec![1];
+            port_ranges(s, &mut ports, |b| bad.push(b.to_owned()));
+            ports
+        };
         assert_eq!(p("[31000-31002, 31005-31005]"), vec![31000, 31001, 31002, 31005]);
         assert_eq!(p("[31000]"), vec![31000]);
         assert_eq!(p("31000-31001"), vec![31000, 31001]);

@@ -292,12 +292,25 @@ struct EnumFramework {
     tasks: Range<u32>,
 }
 
-/// A task in `/v1/enumerate`: the records it added are a range of `records`.
+/// A task in `/v1/enumerate`: its name and id are `text[start..name_end]`
+/// and `text[name_end..end]` of the record set's `task_text`; the records it
+/// added are a range of `records`.
 #[derive(Debug, Clone)]
 struct EnumTask {
-    name: Box<str>,
-    id: Box<str>,
+    start: u32,
+    name_end: u32,
+    end: u32,
     records: Range<u32>,
+}
+
+impl EnumTask {
+    fn name<'t>(&self, text: &'t str) -> &'t str {
+        text.get(self.start as usize..self.name_end as usize).unwrap_or_default()
+    }
+
+    fn id<'t>(&self, text: &'t str) -> &'t str {
+        text.get(self.name_end as usize..self.end as usize).unwrap_or_default()
+    }
 }
 
 /// The records generated from one state: interned names, their records, and
@@ -329,6 +342,8 @@ pub struct RecordSet {
     srv_records: usize,
     frameworks: Vec<EnumFramework>,
     tasks: Vec<EnumTask>,
+    /// The names and ids of `tasks`, back to back.
+    task_text: String,
     /// Records not produced because the name could not exist in DNS, or a
     /// value was out of range.
     pub skipped: u64,
@@ -536,6 +551,7 @@ impl RecordSet {
         self.sealed = true;
         self.records.shrink_to_fit();
         self.tasks.shrink_to_fit();
+        self.task_text.shrink_to_fit();
         self.names.text.shrink_to_fit();
     }
 
@@ -655,7 +671,12 @@ impl RecordSet {
     /// those stored since `first_record` (a [`RecordSet::record_count`]).
     pub fn enumerate_task(&mut self, name: &str, id: &str, first_record: usize) {
         let records = first_record as u32..self.records.len() as u32;
-        self.tasks.push(EnumTask { name: name.into(), id: id.into(), records });
+        let start = self.task_text.len() as u32;
+        self.task_text.push_str(name);
+        let name_end = self.task_text.len() as u32;
+        self.task_text.push_str(id);
+        let end = self.task_text.len() as u32;
+        self.tasks.push(EnumTask { start, name_end, end, records });
         if let Some(f) = self.frameworks.last_mut() {
             f.tasks.end = self.tasks.len() as u32;
         }
@@ -754,8 +775,8 @@ impl Serialize for TaskView<'_> {
         let (rs, t) = (self.0, self.1);
         let records = RecordSet::range(&rs.records, &t.records).iter().map(|r| RecordView(rs, r));
         let mut st = s.serialize_struct("EnumTask", 3)?;
-        st.serialize_field("name", &t.name)?;
-        st.serialize_field("id", &t.id)?;
+        st.serialize_field("name", t.name(&rs.task_text))?;
+        st.serialize_field("id", t.id(&rs.task_text))?;
         st.serialize_field("records", &Seq::new(records))?;
         st.end()
     }

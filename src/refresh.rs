@@ -47,6 +47,8 @@ struct Loaded {
     state: State,
     leader: Option<String>,
     parse: Duration,
+    /// When the state's bytes were in hand.
+    received: Instant,
 }
 
 /// The current snapshot, swapped atomically; readers never wait.
@@ -166,9 +168,10 @@ impl Refresher {
         let result = self.refresh().await;
         self.stats.duration.observe(started.elapsed());
         match result {
-            Ok(()) => {
+            Ok(reload) => {
                 self.stats.ok.fetch_add(1, Ordering::Relaxed);
                 if let Some(s) = self.current.load().as_ref() {
+                    let t = &s.timings;
                     tracing::info!(
                         names = s.zone.stats.names,
                         a = s.zone.stats.a,
@@ -176,9 +179,10 @@ impl Refresher {
                         srv = s.zone.stats.srv,
                         skipped = s.records.skipped,
                         ms = started.elapsed().as_millis() as u64,
-                        parse_ms = millis(s.timings.parse),
-                        generate_ms = millis(s.timings.generate),
-                        compile_ms = millis(s.timings.compile),
+                        reload_ms = millis(reload),
+                        parse_ms = millis(t.parse),
+                        generate_ms = millis(t.generate),
+                        compile_ms = millis(t.compile),
                         "records refreshed"
                     );
                 }
@@ -195,9 +199,13 @@ impl Refresher {
         }
     }
 
-    /// One refresh: fetch → generate → compile → swap.
-    pub async fn refresh(&self) -> Result<(), RefreshError> {
-        let Loaded { state, leader, parse } = self.load_state().await?;
+    /// One refresh: fetch → generate → compile → swap. Returns the reload
+    /// time: from the state's bytes in hand (fetched or read) to the new
+    /// zone published, one wall-clock span over parse, generate, compile
+    /// and the swap (which overlap: task objects are parsed during
+    /// generation).
+    pub async fn refresh(&self) -> Result<Duration, RefreshError> {
+        let Loaded { state, leader, parse, received } = self.load_state().await?;
         let masters = self.known_masters();
         let config = Arc::clone(&self.config);
         let resolver = Arc::clone(&self.resolver);
@@ -215,6 +223,7 @@ impl Refresher {
         })
         .await??;
         let old = self.current.swap(Some(Arc::new(snapshot)));
+        let reload = received.elapsed();
         // Freeing a big record set takes a while: not on the async threads.
         // Then hand the memory the refresh freed back to the system, so the
         // resident set between refreshes is what the records need.
@@ -222,7 +231,7 @@ impl Refresher {
             drop(old);
             crate::app::release_free_memory();
         });
-        Ok(())
+        Ok(reload)
     }
 
     async fn load_state(&self) -> Result<Loaded, RefreshError> {
@@ -232,9 +241,9 @@ impl Refresher {
                     path: path.display().to_string(),
                     source,
                 })?;
-                let (state, parse) = parse_blocking(bytes).await?;
+                let (state, parse, received) = parse_blocking(bytes).await?;
                 let leader = upid_address(&state.leader);
-                Ok(Loaded { state, leader, parse })
+                Ok(Loaded { state, leader, parse, received })
             }
             Source::Masters { fetcher, masters, detected } => {
                 let last = self.current.load().as_ref().and_then(|s| s.leader.clone());
@@ -274,23 +283,23 @@ impl Refresher {
 
     /// The state from `master`; if it names another leader, from that one.
     async fn fetch_via(&self, fetcher: &Fetcher, master: &str) -> Result<Loaded, String> {
-        let (state, parse) = self.fetch_parse(fetcher, master).await?;
+        let (state, parse, received) = self.fetch_parse(fetcher, master).await?;
         let Some(leader) = upid_address(&state.leader) else {
             return Err(format!("{master}: the state names no leader ({:?})", state.leader));
         };
         if leader == master {
-            return Ok(Loaded { state, leader: Some(leader), parse });
+            return Ok(Loaded { state, leader: Some(leader), parse, received });
         }
         tracing::info!("master {master} is not the leader; asking {leader}");
-        let (state, parse) = self.fetch_parse(fetcher, &leader).await?;
-        Ok(Loaded { state, leader: Some(leader), parse })
+        let (state, parse, received) = self.fetch_parse(fetcher, &leader).await?;
+        Ok(Loaded { state, leader: Some(leader), parse, received })
     }
 
     async fn fetch_parse(
         &self,
         fetcher: &Fetcher,
         master: &str,
-    ) -> Result<(State, Duration), String> {
+    ) -> Result<(State, Duration, Instant), String> {
         let bytes = fetcher.fetch(master).await.map_err(|e| e.to_string())?;
         parse_blocking(bytes).await.map_err(|e| format!("{master}: {e}"))
     }
@@ -312,17 +321,20 @@ async fn leader_change(detected: &mut Option<watch::Receiver<Masters>>) {
     }
 }
 
-/// Parse on a blocking thread; the parsed state and the time it took. A big
-/// state's task objects are still being parsed, on a thread of their own,
-/// when this returns (see [`State::from_vec`]): generation overlaps them.
-async fn parse_blocking(bytes: Vec<u8>) -> Result<(State, Duration), RefreshError> {
+/// Parse on a blocking thread; the parsed state, the time it took, and
+/// when the bytes were handed over. A big state's task objects are still
+/// being parsed, on a thread of their own, when this returns (see
+/// [`State::from_vec`]): generation overlaps them.
+async fn parse_blocking(bytes: Vec<u8>) -> Result<(State, Duration, Instant), RefreshError> {
+    let received = Instant::now();
     let parsed = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let parsed = State::from_vec(bytes).map(|state| (state, started.elapsed()));
         crate::app::release_free_memory();
         parsed
     });
-    Ok(parsed.await??)
+    let (state, parse) = parsed.await??;
+    Ok((state, parse, received))
 }
 
 fn millis(d: Duration) -> f64 {
