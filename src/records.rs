@@ -580,6 +580,11 @@ impl RecordSet {
         })
     }
 
+    /// Every record, in the order they were stored.
+    pub fn stored(&self) -> impl Iterator<Item = (NameId, Value)> + '_ {
+        self.records.iter().map(|r| (r.name, r.value))
+    }
+
     /// Every interned name (some may hold no records), in id order.
     pub fn all_names(&self) -> impl Iterator<Item = NameId> + use<> {
         (0..self.names.len() as u32).map(NameId)

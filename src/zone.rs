@@ -10,9 +10,7 @@
 //! or to an SRV target for glue).
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
-use std::net::Ipv6Addr;
 
 use hashbrown::HashTable;
 
@@ -415,11 +413,45 @@ fn span_bytes(bytes: &[u8], span: Span) -> &[u8] {
 }
 
 /// An SRV target, once its first SRV tail is made: its wire name (inside
-/// that tail) and its glue.
+/// that tail), its glue, and its SRV tails (one per port, made once).
 #[derive(Debug, Clone, Copy)]
 struct Target {
     wire: Span,
     glue: Span,
+    /// Its first `LISTED_PORTS` tails: the last one made, head of a list
+    /// in `port_tails`. Any more are in a table by (target, port).
+    tails: u32,
+    /// How many tails it has.
+    ports: u32,
+}
+
+/// The SRV tails of a target kept in a list; a task rarely has more ports.
+const LISTED_PORTS: u32 = 8;
+
+/// End of a target's list of SRV tails.
+const NO_TAIL: u32 = u32::MAX;
+
+/// An SRV tail of one target, for one port; `next` is the target's tail
+/// made before it. A target has a few ports, so a walk along its short
+/// list is quicker than a lookup in a table of every (target, port).
+#[derive(Debug, Clone, Copy)]
+struct PortTail {
+    port: u16,
+    rr: Span,
+    next: u32,
+}
+
+impl PortTail {
+    /// The tail for `port` in the list starting at `at`.
+    fn find(tails: &[PortTail], mut at: u32, port: u16) -> Option<Span> {
+        while let Some(tail) = tails.get(at as usize) {
+            if tail.port == port {
+                return Some(tail.rr);
+            }
+            at = tail.next;
+        }
+        None
+    }
 }
 
 /// An SRV target's name: the dotted text, or wire bytes already in the
@@ -458,78 +490,128 @@ impl Tails {
             srvs: Vec::with_capacity(records.srv_count()),
             of: vec![Node::default(); records.name_count()],
         };
-        // One walk along each name's records: its address tails now, its
-        // SRV records for the second pass, once every name's addresses
-        // (the glue) are known.
-        let mut aaaa: Vec<Ipv6Addr> = Vec::new();
-        let mut pending: Vec<(NameId, NameId, u16)> = Vec::with_capacity(records.srv_count());
-        for id in records.names() {
-            aaaa.clear();
-            let start = t.arena.len();
-            for value in records.values(id) {
+        // Where each name's records go: its A tails then its AAAA tails in
+        // the arena, name after name, and its SRV records in `pending` (for
+        // the second part, once every name's addresses, the glue, are
+        // known). Counted in one pass over the records in the order they
+        // were stored, then placed in a second: both read the records front
+        // to back, where following each name's chain would jump all over
+        // them, one cache miss waiting for the other.
+        #[derive(Clone, Copy, Default)]
+        struct Place {
+            a: u32,
+            aaaa: u32,
+            srv: u32,
+        }
+        let mut place = vec![Place::default(); records.name_count()];
+        for (name, value) in records.stored() {
+            if let Some(p) = place.get_mut(name.index()) {
                 match value {
-                    Value::A(v4) => t.tail(TYPE_A, ttl, &v4.octets()),
-                    Value::Aaaa(v6) => {
-                        aaaa.push(v6);
-                        continue;
-                    }
-                    Value::Srv { target, port } => {
-                        pending.push((id, target, port));
-                        continue;
-                    }
-                };
+                    Value::A(_) => p.a += 1,
+                    Value::Aaaa(_) => p.aaaa += 1,
+                    Value::Srv { .. } => p.srv += 1,
+                }
             }
-            let a = t.span_from(start);
-            let start = t.arena.len();
-            for v6 in &aaaa {
-                t.tail(TYPE_AAAA, ttl, &v6.octets());
+        }
+        let (mut arena_len, mut srv_len) = (0u32, 0u32);
+        let mut srv_first = Vec::with_capacity(place.len());
+        for (p, of) in place.iter_mut().zip(t.of.iter_mut()) {
+            let (a, aaaa) = (p.a * A_TAIL as u32, p.aaaa * AAAA_TAIL as u32);
+            if a > 0 {
+                of.a = Span { start: arena_len, len: a };
             }
-            let aaaa = t.span_from(start);
-            if let Some(of) = t.of.get_mut(id.index()) {
-                of.a = a;
-                of.aaaa = aaaa;
+            if aaaa > 0 {
+                of.aaaa = Span { start: arena_len + a, len: aaaa };
+            }
+            (p.a, p.aaaa) = (arena_len, arena_len + a);
+            arena_len += a + aaaa;
+            srv_first.push(srv_len);
+            (p.srv, srv_len) = (srv_len, srv_len + p.srv);
+        }
+        t.arena.resize(arena_len as usize, 0);
+        let mut pending: Vec<Option<(NameId, u16)>> = vec![None; srv_len as usize];
+        for (name, value) in records.stored() {
+            let Some(p) = place.get_mut(name.index()) else {
+                continue;
+            };
+            match value {
+                Value::A(v4) => {
+                    t.put_tail(p.a, TYPE_A, ttl, &v4.octets());
+                    p.a += A_TAIL as u32;
+                }
+                Value::Aaaa(v6) => {
+                    t.put_tail(p.aaaa, TYPE_AAAA, ttl, &v6.octets());
+                    p.aaaa += AAAA_TAIL as u32;
+                }
+                Value::Srv { target, port } => {
+                    if let Some(slot) = pending.get_mut(p.srv as usize) {
+                        *slot = Some((target, port));
+                    }
+                    p.srv += 1;
+                }
             }
         }
 
         // Per SRV target: its wire name (inside its first SRV tail) and its
         // glue; and each (target, port) tail, made once.
         let mut targets: Vec<Option<Target>> = vec![None; records.name_count()];
-        let mut srv_tails: HashMap<(NameId, u16), Span, foldhash::fast::RandomState> =
+        let mut port_tails: Vec<PortTail> = Vec::new();
+        let mut more_tails: HashMap<(NameId, u16), Span, foldhash::fast::RandomState> =
             HashMap::default();
-        for group in pending.chunk_by(|x, y| x.0 == y.0) {
-            let Some(&(owner, _, _)) = group.first() else {
+        let owners = records.all_names().zip(srv_first.iter().zip(&place));
+        for (owner, (&first, p)) in owners {
+            let Some(group) = pending.get(first as usize..p.srv as usize) else {
                 continue;
             };
+            if group.is_empty() {
+                continue;
+            }
             let srv_start = t.srvs.len() as u32;
-            for &(_, target, port) in group {
-                let known = targets.get(target.index()).copied().flatten();
-                let rr = match srv_tails.entry((target, port)) {
-                    Entry::Occupied(e) => *e.get(),
-                    Entry::Vacant(e) => {
-                        let name = known.map_or(TargetName::Text(records.name(target)), |k| {
-                            TargetName::Wire(k.wire)
-                        });
+            for &(target, port) in group.iter().flatten() {
+                let Some(slot) = targets.get_mut(target.index()) else {
+                    continue;
+                };
+                let made = slot.as_ref().and_then(|k| {
+                    PortTail::find(&port_tails, k.tails, port).or_else(|| {
+                        (k.ports > LISTED_PORTS)
+                            .then(|| more_tails.get(&(target, port)).copied())?
+                    })
+                });
+                let rr = match made {
+                    Some(rr) => rr,
+                    None => {
+                        let name =
+                            slot.as_ref().map_or(TargetName::Text(records.name(target)), |k| {
+                                TargetName::Wire(k.wire)
+                            });
                         let Some(rr) = t.srv_tail(name, port, weight, ttl) else {
                             continue;
                         };
-                        *e.insert(rr)
-                    }
-                };
-                let glue = match known {
-                    Some(k) => k.glue,
-                    None => {
-                        let of = t.of.get(target.index()).copied().unwrap_or_default();
-                        let wire = Span {
-                            start: rr.start + SRV_TARGET_OFFSET as u32,
-                            len: rr.len.saturating_sub(SRV_TARGET_OFFSET as u32),
-                        };
-                        let glue = t.concat(of.a, of.aaaa);
-                        if let Some(slot) = targets.get_mut(target.index()) {
-                            *slot = Some(Target { wire, glue });
+                        let at = port_tails.len() as u32;
+                        match slot {
+                            Some(k) if k.ports >= LISTED_PORTS => {
+                                more_tails.insert((target, port), rr);
+                                k.ports += 1;
+                            }
+                            Some(k) => {
+                                port_tails.push(PortTail { port, rr, next: k.tails });
+                                (k.tails, k.ports) = (at, k.ports + 1);
+                            }
+                            None => {
+                                port_tails.push(PortTail { port, rr, next: NO_TAIL });
+                                let of = t.of.get(target.index()).copied().unwrap_or_default();
+                                let wire = Span {
+                                    start: rr.start + SRV_TARGET_OFFSET as u32,
+                                    len: rr.len.saturating_sub(SRV_TARGET_OFFSET as u32),
+                                };
+                                let glue = t.concat(of.a, of.aaaa);
+                                *slot = Some(Target { wire, glue, tails: at, ports: 1 });
+                            }
                         }
-                        glue
+                        rr
                     }
                 };
+                let glue = slot.as_ref().map_or(Span::default(), |k| k.glue);
                 t.srvs.push(SrvRr { rr, glue, target_id: target.index() as u32 });
             }
             if let Some(of) = t.of.get_mut(owner.index()) {
@@ -549,6 +631,21 @@ impl Tails {
         self.arena.extend_from_slice(&CLASS_IN.to_be_bytes());
         self.arena.extend_from_slice(&ttl.to_be_bytes());
         self.arena.extend_from_slice(&(rdlen as u16).to_be_bytes());
+    }
+
+    /// Write an RR tail at `at`, in arena bytes already there.
+    fn put_tail(&mut self, at: u32, rtype: u16, ttl: u32, rdata: &[u8]) {
+        let at = at as usize;
+        let Some(tail) = self.arena.get_mut(at..at + RDATA_OFFSET + rdata.len()) else {
+            return;
+        };
+        let (header, data) = tail.split_at_mut(RDATA_OFFSET);
+        let rdlen = rdata.len() as u16;
+        let fields = [rtype.to_be_bytes(), CLASS_IN.to_be_bytes()];
+        header[..4].copy_from_slice(fields.as_flattened());
+        header[4..8].copy_from_slice(&ttl.to_be_bytes());
+        header[8..].copy_from_slice(&rdlen.to_be_bytes());
+        data.copy_from_slice(rdata);
     }
 
     fn tail(&mut self, rtype: u16, ttl: u32, rdata: &[u8]) -> Span {
@@ -693,6 +790,39 @@ mod tests {
         assert_eq!(&two.bytes(srv.rr)[SRV_TARGET_OFFSET..], &target[..]);
         assert_eq!(two.bytes(srv.glue).len(), A_TAIL + AAAA_TAIL);
         assert!(two.node(b"\x08marathon\x07agent12\x05mesos\x00").is_some_and(|n| n.a.is_empty()));
+    }
+
+    #[test]
+    fn a_targets_srv_tails_are_made_once_per_port_however_many_ports() {
+        let mut rs = RecordSet::default();
+        rs.insert_ip("t.mesos.", "10.0.0.1".parse().unwrap());
+        // More ports than a target keeps in its list, in two orders.
+        let ports: Vec<u16> = (0..3 * LISTED_PORTS as u16).map(|i| 31000 + i).collect();
+        for &port in &ports {
+            rs.insert_srv("_t._tcp.mesos.", "t.mesos.", port);
+        }
+        for &port in ports.iter().rev() {
+            rs.insert_srv("_t._udp.mesos.", "t.mesos.", port);
+        }
+        rs.seal();
+        let z = Zone::compile(&rs, &Config::default(), 1);
+        let srvs = |owner: &str| z.srvs(z.node(&wire_name(owner).unwrap()).unwrap()).to_vec();
+        let (tcp, udp) = (srvs("_t._tcp.mesos."), srvs("_t._udp.mesos."));
+        assert_eq!(tcp.len(), ports.len());
+        let port_of = |s: &SrvRr| {
+            let rdata = z.bytes(s.rr).get(RDATA_OFFSET..).unwrap();
+            u16::from_be_bytes([rdata[4], rdata[5]])
+        };
+        assert_eq!(tcp.iter().map(port_of).collect::<Vec<_>>(), ports);
+        for (t, u) in tcp.iter().zip(udp.iter().rev()) {
+            // The same bytes, not a copy of them.
+            assert_eq!((t.rr.start, t.rr.len), (u.rr.start, u.rr.len));
+            assert_eq!(&z.bytes(t.rr)[SRV_TARGET_OFFSET..], &wire_name("t.mesos.").unwrap()[..]);
+            assert_eq!(
+                z.bytes(t.glue),
+                z.bytes(z.node(&wire_name("t.mesos.").unwrap()).unwrap().a)
+            );
+        }
     }
 
     #[test]
