@@ -115,8 +115,8 @@ pub struct ZoneStats {
 /// final dot) to `out`. `false` (and `out` unchanged) if it cannot be a DNS
 /// name.
 ///
-/// The text is copied, lower-cased, behind one extra dot; then, from the
-/// end, each dot becomes the length of the label after it.
+/// The text is copied, lower-cased, behind one extra dot; then, walking
+/// back from the end, each dot becomes the length of the label after it.
 fn push_wire_name(out: &mut Vec<u8>, name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name).as_bytes();
     // The wire form is two bytes longer than the text: at most 255.
@@ -127,18 +127,18 @@ fn push_wire_name(out: &mut Vec<u8>, name: &str) -> bool {
     if !name.is_empty() {
         out.push(b'.');
         out.extend(name.iter().map(u8::to_ascii_lowercase));
-        let wire = out.get_mut(start..).unwrap_or_default();
-        let mut end = wire.len();
-        while let Some(dot) = wire.get(..end).and_then(|w| memchr::memrchr(b'.', w)) {
-            let label = end - dot - 1;
+        let mut label = 0usize;
+        for b in out.get_mut(start..).unwrap_or_default().iter_mut().rev() {
+            if *b != b'.' {
+                label += 1;
+                continue;
+            }
             if !(1..=63).contains(&label) {
                 out.truncate(start);
                 return false;
             }
-            if let Some(b) = wire.get_mut(dot) {
-                *b = label as u8;
-            }
-            end = dot;
+            *b = label as u8;
+            label = 0;
         }
     }
     out.push(0);
