@@ -252,21 +252,21 @@ measure_size() {
     after_kb=$(proc_kb "$SERVER_PID" VmRSS)
     peak_kb=$(proc_kb "$SERVER_PID" VmHWM)
     stop_server
-    local stats names records pm pn gm gn cm cn rm rn tm tn count
+    local stats names records pm pn gm gn cm cn rl rn tm tn count
     stats=$(refresh_stats "$log" 1 1)
     read -r _ _ _ _ _ _ _ _ first _ _ _ _ _ _ <<<"$stats"
     stats=$(refresh_stats "$log" 2 $((RELOADS + 1)))
-    read -r names records pm pn gm gn cm cn rm rn _ tm tn _ count <<<"$stats"
+    read -r names records pm pn gm gn cm cn rl rn _ tm tn _ count <<<"$stats"
     [ "$count" -eq "$RELOADS" ] || die "$n tasks: $count reload lines, expected $RELOADS"
     [ "$names" -gt 0 ] || die "$n tasks: no names loaded"
-    RELOAD_MED[$n]=$rm
+    RELOAD_MED[$n]=$rl
     PEAK_KB[$n]=$peak_kb
     local row
     row=$(printf '%s %s %s %s %s/%s %s/%s %s/%s %s/%s %s/%s %s %s %s %s %s' \
         "$n" "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')" "$names" "$records" \
-        "$pm" "$pn" "$gm" "$gn" "$cm" "$cn" "$rm" "$rn" "$tm" "$tn" "$first" \
+        "$pm" "$pn" "$gm" "$gn" "$cm" "$cn" "$rl" "$rn" "$tm" "$tn" "$first" \
         "$(mib "$loaded_kb")" "$(mib "$after_kb")" "$(mib "$peak_kb")" \
-        "$(awk -v t="$rm" -v n="$n" 'BEGIN { printf "%.2f", t * 1000 / n }')")
+        "$(awk -v t="$rl" -v n="$n" 'BEGIN { printf "%.2f", t * 1000 / n }')")
     ROWS+=("$row")
     # shellcheck disable=SC2086
     print_row $row
@@ -341,8 +341,8 @@ lat_run() {
     if [ "$reloads" -gt 0 ]; then
         local s
         s=$(refresh_stats "$LAT_LOG" $((before + 1)) "$after")
-        read -r _ _ _ _ _ _ _ _ rm _ rx _ _ _ _ <<<"$s"
-        stats="$rm $rx"
+        read -r _ _ _ _ _ _ _ _ rl _ rx _ _ _ _ <<<"$s"
+        stats="$rl $rx"
     fi
     [ "$with_reloads" = 0 ] || [ "$reloads" -gt 0 ] || die "no reload during the $name run"
     local peak_kb
@@ -430,9 +430,9 @@ check() {  # description value verdict
 }
 n=$LATENCY_TASKS
 if [ -n "${RELOAD_MED[$n]:-}" ]; then
-    rm=${RELOAD_MED[$n]}
-    check "reload (median) < $TARGET_RELOAD_MS ms" "$rm ms" \
-        "$(awk -v v="$rm" -v t="$TARGET_RELOAD_MS" 'BEGIN { print (v < t ? "PASS" : "FAIL") }')"
+    rl=${RELOAD_MED[$n]}
+    check "reload (median) < $TARGET_RELOAD_MS ms" "$rl ms" \
+        "$(awk -v v="$rl" -v t="$TARGET_RELOAD_MS" 'BEGIN { print (v < t ? "PASS" : "FAIL") }')"
 else
     check "reload (median) < $TARGET_RELOAD_MS ms" "-" "SKIP ($n not in SIZES)"
 fi

@@ -377,22 +377,32 @@ impl RecordSet {
         // Headroom: capacity never written costs no memory, and `seal`
         // gives it back; growing past it would copy every record.
         self.records.reserve(records + records / 2);
+        // Only records not checked within their batch are fingerprinted:
+        // about a third of a task's (its addresses).
         self.seen.reserve(records / 3);
     }
 
     /// Add a record at `name` (from [`RecordSet::name_id`]); `false` if it
     /// was already there, or skipped because the name is invalid.
     pub fn add(&mut self, name: Option<NameId>, value: Value) -> bool {
-        let Some(name) = name else {
-            self.skipped += 1;
+        let Some(name) = self.known(name) else {
             return false;
         };
-        if self.chains.get(name.index()).is_none() || self.is_stored(name, value) {
+        if self.is_stored(name, value) {
             return false;
         }
         self.store(name, value);
         self.fresh_from = self.names.len() as u32;
         true
+    }
+
+    /// `name` if it is one of this set's names; a record for an invalid
+    /// name (`None`) is counted as skipped.
+    fn known(&mut self, name: Option<NameId>) -> Option<NameId> {
+        if name.is_none() {
+            self.skipped += 1;
+        }
+        name.filter(|n| self.chains.get(n.index()).is_some())
     }
 
     /// Whether `(name, value)` is stored; its fingerprint is remembered.
@@ -480,8 +490,7 @@ impl RecordSet {
                 self.add(name, value);
                 continue;
             }
-            let Some(name) = name.filter(|n| self.chains.get(n.index()).is_some()) else {
-                self.skipped += 1;
+            let Some(name) = self.known(name) else {
                 continue;
             };
             let RecordSet { records, in_batch, names, .. } = self;

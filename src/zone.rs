@@ -397,6 +397,17 @@ impl NameIndex {
     }
 }
 
+/// The fixed part of an RR tail: type, class IN, TTL and RDLENGTH.
+fn rr_header(rtype: u16, ttl: u32, rdlen: usize) -> [u8; RDATA_OFFSET] {
+    let mut header = [0; RDATA_OFFSET];
+    let fields = rtype.to_be_bytes().into_iter().chain(CLASS_IN.to_be_bytes());
+    let fields = fields.chain(ttl.to_be_bytes()).chain((rdlen as u16).to_be_bytes());
+    for (byte, field) in header.iter_mut().zip(fields) {
+        *byte = field;
+    }
+    header
+}
+
 fn span(start: usize, end: usize) -> Span {
     Span { start: start as u32, len: end.saturating_sub(start) as u32 }
 }
@@ -419,7 +430,7 @@ struct Target {
     wire: Span,
     glue: Span,
     /// Its first `LISTED_PORTS` tails: the last one made, head of a list
-    /// in `port_tails`. Any more are in a table by (target, port).
+    /// in [`PortTails`]. Any more are in its table by (target, port).
     tails: u32,
     /// How many tails it has.
     ports: u32,
@@ -432,8 +443,7 @@ const LISTED_PORTS: u32 = 8;
 const NO_TAIL: u32 = u32::MAX;
 
 /// An SRV tail of one target, for one port; `next` is the target's tail
-/// made before it. A target has a few ports, so a walk along its short
-/// list is quicker than a lookup in a table of every (target, port).
+/// listed before it.
 #[derive(Debug, Clone, Copy)]
 struct PortTail {
     port: u16,
@@ -441,16 +451,39 @@ struct PortTail {
     next: u32,
 }
 
-impl PortTail {
-    /// The tail for `port` in the list starting at `at`.
-    fn find(tails: &[PortTail], mut at: u32, port: u16) -> Option<Span> {
-        while let Some(tail) = tails.get(at as usize) {
+/// Every target's SRV tails, by port. A target has a few ports, so a walk
+/// along its short list is quicker than a lookup in a table of every
+/// (target, port); only past `LISTED_PORTS` does it use one.
+#[derive(Default)]
+struct PortTails {
+    listed: Vec<PortTail>,
+    more: HashMap<(NameId, u16), Span, foldhash::fast::RandomState>,
+}
+
+impl PortTails {
+    /// The tail of target `id` (which is `target`) for `port`, if made.
+    fn find(&self, id: NameId, target: &Target, port: u16) -> Option<Span> {
+        let mut at = target.tails;
+        while let Some(tail) = self.listed.get(at as usize) {
             if tail.port == port {
                 return Some(tail.rr);
             }
             at = tail.next;
         }
-        None
+        (target.ports > LISTED_PORTS).then(|| self.more.get(&(id, port)).copied())?
+    }
+
+    /// Remember `rr` as the tail of target `id` (which is `target`) for
+    /// `port`.
+    fn add(&mut self, id: NameId, target: &mut Target, port: u16, rr: Span) {
+        if target.ports >= LISTED_PORTS {
+            self.more.insert((id, port), rr);
+        } else {
+            let at = self.listed.len() as u32;
+            self.listed.push(PortTail { port, rr, next: target.tails });
+            target.tails = at;
+        }
+        target.ports += 1;
     }
 }
 
@@ -514,7 +547,6 @@ impl Tails {
             }
         }
         let (mut arena_len, mut srv_len) = (0u32, 0u32);
-        let mut srv_first = Vec::with_capacity(place.len());
         for (p, of) in place.iter_mut().zip(t.of.iter_mut()) {
             let (a, aaaa) = (p.a * A_TAIL as u32, p.aaaa * AAAA_TAIL as u32);
             if a > 0 {
@@ -525,7 +557,6 @@ impl Tails {
             }
             (p.a, p.aaaa) = (arena_len, arena_len + a);
             arena_len += a + aaaa;
-            srv_first.push(srv_len);
             (p.srv, srv_len) = (srv_len, srv_len + p.srv);
         }
         t.arena.resize(arena_len as usize, 0);
@@ -553,16 +584,15 @@ impl Tails {
         }
 
         // Per SRV target: its wire name (inside its first SRV tail) and its
-        // glue; and each (target, port) tail, made once.
+        // glue; and each (target, port) tail, made once. Each name's SRV
+        // records are `pending[previous name's end..its end]`: placing
+        // them moved its cursor to its end.
         let mut targets: Vec<Option<Target>> = vec![None; records.name_count()];
-        let mut port_tails: Vec<PortTail> = Vec::new();
-        let mut more_tails: HashMap<(NameId, u16), Span, foldhash::fast::RandomState> =
-            HashMap::default();
-        let owners = records.all_names().zip(srv_first.iter().zip(&place));
-        for (owner, (&first, p)) in owners {
-            let Some(group) = pending.get(first as usize..p.srv as usize) else {
-                continue;
-            };
+        let mut port_tails = PortTails::default();
+        let mut first = 0;
+        for (owner, p) in records.all_names().zip(&place) {
+            let group = pending.get(first as usize..p.srv as usize).unwrap_or_default();
+            first = p.srv;
             if group.is_empty() {
                 continue;
             }
@@ -571,12 +601,7 @@ impl Tails {
                 let Some(slot) = targets.get_mut(target.index()) else {
                     continue;
                 };
-                let made = slot.as_ref().and_then(|k| {
-                    PortTail::find(&port_tails, k.tails, port).or_else(|| {
-                        (k.ports > LISTED_PORTS)
-                            .then(|| more_tails.get(&(target, port)).copied())?
-                    })
-                });
+                let made = slot.as_ref().and_then(|k| port_tails.find(target, k, port));
                 let rr = match made {
                     Some(rr) => rr,
                     None => {
@@ -587,27 +612,11 @@ impl Tails {
                         let Some(rr) = t.srv_tail(name, port, weight, ttl) else {
                             continue;
                         };
-                        let at = port_tails.len() as u32;
-                        match slot {
-                            Some(k) if k.ports >= LISTED_PORTS => {
-                                more_tails.insert((target, port), rr);
-                                k.ports += 1;
-                            }
-                            Some(k) => {
-                                port_tails.push(PortTail { port, rr, next: k.tails });
-                                (k.tails, k.ports) = (at, k.ports + 1);
-                            }
-                            None => {
-                                port_tails.push(PortTail { port, rr, next: NO_TAIL });
-                                let of = t.of.get(target.index()).copied().unwrap_or_default();
-                                let wire = Span {
-                                    start: rr.start + SRV_TARGET_OFFSET as u32,
-                                    len: rr.len.saturating_sub(SRV_TARGET_OFFSET as u32),
-                                };
-                                let glue = t.concat(of.a, of.aaaa);
-                                *slot = Some(Target { wire, glue, tails: at, ports: 1 });
-                            }
-                        }
+                        let k = match slot {
+                            Some(k) => k,
+                            None => slot.insert(t.target(target, rr)),
+                        };
+                        port_tails.add(target, k, port, rr);
                         rr
                     }
                 };
@@ -622,15 +631,23 @@ impl Tails {
         t
     }
 
+    /// A target whose first SRV tail is `rr`: its wire name is the end of
+    /// that tail, its glue its address tails; no tails listed yet.
+    fn target(&mut self, target: NameId, rr: Span) -> Target {
+        let of = self.of.get(target.index()).copied().unwrap_or_default();
+        let wire = Span {
+            start: rr.start + SRV_TARGET_OFFSET as u32,
+            len: rr.len.saturating_sub(SRV_TARGET_OFFSET as u32),
+        };
+        Target { wire, glue: self.concat(of.a, of.aaaa), tails: NO_TAIL, ports: 0 }
+    }
+
     fn span_from(&self, start: usize) -> Span {
         span(start, self.arena.len())
     }
 
     fn header(&mut self, rtype: u16, ttl: u32, rdlen: usize) {
-        self.arena.extend_from_slice(&rtype.to_be_bytes());
-        self.arena.extend_from_slice(&CLASS_IN.to_be_bytes());
-        self.arena.extend_from_slice(&ttl.to_be_bytes());
-        self.arena.extend_from_slice(&(rdlen as u16).to_be_bytes());
+        self.arena.extend_from_slice(&rr_header(rtype, ttl, rdlen));
     }
 
     /// Write an RR tail at `at`, in arena bytes already there.
@@ -640,11 +657,7 @@ impl Tails {
             return;
         };
         let (header, data) = tail.split_at_mut(RDATA_OFFSET);
-        let rdlen = rdata.len() as u16;
-        let fields = [rtype.to_be_bytes(), CLASS_IN.to_be_bytes()];
-        header[..4].copy_from_slice(fields.as_flattened());
-        header[4..8].copy_from_slice(&ttl.to_be_bytes());
-        header[8..].copy_from_slice(&rdlen.to_be_bytes());
+        header.copy_from_slice(&rr_header(rtype, ttl, rdata.len()));
         data.copy_from_slice(rdata);
     }
 
