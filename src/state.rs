@@ -11,10 +11,13 @@
 //!
 //! Parsing is two passes. The first reads the document's outline: the
 //! agents, the leader, each framework's fields, and where each of its task
-//! objects lies in the document. The second parses those task objects, most
-//! of the document, in order; [`State::from_vec`] runs it on a thread of its
-//! own, so record generation starts on the first tasks while the later ones
-//! are still being parsed (two cores: a shorter reload).
+//! objects lies in the document. A scanner (`scan`) finds the task objects
+//! by the document's brackets alone, 64 bytes at a time, and serde reads
+//! the outline from what is left without them. The second pass parses
+//! those task objects, most of the document, in order; [`State::from_vec`]
+//! runs it on a thread of its own, so record generation starts on the
+//! first tasks while the later ones are still being parsed (two cores: a
+//! shorter reload).
 //!
 //! A task's strings borrow from the document (unless they hold JSON
 //! escapes), which the state keeps for as long as its tasks: parsing a task
@@ -30,6 +33,8 @@ use std::sync::{Arc, OnceLock};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+
+mod scan;
 
 /// A parsed state document.
 #[derive(Debug, Default, Clone)]
@@ -100,6 +105,32 @@ impl State {
             }
         }
         Ok(state)
+    }
+
+    /// Whether the fast outline ([`scan`]) of `body`, where the scanner
+    /// can follow it, is the one serde reads from the whole document: the
+    /// same frameworks, agents, leader and task spans. Where serde refuses
+    /// the document, it must be for a task element, read on its own as
+    /// serde read it in the document (the task parser reads it again, and
+    /// refuses it unless the fault is in a field it skips, such as bytes
+    /// that are not UTF-8), or for nesting that only the document around
+    /// a task element took over serde's recursion limit. For tests and
+    /// the fuzzer.
+    #[doc(hidden)]
+    pub fn scan_agrees(body: &[u8]) -> bool {
+        let Some(fast) = Outline::scanned(body) else {
+            return true;
+        };
+        match Outline::read(body) {
+            Ok(slow) => format!("{fast:?}") == format!("{slow:?}"),
+            Err(e) => {
+                e.to_string().contains("recursion limit")
+                    || fast.spans.iter().any(|span| {
+                        body.get(span.clone())
+                            .is_none_or(|task| serde_json::from_slice::<&RawValue>(task).is_err())
+                    })
+            }
+        }
     }
 
     /// Wait until every task is parsed; an error if one could not be read
@@ -274,12 +305,76 @@ struct FrameworkOutline<'a> {
     tasks: Vec<&'a RawValue>,
 }
 
+/// The outline, read: each framework's own fields and the range of the
+/// task spans that are its tasks.
+#[derive(Debug)]
+struct ReadOutline {
+    frameworks: Vec<(String, String, String, Range<usize>)>,
+    slaves: Vec<Agent>,
+    leader: String,
+    /// Where each task element lies in the document.
+    spans: Vec<Range<usize>>,
+}
+
 impl Outline<'_> {
     /// Read the outline of `body`: the state, its tasks not yet parsed
     /// (their slots keep `body`), and where in `body` each task object
     /// lies.
     fn parse(body: Vec<u8>) -> Result<(State, Vec<Range<usize>>), StateError> {
-        let outline = match serde_json::from_slice(&body)? {
+        let ReadOutline { frameworks, slaves, leader, spans } = match Self::scanned(&body) {
+            Some(read) => read,
+            None => Self::read(&body)?,
+        };
+        let tasks = Arc::new(TaskSlots {
+            slots: (0..spans.len()).map(|_| OnceLock::new()).collect(),
+            error: OnceLock::new(),
+            body,
+        });
+        let frameworks = frameworks
+            .into_iter()
+            .map(|(name, pid, hostname, range)| Framework {
+                name,
+                pid,
+                hostname,
+                tasks: Tasks { slots: Arc::clone(&tasks), range },
+            })
+            .collect();
+        let state = State { frameworks, slaves, leader, tasks };
+        Ok((state, spans))
+    }
+
+    /// The outline the fast way: the task elements located by
+    /// [`scan::locate`], the rest read by serde from the skeleton left
+    /// without them. `None` where the scanner gave up, or serde does not
+    /// read the skeleton as it does the document (an error in it,
+    /// reported by [`Outline::read`]).
+    fn scanned(body: &[u8]) -> Option<ReadOutline> {
+        let located = scan::locate(body)?;
+        let Ok(Document::Object(outline)) = serde_json::from_slice(&located.skeleton) else {
+            return None;
+        };
+        if outline.frameworks.len() != located.frameworks.len()
+            || outline.frameworks.iter().any(|f| !f.tasks.is_empty())
+        {
+            return None;
+        }
+        let frameworks = outline
+            .frameworks
+            .into_iter()
+            .zip(located.frameworks)
+            .map(|(f, range)| (f.name, f.pid, f.hostname, range))
+            .collect();
+        Some(ReadOutline {
+            frameworks,
+            slaves: outline.slaves,
+            leader: outline.leader,
+            spans: located.spans,
+        })
+    }
+
+    /// The outline read by serde from the whole document.
+    fn read(body: &[u8]) -> Result<ReadOutline, StateError> {
+        let outline = match serde_json::from_slice(body)? {
             Document::Object(outline) => outline,
             Document::Other(kind) => return Err(StateError::NotAnObject(kind)),
         };
@@ -296,25 +391,7 @@ impl Outline<'_> {
             }));
             frameworks.push((f.name, f.pid, f.hostname, first..spans.len()));
         }
-        // The outline borrows `body`, which the task slots then take over:
-        // the frameworks are made once they exist.
-        let (slaves, leader) = (outline.slaves, outline.leader);
-        let tasks = Arc::new(TaskSlots {
-            slots: (0..count).map(|_| OnceLock::new()).collect(),
-            error: OnceLock::new(),
-            body,
-        });
-        let frameworks = frameworks
-            .into_iter()
-            .map(|(name, pid, hostname, range)| Framework {
-                name,
-                pid,
-                hostname,
-                tasks: Tasks { slots: Arc::clone(&tasks), range },
-            })
-            .collect();
-        let state = State { frameworks, slaves, leader, tasks };
-        Ok((state, spans))
+        Ok(ReadOutline { frameworks, slaves: outline.slaves, leader: outline.leader, spans })
     }
 }
 
@@ -886,4 +963,76 @@ mod tests {
         let numbers: Vec<_> = t.discovery.ports.ports.iter().map(|p| p.number).collect();
         assert_eq!(numbers, vec![Some(31000), None, Some(80), Some(0)]);
     }
+
+    #[test]
+    fn the_scanner_follows_every_fixture_and_agrees_with_serde() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/mesos-state");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let body = std::fs::read(&path).unwrap();
+            let fast = Outline::scanned(&body);
+            assert!(fast.is_some(), "{}: the scanner gave up", path.display());
+            assert!(State::scan_agrees(&body), "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 10, "only {seen} fixtures");
+        let doc = state_of(50);
+        assert!(Outline::scanned(doc.as_bytes()).is_some_and(|o| o.spans.len() == 53));
+        assert!(State::scan_agrees(doc.as_bytes()));
+    }
+
+    proptest::proptest! {
+        /// A document damaged anywhere: the fast outline, where the
+        /// scanner follows it, is serde's.
+        #[test]
+        fn the_scanner_agrees_with_serde_on_damaged_documents(
+            edits in proptest::collection::vec(
+                (0usize..2000, proptest::sample::select(b"{}[]\",: \\ax0".to_vec()), proptest::bool::ANY),
+                1..4,
+            ),
+        ) {
+            let mut doc = r#"{"leader":"master@10.0.0.1:5050","frameworks":[{"name":"a","tasks":[
+                    {"id":"t\"1","name":"x","labels":[{"key":"k]","value":"{"}]},7,"s",null,[1,[2]]]},
+                    "odd",{"tasks":{"a":1}},{"name":"b","tasks":[]}],"slaves":[{"id":"s"}]}"#
+            .as_bytes()
+            .to_vec();
+            for (at, byte, insert) in edits {
+                let at = at % (doc.len() + 1);
+                if insert || at == doc.len() {
+                    doc.insert(at, byte);
+                } else {
+                    doc[at] = byte;
+                }
+            }
+            proptest::prop_assert!(State::scan_agrees(&doc), "{}", String::from_utf8_lossy(&doc));
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_in_a_task_fail_it_where_it_is_read() {
+        let doc = |field: &str| {
+            let mut doc = format!(
+                r#"{{"leader":"master@10.0.0.1:5050","frameworks":[{{"tasks":[{{"{field}":"a-XX"}}]}}]}}"#
+            )
+            .into_bytes();
+            let at = doc.windows(2).position(|w| w == b"XX").unwrap();
+            doc[at..at + 2].copy_from_slice(&[0xd0, 0xcf]);
+            doc
+        };
+        // serde refuses the whole document for it; the task parser only
+        // where it reads the field.
+        for (field, readable) in [("slave_id", false), ("not_a_field", true)] {
+            let doc = doc(field);
+            assert!(Outline::read(&doc).is_err());
+            assert!(Outline::scanned(&doc).is_some());
+            assert!(State::scan_agrees(&doc));
+            assert_eq!(State::from_slice(&doc).is_ok(), readable, "{field}");
+        }
+    }
 }
+

@@ -1,5 +1,6 @@
 //! A state document from a master: parsed leniently, then generated,
-//! compiled and enumerated; never a panic.
+//! compiled and enumerated; never a panic. The fast outline (task objects
+//! located by the scanner) is always the one serde reads.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -19,6 +20,7 @@ fn config() -> &'static Config {
 }
 
 fuzz_target!(|data: &[u8]| {
+    assert!(State::scan_agrees(data), "the scanner's outline is not serde's");
     // As the server parses a fetched body (big ones: tasks on a thread).
     let Ok(state) = State::from_vec(data.to_vec()) else { return };
     let config = config();
