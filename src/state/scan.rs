@@ -146,14 +146,8 @@ impl Scan<'_> {
             }
             self.eat(b':')?;
             member(self, key)?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.separator(b'}')? {
+                return Some(());
             }
         }
     }
@@ -166,16 +160,21 @@ impl Scan<'_> {
         }
         loop {
             element(self)?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b']' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.separator(b']')? {
+                return Some(());
             }
         }
+    }
+
+    /// After a member or element (and whitespace): a comma, stepped over
+    /// (`false`), or `close`, stepped over (`true`: the last one).
+    fn separator(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let byte = self.peek()?;
+        (byte == b',' || byte == close).then(|| {
+            self.pos += 1;
+            byte == close
+        })
     }
 
     /// Skip one value (after whitespace), not checking what is inside it.
