@@ -110,6 +110,10 @@ pub struct RrSet {
     pub srv: Vec<SrvTarget>,
 }
 
+/// Up to this many records kept out of the fingerprints, a batch finds
+/// its duplicates by comparing with each; past it, by a hash table.
+const SMALL_BATCH: usize = 32;
+
 /// End of a chain of records.
 const NONE: u32 = u32::MAX;
 
@@ -332,8 +336,8 @@ pub struct RecordSet {
     /// The batches holding records not in `seen`, in order (their name
     /// ranges ascend).
     batches: Vec<Batch>,
-    /// The batch being added: its records checked only within it, by
-    /// index into `records`.
+    /// The batch being added, once it has more than [`SMALL_BATCH`]
+    /// records checked only within it: those, by index into `records`.
     in_batch: HashTable<u32>,
     sealed: bool,
     /// How many names hold at least one record.
@@ -458,8 +462,10 @@ impl RecordSet {
     /// Faster than one `add` after the other, in two ways. An SRV record
     /// to a name interned since the last record was stored (a task's own
     /// name) can only repeat a record of this batch, so it is checked
-    /// against the batch alone and kept out of the fingerprint set (the
-    /// batch is remembered for the rare later record to that name). And
+    /// against the batch alone (by comparing with each of its records,
+    /// up to [`SMALL_BATCH`] of them; then by a hash table) and kept out
+    /// of the fingerprint set (the batch is remembered for the rare later
+    /// record to that name). And
     /// the other records' fingerprint slots and their names' last records
     /// are far apart in memory: a first pass only reads them, so their
     /// cache misses overlap instead of queueing one behind the other.
@@ -484,7 +490,7 @@ impl RecordSet {
         }
 
         let first_record = self.records.len() as u32;
-        let mut kept_out = false;
+        let mut kept_out = 0;
         for (name, value) in batch.drain(..) {
             if !is_fresh_srv(&value) {
                 self.add(name, value);
@@ -494,24 +500,40 @@ impl RecordSet {
                 continue;
             };
             let RecordSet { records, in_batch, names, .. } = self;
-            let same = |&i: &u32| {
-                records.get(i as usize).is_some_and(|r| r.name == name && r.value == value)
-            };
-            let rehash = |&i: &u32| {
-                records.get(i as usize).map_or(0, |r| names.hasher.hash_one((r.name, r.value)))
-            };
-            match in_batch.entry(names.hasher.hash_one((name, value)), same, rehash) {
-                Entry::Occupied(_) => {}
-                Entry::Vacant(v) => {
-                    v.insert(records.len() as u32);
-                    self.store(name, value);
-                    kept_out = true;
+            let new = if kept_out < SMALL_BATCH {
+                // A few records: comparing with each is cheaper than hashing.
+                let kept = records.get(first_record as usize..).unwrap_or_default();
+                !kept.iter().any(|r| r.name == name && r.value == value)
+            } else {
+                let key = |r: &Record| names.hasher.hash_one((r.name, r.value));
+                let rehash = |&i: &u32| records.get(i as usize).map_or(0, key);
+                if in_batch.is_empty() {
+                    // Past the small size: index what the scan has kept.
+                    for (i, r) in records.iter().enumerate().skip(first_record as usize) {
+                        if is_fresh_srv(&r.value) {
+                            in_batch.insert_unique(key(r), i as u32, rehash);
+                        }
+                    }
                 }
+                let same = |&i: &u32| {
+                    records.get(i as usize).is_some_and(|r| r.name == name && r.value == value)
+                };
+                match in_batch.entry(names.hasher.hash_one((name, value)), same, rehash) {
+                    Entry::Occupied(_) => false,
+                    Entry::Vacant(v) => {
+                        v.insert(records.len() as u32);
+                        true
+                    }
+                }
+            };
+            if new {
+                self.store(name, value);
+                kept_out += 1;
             }
         }
         self.in_batch.clear();
         let names_end = self.names.len() as u32;
-        if kept_out {
+        if kept_out > 0 {
             let records = first_record..self.records.len() as u32;
             self.batches.push(Batch { names: fresh_from..names_end, records });
         }
@@ -957,29 +979,35 @@ mod tests {
     proptest::proptest! {
         /// Batches of records over a few names (so that names and values
         /// repeat within and across batches, targets are interned by the
-        /// batch that uses them or earlier) store what `add` one after the
-        /// other stores, in the same order.
+        /// batch that uses them or earlier: targets 6 and up are the
+        /// batch's own names) store what `add` one after the other
+        /// stores, in the same order. Batches go past `SMALL_BATCH`
+        /// records to their own names, with duplicates on both sides.
         #[test]
         fn batches_store_what_one_add_after_the_other_does(
             tasks in proptest::collection::vec(
-                proptest::collection::vec((0u8..6, proptest::option::of(0u8..6), 0u16..3), 0..8),
+                proptest::collection::vec((0u8..6, proptest::option::of(0u8..9), 0u16..24), 0..90),
                 0..12,
             ),
         ) {
             let mut one_by_one = RecordSet::default();
             let mut batched = RecordSet::default();
             let mut batch = Vec::new();
-            for task in &tasks {
+            for (i, task) in tasks.iter().enumerate() {
                 for (rs, batches) in [(&mut one_by_one, false), (&mut batched, true)] {
                     batch.clear();
                     for &(name, target, n) in task {
                         let name = rs.name_id(&format!("n{name}.mesos."));
                         let value = match target {
                             Some(t) => {
-                                let target = rs.name_id(&format!("n{t}.mesos.")).unwrap();
+                                let target = match t {
+                                    0..6 => format!("n{t}.mesos."),
+                                    _ => format!("t{i}-{t}.mesos."),
+                                };
+                                let target = rs.name_id(&target).unwrap();
                                 Value::Srv { target, port: n }
                             }
-                            None => Value::A(Ipv4Addr::new(10, 0, 0, n as u8)),
+                            None => Value::A(Ipv4Addr::new(10, 0, 0, (n % 3) as u8)),
                         };
                         batch.push((name, value));
                     }
