@@ -14,7 +14,11 @@
 #   EDNS=1     queries carry EDNS0 (dnsperf -e, 4096-byte buffer); default: none
 #   DNSPERF_ARGS  extra dnsperf arguments for every run
 #   MESOS_DNS_BIN  use this binary instead of building target/release/mesos-dns
-#   SKIP_NSD=1 only our server;  KEEP=1 keep the work directory
+#   SKIP_NSD=1 only our server;  SKIP_FLOOR=1 no floor rows;  KEEP=1 keep the work directory
+#
+# The "floor" rows are examples/udp_floor.rs: our UDP socket loop echoing
+# each query back (QR set) without looking anything up, the kernel's and
+# the loop's share of our CPU per query.
 set -euo pipefail
 
 TASKS=${TASKS:-20000}
@@ -26,6 +30,7 @@ QUERIES=${QUERIES:-20000}
 DNSPERF_ARGS=${DNSPERF_ARGS:-}
 [ "${EDNS:-0}" = 1 ] && DNSPERF_ARGS="-e $DNSPERF_ARGS"
 SKIP_NSD=${SKIP_NSD:-0}
+SKIP_FLOOR=${SKIP_FLOOR:-0}
 KEEP=${KEEP:-0}
 
 cd "$(dirname "$0")/.."
@@ -40,10 +45,12 @@ BIN=$(release_binary)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mesos-dns-bench.XXXXXX")
 OURS_PID=
 NSD_PID=
+FLOOR_PID=
 cleanup() {
     local pid
     stop_pid "$OURS_PID"
     stop_pid "$NSD_PID"
+    stop_pid "$FLOOR_PID"
     if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -166,6 +173,20 @@ kill "$OURS_PID"
 wait "$OURS_PID" 2>/dev/null || true
 OURS_PID=
 
+# --- the floor: our socket loop, no answers to build ---------------------------
+if [ "$SKIP_FLOOR" != 1 ]; then
+    say "building examples/udp_floor.rs"
+    cargo build --release --quiet --example udp_floor
+    PORT3=$(free_port)
+    "${CARGO_TARGET_DIR:-$PWD/target}/release/examples/udp_floor" "$PORT3" >"$WORK/floor.log" 2>&1 &
+    FLOOR_PID=$!
+    wait_ready "$PORT3" "$PROBE" "$FLOOR_PID" || { cat "$WORK/floor.log" >&2; die "udp_floor did not answer"; }
+    run floor "$FLOOR_PID" "$PORT3" "udp-${RATE}" -Q "$RATE"
+    run floor "$FLOOR_PID" "$PORT3" udp-max
+    stop_pid "$FLOOR_PID"
+    FLOOR_PID=
+fi
+
 # --- NSD -----------------------------------------------------------------------
 if [ "$SKIP_NSD" != 1 ]; then
     PORT2=$(free_port)
@@ -213,16 +234,22 @@ for row in "${ROWS[@]}"; do
 done
 if [ "$SKIP_NSD" != 1 ]; then
     echo
-    printf '%-10s %14s %16s\n' run 'q/s ours/nsd' 'CPU/q ours/nsd'
+    printf '%-10s %14s %16s %17s\n' run 'q/s ours/nsd' 'CPU/q ours/nsd' 'CPU/q floor/nsd'
     for row in "${ROWS[@]}"; do
         read -r s mode qps _ _ _ us _ <<<"$row"
         [ "$s" = ours ] || continue
+        nsd_qps=0 nsd_us=0 floor_us=0
         for other in "${ROWS[@]}"; do
             read -r s2 mode2 qps2 _ _ _ us2 _ <<<"$other"
-            [ "$s2" = nsd ] && [ "$mode2" = "$mode" ] || continue
-            awk -v m="$mode" -v a="$qps" -v b="$qps2" -v c="$us" -v d="$us2" 'BEGIN {
-                printf "%-10s %14s %16s\n", m,
-                    (b > 0 ? sprintf("%.2f", a / b) : "-"), (d > 0 ? sprintf("%.2f", c / d) : "-") }'
+            [ "$mode2" = "$mode" ] || continue
+            case $s2 in
+                nsd) nsd_qps=$qps2 nsd_us=$us2 ;;
+                floor) floor_us=$us2 ;;
+            esac
         done
+        awk -v m="$mode" -v a="$qps" -v b="$nsd_qps" -v c="$us" -v d="$nsd_us" -v f="$floor_us" 'BEGIN {
+            printf "%-10s %14s %16s %17s\n", m,
+                (b > 0 ? sprintf("%.2f", a / b) : "-"), (d > 0 ? sprintf("%.2f", c / d) : "-"),
+                (d > 0 && f > 0 ? sprintf("%.2f", f / d) : "-") }'
     done
 fi
