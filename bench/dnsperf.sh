@@ -14,6 +14,7 @@
 #   EDNS=1     queries carry EDNS0 (dnsperf -e, 4096-byte buffer); default: none
 #   DNSPERF_ARGS  extra dnsperf arguments for every run
 #   MESOS_DNS_BIN  use this binary instead of building target/release/mesos-dns
+#   NSD_SERVERS  NSD's server-count (default 2, one per core like our UDP workers)
 #   SKIP_NSD=1 only our server;  SKIP_FLOOR=1 no floor rows;  KEEP=1 keep the work directory
 #
 # The "floor" rows are examples/udp_floor.rs: our UDP socket loop echoing
@@ -30,6 +31,7 @@ QUERIES=${QUERIES:-20000}
 DNSPERF_ARGS=${DNSPERF_ARGS:-}
 [ "${EDNS:-0}" = 1 ] && DNSPERF_ARGS="-e $DNSPERF_ARGS"
 SKIP_NSD=${SKIP_NSD:-0}
+NSD_SERVERS=${NSD_SERVERS:-2}
 SKIP_FLOOR=${SKIP_FLOOR:-0}
 KEEP=${KEEP:-0}
 
@@ -203,7 +205,7 @@ server:
     xfrdfile: "$WORK/xfrd.state"
     xfrdir: "$WORK"
     logfile: "$WORK/nsd.log"
-    server-count: 2
+    server-count: $NSD_SERVERS
     verbosity: 0
     hide-version: yes
     # No response rate limiting: all queries come from one address.

@@ -463,7 +463,7 @@ impl RecordSet {
     /// to a name interned since the last record was stored (a task's own
     /// name) can only repeat a record of this batch, so it is checked
     /// against the batch alone (by comparing with each of its records,
-    /// up to [`SMALL_BATCH`] of them; then by a hash table) and kept out
+    /// up to `SMALL_BATCH` of them; then by a hash table) and kept out
     /// of the fingerprint set (the batch is remembered for the rare later
     /// record to that name). And
     /// the other records' fingerprint slots and their names' last records

@@ -1,4 +1,5 @@
-//! The DNS listeners: UDP worker threads blocking on the socket, and a
+//! The DNS listeners: UDP worker threads (one blocking on the socket, the
+//! others called in when queries queue up: [`batch::spawn_workers`]), and a
 //! TCP server (two-byte length framing, pipelined queries answered in
 //! order, idle timeout, a cap on concurrent connections). Names outside the
 //! domain go to the [`Forwarder`] on the async runtime, so a slow upstream
@@ -7,14 +8,14 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::batch::Batch;
+use super::batch;
 use super::wire::{self, Disposition, ParseError, Responder, Scratch, Settings};
 use crate::config::Config;
 use crate::forward::Forwarder;
@@ -163,36 +164,20 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(udp.into())
 }
 
-/// Start `workers` threads answering on `socket` until `stop` is set.
+/// Start `workers` threads answering on `socket` until `stop` is set
+/// (see [`batch::spawn_workers`] for how they share it).
 pub fn spawn_udp(
     socket: UdpSocket,
     handler: Arc<Handler>,
     workers: usize,
     stop: Arc<AtomicBool>,
 ) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
-    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let mut handles = Vec::with_capacity(workers);
-    for i in 0..workers.max(1) {
-        let socket = Arc::new(socket.try_clone()?);
-        let handler = Arc::clone(&handler);
-        let stop = Arc::clone(&stop);
-        let seed = rand::random::<u64>() ^ i as u64;
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("dns-udp-{i}"))
-                .spawn(move || udp_worker(&socket, &handler, &stop, seed))?,
-        );
-    }
-    Ok(handles)
-}
-
-fn udp_worker(socket: &Arc<UdpSocket>, handler: &Handler, stop: &AtomicBool, seed: u64) {
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&**socket);
-    let mut batch = Box::<Batch>::default();
-    let mut scratch = Scratch::new(seed);
-    let shard = handler.metrics.shard();
-    while !stop.load(Ordering::Relaxed) {
-        let served = batch.serve_once(fd, |packet, peer, out| {
+    let socket = Arc::new(socket);
+    batch::spawn_workers(Arc::clone(&socket), "dns-udp", workers, stop, |i| {
+        let (handler, socket) = (Arc::clone(&handler), Arc::clone(&socket));
+        let mut scratch = Scratch::new(rand::random::<u64>() ^ i as u64);
+        let shard = handler.metrics.shard();
+        move |packet, peer, out| {
             let started = Instant::now();
             let h = handler.handle(packet, true, peer.ip(), out, &mut scratch);
             match h.disposition {
@@ -201,21 +186,13 @@ fn udp_worker(socket: &Arc<UdpSocket>, handler: &Handler, stop: &AtomicBool, see
                     true
                 }
                 Disposition::Outside => {
-                    forward_udp(handler, socket, &shard, packet, peer, h.qtype);
+                    forward_udp(&handler, &socket, &shard, packet, peer, h.qtype);
                     false
                 }
                 Disposition::Dropped => false,
             }
-        });
-        if let Err(e) = served
-            && !matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-            )
-        {
-            tracing::warn!("udp receive: {e}");
         }
-    }
+    })
 }
 
 /// Hand a query outside the domain to the forwarder on the async runtime.
