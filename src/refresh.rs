@@ -42,13 +42,19 @@ pub struct Timings {
     pub compile: Duration,
 }
 
-/// A parsed state, where it came from and what parsing it took.
-struct Loaded {
+/// A parsed state document, and what parsing it took.
+struct Parsed {
     state: State,
-    leader: Option<String>,
+    /// The outline pass ([`State::from_vec`]).
     parse: Duration,
     /// When the state's bytes were in hand.
     received: Instant,
+}
+
+/// A parsed state and the leader it came from.
+struct Loaded {
+    parsed: Parsed,
+    leader: Option<String>,
 }
 
 /// The current snapshot, swapped atomically; readers never wait.
@@ -205,7 +211,8 @@ impl Refresher {
     /// and the swap (which overlap: task objects are parsed during
     /// generation).
     pub async fn refresh(&self) -> Result<Duration, RefreshError> {
-        let Loaded { state, leader, parse, received } = self.load_state().await?;
+        let Loaded { parsed: Parsed { state, parse, received }, leader } =
+            self.load_state().await?;
         let masters = self.known_masters();
         let config = Arc::clone(&self.config);
         let resolver = Arc::clone(&self.resolver);
@@ -241,9 +248,9 @@ impl Refresher {
                     path: path.display().to_string(),
                     source,
                 })?;
-                let (state, parse, received) = parse_blocking(bytes).await?;
-                let leader = upid_address(&state.leader);
-                Ok(Loaded { state, leader, parse, received })
+                let parsed = parse_blocking(bytes).await?;
+                let leader = upid_address(&parsed.state.leader);
+                Ok(Loaded { parsed, leader })
             }
             Source::Masters { fetcher, masters, detected } => {
                 let last = self.current.load().as_ref().and_then(|s| s.leader.clone());
@@ -283,23 +290,20 @@ impl Refresher {
 
     /// The state from `master`; if it names another leader, from that one.
     async fn fetch_via(&self, fetcher: &Fetcher, master: &str) -> Result<Loaded, String> {
-        let (state, parse, received) = self.fetch_parse(fetcher, master).await?;
-        let Some(leader) = upid_address(&state.leader) else {
-            return Err(format!("{master}: the state names no leader ({:?})", state.leader));
+        let parsed = self.fetch_parse(fetcher, master).await?;
+        let Some(leader) = upid_address(&parsed.state.leader) else {
+            let named = &parsed.state.leader;
+            return Err(format!("{master}: the state names no leader ({named:?})"));
         };
         if leader == master {
-            return Ok(Loaded { state, leader: Some(leader), parse, received });
+            return Ok(Loaded { parsed, leader: Some(leader) });
         }
         tracing::info!("master {master} is not the leader; asking {leader}");
-        let (state, parse, received) = self.fetch_parse(fetcher, &leader).await?;
-        Ok(Loaded { state, leader: Some(leader), parse, received })
+        let parsed = self.fetch_parse(fetcher, &leader).await?;
+        Ok(Loaded { parsed, leader: Some(leader) })
     }
 
-    async fn fetch_parse(
-        &self,
-        fetcher: &Fetcher,
-        master: &str,
-    ) -> Result<(State, Duration, Instant), String> {
+    async fn fetch_parse(&self, fetcher: &Fetcher, master: &str) -> Result<Parsed, String> {
         let bytes = fetcher.fetch(master).await.map_err(|e| e.to_string())?;
         parse_blocking(bytes).await.map_err(|e| format!("{master}: {e}"))
     }
@@ -321,11 +325,10 @@ async fn leader_change(detected: &mut Option<watch::Receiver<Masters>>) {
     }
 }
 
-/// Parse on a blocking thread; the parsed state, the time it took, and
-/// when the bytes were handed over. A big state's task objects are still
+/// Parse on a blocking thread. A big state's task objects are still
 /// being parsed, on a thread of their own, when this returns (see
 /// [`State::from_vec`]): generation overlaps them.
-async fn parse_blocking(bytes: Vec<u8>) -> Result<(State, Duration, Instant), RefreshError> {
+async fn parse_blocking(bytes: Vec<u8>) -> Result<Parsed, RefreshError> {
     let received = Instant::now();
     let parsed = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -334,7 +337,7 @@ async fn parse_blocking(bytes: Vec<u8>) -> Result<(State, Duration, Instant), Re
         parsed
     });
     let (state, parse) = parsed.await??;
-    Ok((state, parse, received))
+    Ok(Parsed { state, parse, received })
 }
 
 fn millis(d: Duration) -> f64 {
