@@ -201,16 +201,15 @@ fn worker(
             match batch.serve_once(fd, first, &mut answer) {
                 Ok(n) if n >= BACKLOG => standby.call_one(),
                 Ok(_) => {}
-                // Called in, and nothing more is queued.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !first => break,
                 Err(e) => {
-                    if !matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) {
+                    use io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+                    if !matches!(e.kind(), WouldBlock | TimedOut | Interrupted) {
                         tracing::warn!("udp receive: {e}");
+                    }
+                    // One called in goes back when nothing is queued (or
+                    // the socket fails: the first worker still serves).
+                    if !first && e.kind() != Interrupted {
+                        break;
                     }
                 }
             }
