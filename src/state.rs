@@ -241,12 +241,21 @@ impl TaskParser {
         // is dropped after the slots. Readers get the tasks only for as
         // long as they borrow the slots (`borrowing_slots`).
         let body: &'static [u8] = unsafe { std::slice::from_raw_parts(body.as_ptr(), body.len()) };
+        // A document that is UTF-8 throughout (the usual case) is checked
+        // once here, and each task read as text: serde then does not check
+        // each string again. Otherwise each task is read as bytes, and
+        // fails only where bytes that are not UTF-8 sit in a string read.
+        let text = std::str::from_utf8(body).ok();
         for (i, span) in spans.iter().enumerate() {
             // Nobody left to read them (the refresh failed meanwhile).
             if i % 256 == 0 && Arc::strong_count(&self.tasks) == 1 {
                 return;
             }
-            let task = match body.get(span.clone()).map(serde_json::from_slice::<Obj<Task>>) {
+            let parsed = match text {
+                Some(text) => text.get(span.clone()).map(serde_json::from_str::<Obj<Task>>),
+                None => body.get(span.clone()).map(serde_json::from_slice::<Obj<Task>>),
+            };
+            let task = match parsed {
                 Some(Ok(Obj(task))) => task,
                 Some(Err(e)) => {
                     let _ = self.tasks.error.set(e.to_string());
