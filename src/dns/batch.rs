@@ -159,7 +159,9 @@ const STOP_CHECK: Duration = Duration::from_millis(200);
 /// alone: threads blocked on one socket would be woken in turn, and a
 /// wake-up on another core costs more than the answer (the socket work
 /// alone at 20,000 q/s: 7.4 µs per query with one thread, 9.2 with two;
-/// `bench/dnsperf.sh`, the floor). Under load every core answers.
+/// `bench/dnsperf.sh`, the floor). Under load every core answers. Should
+/// the blocking worker's thread die (a panic: a bug), a waiting worker
+/// takes its place.
 pub fn spawn_workers<F>(
     socket: Arc<UdpSocket>,
     name: &str,
@@ -193,12 +195,20 @@ fn worker(
 ) {
     let fd = socket.as_raw_fd();
     let mut batch = Box::<Batch>::default();
+    let mut role = Role { standby, blocking: first };
     while !stop.load(Ordering::Relaxed) {
-        if !first && !standby.wait(stop) {
-            return;
+        if !role.blocking {
+            // Take the place of a blocking worker that died (a bug:
+            // answering never panics on purpose), or wait to be called in,
+            // maybe for that.
+            let lost = standby.blocker_lost.swap(false, Ordering::AcqRel);
+            if !lost && !standby.wait(stop) {
+                return;
+            }
+            role.blocking = lost || standby.blocker_lost.swap(false, Ordering::AcqRel);
         }
         while !stop.load(Ordering::Relaxed) {
-            match batch.serve_once(fd, first, &mut answer) {
+            match batch.serve_once(fd, role.blocking, &mut answer) {
                 Ok(n) if n >= BACKLOG => standby.call_one(),
                 Ok(_) => {}
                 Err(e) => {
@@ -207,8 +217,8 @@ fn worker(
                         tracing::warn!("udp receive: {e}");
                     }
                     // One called in goes back when nothing is queued (or
-                    // the socket fails: the first worker still serves).
-                    if !first && e.kind() != Interrupted {
+                    // the socket fails: the blocking worker still serves).
+                    if !role.blocking && e.kind() != Interrupted {
                         break;
                     }
                 }
@@ -217,10 +227,29 @@ fn worker(
     }
 }
 
+/// Whether a worker is the one blocking on the socket. If that worker's
+/// thread dies (a panic while answering), a waiting worker takes its
+/// place, so the socket is never left without one.
+struct Role<'s> {
+    standby: &'s Standby,
+    blocking: bool,
+}
+
+impl Drop for Role<'_> {
+    fn drop(&mut self) {
+        if self.blocking && std::thread::panicking() {
+            self.standby.blocker_lost.store(true, Ordering::Release);
+            self.standby.call_one();
+        }
+    }
+}
+
 /// Workers waiting to be called in (see [`spawn_workers`]).
 #[derive(Default)]
 struct Standby {
     waiting: Mutex<Vec<Thread>>,
+    /// The blocking worker died: the next worker to wait takes its place.
+    blocker_lost: AtomicBool,
 }
 
 impl Standby {
@@ -335,6 +364,45 @@ mod tests {
         }
         stop_all(&stop, threads);
         assert_eq!(answered_by(&rx), BTreeMap::from([("echo-0".to_owned(), 200)]));
+    }
+
+    #[test]
+    fn a_waiting_worker_takes_the_place_of_a_blocking_one_that_died() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = spawn_workers(Arc::new(socket), "echo", 2, Arc::clone(&stop), |i| {
+            move |packet: &[u8], _, out: &mut Vec<u8>| {
+                assert!(i != 0 || packet != b"die", "the first worker dies");
+                out.extend_from_slice(packet);
+                true
+            }
+        })
+        .unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"die", addr).unwrap();
+        // Queries taken in the same batch as the fatal one are lost with
+        // it: ask until answered.
+        client.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let mut buf = [0u8; 64];
+        let answered = (0..50).any(|_| {
+            client.send_to(b"first", addr).unwrap();
+            client.recv_from(&mut buf).is_ok_and(|(n, _)| buf.get(..n) == Some(&b"first"[..]))
+        });
+        assert!(answered);
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        for i in 0u16..50 {
+            client.send_to(&i.to_be_bytes(), addr).unwrap();
+            let mut reply = b"first".to_vec();
+            while reply == b"first" {
+                let (n, _) = client.recv_from(&mut buf).unwrap();
+                reply = buf.get(..n).unwrap().to_vec(); // (a retry's late answer)
+            }
+            assert_eq!(reply, i.to_be_bytes());
+        }
+        stop.store(true, Ordering::Relaxed);
+        let died = threads.into_iter().map(|t| t.join().is_err()).collect::<Vec<_>>();
+        assert_eq!(died, [true, false]);
     }
 
     #[test]
