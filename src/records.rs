@@ -465,10 +465,10 @@ impl RecordSet {
     /// against the batch alone (by comparing with each of its records,
     /// up to `SMALL_BATCH` of them; then by a hash table) and kept out
     /// of the fingerprint set (the batch is remembered for the rare later
-    /// record to that name). And
-    /// the other records' fingerprint slots and their names' last records
-    /// are far apart in memory: a first pass only reads them, so their
-    /// cache misses overlap instead of queueing one behind the other.
+    /// record to that name). And the other records' fingerprint slots and
+    /// their names' last records are far apart in memory: a first pass
+    /// only reads them, so their cache misses overlap instead of queueing
+    /// one behind the other.
     pub fn add_batch(&mut self, batch: &mut Vec<(Option<NameId>, Value)>) {
         if self.sealed {
             for (name, value) in batch.drain(..) {
@@ -500,10 +500,11 @@ impl RecordSet {
                 continue;
             };
             let RecordSet { records, in_batch, names, .. } = self;
+            let is_this = |r: &Record| r.name == name && r.value == value;
             let new = if kept_out < SMALL_BATCH {
                 // A few records: comparing with each is cheaper than hashing.
                 let kept = records.get(first_record as usize..).unwrap_or_default();
-                !kept.iter().any(|r| r.name == name && r.value == value)
+                !kept.iter().any(is_this)
             } else {
                 let key = |r: &Record| names.hasher.hash_one((r.name, r.value));
                 let rehash = |&i: &u32| records.get(i as usize).map_or(0, key);
@@ -515,9 +516,7 @@ impl RecordSet {
                         }
                     }
                 }
-                let same = |&i: &u32| {
-                    records.get(i as usize).is_some_and(|r| r.name == name && r.value == value)
-                };
+                let same = |&i: &u32| records.get(i as usize).is_some_and(is_this);
                 match in_batch.entry(names.hasher.hash_one((name, value)), same, rehash) {
                     Entry::Occupied(_) => false,
                     Entry::Vacant(v) => {

@@ -7,10 +7,10 @@
 //! document's structure: the root object, its `frameworks` array, each
 //! framework object's keys and its `tasks` array, skipping every other
 //! value by counting brackets outside strings, 64 bytes at a time
-//! ([`nested_end`]). It hands
-//! back where each task element lies and a *skeleton*: the document with
-//! the contents of those `tasks` arrays cut out (`"tasks":[]`), small
-//! enough for serde to read the outline from at once.
+//! ([`nested_end`]). It hands back where each task element lies and a
+//! *skeleton*: the document with the contents of those `tasks` arrays cut
+//! out (`"tasks":[]`), small enough for serde to read the outline from at
+//! once.
 //!
 //! Nothing goes unchecked: serde reads the skeleton (everything but the
 //! task elements) and later each task element on its own, and the
