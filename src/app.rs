@@ -313,7 +313,7 @@ pub fn records_from_file(path: &std::path::Path, config: &Config) -> anyhow::Res
 }
 
 /// The `/v1/axfr` document for a record set.
-pub fn axfr(records: &RecordSet, config: &Config, serial: u32) -> Axfr {
+pub fn axfr<'a>(records: &'a RecordSet, config: &Config, serial: u32) -> Axfr<'a> {
     Axfr {
         ttl: config.ttl,
         serial,

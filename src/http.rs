@@ -2,6 +2,7 @@
 //! service, shaped as the original's, plus Prometheus `/metrics` and a
 //! health check.
 
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -10,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -287,14 +289,105 @@ async fn ports(State(api): Shared, Path(host): Path<String>) -> Response {
 }
 
 async fn enumerate(State(api): Shared) -> Response {
-    with_records(&api, |rs, _| axum::Json(rs.enumeration()).into_response())
+    stream_json(api.current.load_full(), |out, rs, _| serde_json::to_writer(out, &rs.enumeration()))
 }
 
 async fn axfr(State(api): Shared) -> Response {
-    with_records(&api, |rs, snap| {
+    let config = Arc::clone(&api.config);
+    stream_json(api.current.load_full(), move |out, rs, snap| {
         let serial = snap.map_or(0, |s| s.zone.serial);
-        axum::Json(crate::app::axfr(rs, &api.config, serial)).into_response()
+        serde_json::to_writer(out, &crate::app::axfr(rs, &config, serial))
     })
+}
+
+/// Bytes of JSON per piece of a streamed body.
+const CHUNK: usize = 64 * 1024;
+/// Pieces written ahead of the client.
+const CHUNKS_AHEAD: usize = 2;
+
+/// A document of the records in `snapshot` (as [`with_records`]: none
+/// before the first load), written by `write` on a blocking thread and
+/// streamed as it is made, in pieces of [`CHUNK`] bytes. `/v1/enumerate`
+/// of a 20,000-task cluster is 26 MB and takes ~150 ms of CPU to write:
+/// made whole, it took the resident set from 31 to 92 MB and held one of
+/// the async threads, which DNS over TCP and forwarding share, for all
+/// that time. Streamed, a download holds a few pieces, and the snapshot it
+/// started with (a reload meanwhile keeps the old records until it ends).
+/// A client that takes no piece for [`REQUEST_TIMEOUT`] is cut off; a body
+/// cut short ends with an error, never as if complete.
+fn stream_json<F>(snapshot: Option<Arc<Snapshot>>, write: F) -> Response
+where
+    F: FnOnce(&mut ChunkWriter, &RecordSet, Option<&Snapshot>) -> serde_json::Result<()>
+        + Send
+        + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter { buf: Vec::with_capacity(CHUNK), tx, runtime };
+        let empty = RecordSet::default();
+        let (rs, snap) = snapshot.as_deref().map_or((&empty, None), |s| (&s.records, Some(s)));
+        let written = write(&mut out, rs, snap).map_err(io::Error::from);
+        if let Err(e) = written.and_then(|()| out.send()) {
+            tracing::debug!("HTTP body cut short: {e}");
+            // Ends the body with an error (the client may be gone).
+            let _ = out.tx.try_send(Err(e));
+        }
+    });
+    ([(header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(Chunks(rx)))
+        .into_response()
+}
+
+/// Collects a streamed body's bytes and hands them on a piece at a time.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl ChunkWriter {
+    /// Hand over what is collected, waiting for the client to take it.
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        let sent =
+            self.runtime.block_on(tokio::time::timeout(REQUEST_TIMEOUT, self.tx.send(Ok(piece))));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(io::Error::new(io::ErrorKind::BrokenPipe, "the client went away")),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading")),
+        }
+    }
+}
+
+impl io::Write for ChunkWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The pieces of a streamed body, as they come.
+struct Chunks(tokio::sync::mpsc::Receiver<io::Result<Bytes>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 async fn metrics(State(api): Shared) -> Response {
@@ -337,4 +430,62 @@ async fn health(State(api): Shared) -> Response {
             .into_response();
     }
     axum::Json(body("ok", None)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Writes `len` bytes of one JSON string, then fails if `fail`, and
+    /// reports how its writes ended (the error's kind, if any).
+    fn writer(
+        len: usize,
+        fail: bool,
+        done: std::sync::mpsc::Sender<Option<io::ErrorKind>>,
+    ) -> impl FnOnce(&mut ChunkWriter, &RecordSet, Option<&Snapshot>) -> serde_json::Result<()>
+    {
+        move |out, _, _| {
+            let written = out
+                .write_all(b"\"")
+                .and_then(|()| (2..len).try_for_each(|_| out.write_all(b"x")))
+                .and_then(|()| out.write_all(b"\""));
+            let _ = done.send(written.as_ref().err().map(io::Error::kind));
+            written.map_err(serde_json::Error::io)?;
+            if fail { Err(serde::ser::Error::custom("failed on purpose")) } else { Ok(()) }
+        }
+    }
+
+    async fn body(response: Response) -> Result<Vec<u8>, axum::Error> {
+        axum::body::to_bytes(response.into_body(), usize::MAX).await.map(|b| b.to_vec())
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_document_of_many_pieces_arrives_whole() {
+        let (done, report) = std::sync::mpsc::channel();
+        let len = 5 * CHUNK + 123;
+        let response = stream_json(None, writer(len, false, done));
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let bytes = body(response).await.unwrap();
+        assert_eq!(bytes.len(), len);
+        assert!(bytes.starts_with(b"\"xx") && bytes.ends_with(b"xx\""));
+        assert_eq!(report.recv().unwrap(), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_document_that_fails_to_be_written_ends_in_an_error_not_cut_short() {
+        let (done, _report) = std::sync::mpsc::channel();
+        // Whole pieces went out before the failure: the body still fails.
+        let response = stream_json(None, writer(3 * CHUNK, true, done));
+        assert!(body(response).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn writing_stops_when_the_client_goes_away() {
+        let (done, report) = std::sync::mpsc::channel();
+        // Far more than the pieces written ahead: the writer must notice.
+        drop(stream_json(None, writer(100 * CHUNK, false, done)));
+        let written = tokio::task::spawn_blocking(move || report.recv().unwrap()).await.unwrap();
+        assert_eq!(written, Some(io::ErrorKind::BrokenPipe));
+    }
 }

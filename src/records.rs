@@ -21,7 +21,6 @@
 //! own batch ([`RecordSet::add_batch`]), everything else against a set of
 //! fingerprints of every record stored.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -30,7 +29,7 @@ use std::ops::Range;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use serde::Serialize;
-use serde::ser::{SerializeStruct, Serializer};
+use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 
 use crate::labels::is_valid_dns_name;
 
@@ -723,21 +722,11 @@ impl RecordSet {
         Enumeration(self)
     }
 
-    /// The `Records` member of `/v1/axfr`: names sorted, values sorted.
-    pub fn axfr_records(&self) -> AxfrRecords {
-        let mut out = AxfrRecords::default();
-        for (name, set) in self.iter() {
-            let put = |map: &mut BTreeMap<String, Vec<String>>, mut values: Vec<String>| {
-                if !values.is_empty() {
-                    values.sort();
-                    map.insert(name.to_owned(), values);
-                }
-            };
-            put(&mut out.a, set.a.iter().map(ToString::to_string).collect());
-            put(&mut out.aaaa, set.aaaa.iter().map(ToString::to_string).collect());
-            put(&mut out.srv, set.srv.iter().map(ToString::to_string).collect());
-        }
-        out
+    /// The `Records` member of `/v1/axfr` (names sorted here, once).
+    pub fn axfr_records(&self) -> AxfrRecords<'_> {
+        let mut names: Vec<(&str, NameId)> = self.names().map(|id| (self.name(id), id)).collect();
+        names.sort_unstable();
+        AxfrRecords { rs: self, sorted: names.into_iter().map(|(_, id)| id).collect() }
     }
 
     fn range<'s, T>(items: &'s [T], r: &Range<u32>) -> &'s [T] {
@@ -745,20 +734,65 @@ impl RecordSet {
     }
 }
 
-/// The record maps of `/v1/axfr`, keyed by name.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct AxfrRecords {
-    #[serde(rename = "As")]
-    pub a: BTreeMap<String, Vec<String>>,
-    #[serde(rename = "AAAAs")]
-    pub aaaa: BTreeMap<String, Vec<String>>,
-    #[serde(rename = "SRVs")]
-    pub srv: BTreeMap<String, Vec<String>>,
+/// The record maps of `/v1/axfr`: `{"As": {name: [value, ...]}, "AAAAs":
+/// ..., "SRVs": ...}`, names sorted, each name's values sorted as text, a
+/// name left out of a map it has no records for. Serialized straight from
+/// the record set, a name at a time: the document is never whole in memory.
+pub struct AxfrRecords<'a> {
+    rs: &'a RecordSet,
+    /// Every name holding records, in name order.
+    sorted: Vec<NameId>,
+}
+
+impl Serialize for AxfrRecords<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Records", 3)?;
+        st.serialize_field("As", &TypeMap(self, RecordType::A))?;
+        st.serialize_field("AAAAs", &TypeMap(self, RecordType::Aaaa))?;
+        st.serialize_field("SRVs", &TypeMap(self, RecordType::Srv))?;
+        st.end()
+    }
+}
+
+/// One map of [`AxfrRecords`]: the names with records of one type.
+struct TypeMap<'r, 'a>(&'r AxfrRecords<'a>, RecordType);
+
+impl Serialize for TypeMap<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use std::fmt::Write;
+        let (AxfrRecords { rs, sorted }, rtype) = (self.0, self.1);
+        let mut map = s.serialize_map(None)?;
+        // A name's values as text, one after another in `text`.
+        let (mut text, mut spans) = (String::new(), Vec::<Range<usize>>::new());
+        for &id in sorted {
+            text.clear();
+            spans.clear();
+            for value in rs.values(id) {
+                let start = text.len();
+                let _ = match (value, rtype) {
+                    (Value::A(ip), RecordType::A) => write!(text, "{ip}"),
+                    (Value::Aaaa(ip), RecordType::Aaaa) => write!(text, "{ip}"),
+                    (Value::Srv { target, port }, RecordType::Srv) => {
+                        write!(text, "{}:{port}", rs.name(target))
+                    }
+                    _ => continue,
+                };
+                spans.push(start..text.len());
+            }
+            if spans.is_empty() {
+                continue;
+            }
+            let value = |span: &Range<usize>| text.get(span.clone()).unwrap_or_default();
+            spans.sort_unstable_by(|a, b| value(a).cmp(value(b)));
+            map.serialize_entry(rs.name(id), &Seq::new(spans.iter().map(value)))?;
+        }
+        map.end()
+    }
 }
 
 /// The whole `/v1/axfr` document (also what `-dump` prints).
-#[derive(Debug, Clone, Serialize)]
-pub struct Axfr {
+#[derive(Serialize)]
+pub struct Axfr<'a> {
     #[serde(rename = "TTL")]
     pub ttl: u32,
     #[serde(rename = "Serial")]
@@ -772,7 +806,7 @@ pub struct Axfr {
     #[serde(rename = "Domain")]
     pub domain: String,
     #[serde(rename = "Records")]
-    pub records: AxfrRecords,
+    pub records: AxfrRecords<'a>,
 }
 
 /// `/v1/enumerate`, serialized straight from the record set:
@@ -873,6 +907,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn axfr_names_and_values_are_sorted_as_text() {
+        let mut rs = RecordSet::default();
+        for ip in ["10.0.0.10", "10.0.0.9", "::2"] {
+            rs.insert_ip("b.mesos.", ip.parse().unwrap());
+        }
+        rs.insert_ip("a.mesos.", "10.0.0.1".parse().unwrap());
+        rs.insert_srv("_b._tcp.mesos.", "b.mesos.", 9);
+        rs.insert_srv("_b._tcp.mesos.", "a.mesos.", 80);
+        rs.insert_srv("_b._tcp.mesos.", "b.mesos.", 10);
+        assert_eq!(
+            serde_json::to_string(&rs.axfr_records()).unwrap(),
+            r#"{"As":{"a.mesos.":["10.0.0.1"],"b.mesos.":["10.0.0.10","10.0.0.9"]},"#.to_owned()
+                + r#""AAAAs":{"b.mesos.":["::2"]},"#
+                + r#""SRVs":{"_b._tcp.mesos.":["a.mesos.:80","b.mesos.:10","b.mesos.:9"]}}"#
+        );
+    }
+
+    #[test]
     fn duplicates_and_invalid_names_are_not_stored() {
         let mut rs = RecordSet::default();
         assert!(rs.insert_ip("a.mesos.", "1.2.3.4".parse().unwrap()));
@@ -883,10 +935,10 @@ mod tests {
         assert!(!rs.insert_srv("_a._tcp.mesos.", "a.mesos.", 80));
         assert!(!rs.insert_srv("_b._tcp.mesos.", &format!("{}.mesos.", "x".repeat(64)), 80));
         assert_eq!(rs.skipped, 2);
-        let ax = rs.axfr_records();
-        assert_eq!(ax.a["a.mesos."], vec!["1.2.3.4"]);
-        assert_eq!(ax.aaaa["a.mesos."], vec!["::1"]);
-        assert_eq!(ax.srv["_a._tcp.mesos."], vec!["a.mesos.:80"]);
+        let ax = serde_json::to_value(rs.axfr_records()).unwrap();
+        assert_eq!(ax["As"], serde_json::json!({"a.mesos.": ["1.2.3.4"]}));
+        assert_eq!(ax["AAAAs"], serde_json::json!({"a.mesos.": ["::1"]}));
+        assert_eq!(ax["SRVs"], serde_json::json!({"_a._tcp.mesos.": ["a.mesos.:80"]}));
         assert_eq!(rs.len(), 2);
     }
 
@@ -934,7 +986,8 @@ mod tests {
         }
         batched.add_batch(&mut batch);
         assert!(batch.is_empty());
-        assert_eq!(batched.axfr_records(), one_by_one.axfr_records());
+        let axfr = |rs: &RecordSet| serde_json::to_value(rs.axfr_records()).unwrap();
+        assert_eq!(axfr(&batched), axfr(&one_by_one));
         assert_eq!((batched.len(), batched.record_count(), batched.skipped), (3, 4, 1));
         assert_eq!(batched.skipped, one_by_one.skipped);
     }

@@ -160,6 +160,36 @@ async fn axfr_and_enumerate_match_the_records() {
     api.running.shutdown().await;
 }
 
+/// The big documents are streamed in pieces: what arrives is exactly the
+/// document serialized whole from the records in service.
+#[tokio::test(flavor = "multi_thread")]
+async fn big_documents_arrive_whole_and_exact() {
+    let master = FakeMaster::start(Behaviour::Status(503)).await;
+    master.set(Behaviour::Serve(state_with_leader("dcos-ui-0.22.0-ovh-large.json", master.addr)));
+    let config = test_config(&[master.addr], json!({"httpon": true, "httpport": 0}));
+    let running = start_with_masters(config.clone()).await;
+    wait_loaded(&running).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", running.http_addr.unwrap());
+    let get = |path: &str| client.get(format!("{base}{path}")).send();
+
+    let axfr = get("/v1/axfr").await.unwrap().text().await.unwrap();
+    let enumerate = get("/v1/enumerate").await.unwrap().text().await.unwrap();
+    // Refreshes of the same state change only the serial.
+    let serial: u32 = serde_json::from_str::<Value>(&axfr).unwrap()["Serial"]
+        .as_u64()
+        .and_then(|s| s.try_into().ok())
+        .unwrap();
+    let snapshot = running.current.load_full().unwrap();
+    let want = mesos_dns::app::axfr(&snapshot.records, &config, serial);
+    assert!(axfr.len() > 64 * 1024, "{} bytes: not several pieces", axfr.len());
+    assert!(axfr == serde_json::to_string(&want).unwrap(), "/v1/axfr differs");
+    let want = serde_json::to_string(&snapshot.records.enumeration()).unwrap();
+    assert!(enumerate.len() > 64 * 1024, "{} bytes: not several pieces", enumerate.len());
+    assert!(enumerate == want, "/v1/enumerate differs");
+    running.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_are_json_404_405_400() {
     let api = Api::start(json!({})).await;

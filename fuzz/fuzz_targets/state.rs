@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         generate(&state, config, &config.masters, &StaticResolver::localhost_only())
     {
         let _ = Zone::compile(&records, config, 1);
-        let _ = records.axfr_records();
+        let _ = serde_json::to_vec(&records.axfr_records());
         let _ = serde_json::to_vec(&records.enumeration());
     }
 });
