@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Latency added by forwarding names outside the domain: NSD serving a small
 # zone on 127.0.0.1, asked directly and through mesos-dns (the release
-# binary on the demo state, forwarding to that NSD).
+# binary on the demo state, forwarding to that NSD); then, when dnsperf is
+# installed, both at full speed for FULL_SECONDS (default 5; 0 skips it).
 #   bench/forward-latency.sh [COUNT] [RATE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,3 +61,16 @@ target/release/mesos-dns -config="$work/config.json" -state-file=demo/state.json
 pids+=($!)
 sleep 1
 python3 bench/forward-latency.py "$nsd_port" "$our_port" "${1:-5000}" "${2:-1000}"
+
+full=${FULL_SECONDS:-5}
+if [ "$full" != 0 ] && command -v dnsperf >/dev/null; then
+  printf 'www.example.org A\nnx.example.org A\n' >"$work/queries.txt"
+  echo
+  echo "full speed, ${full} s each (dnsperf -c 4 -q 200; one name that exists, one NXDOMAIN)"
+  printf '%-14s %10s %8s\n' path 'q/s' lost
+  for run in "NSD directly:$nsd_port" "through us:$our_port"; do
+    dnsperf -s 127.0.0.1 -p "${run##*:}" -d "$work/queries.txt" -l "$full" -c 4 -q 200 2>&1 |
+      awk -v path="${run%%:*}" '/Queries lost:/ { lost = $3 } /Queries per second:/ { qps = $4 }
+        END { printf "%-14s %10.0f %8d\n", path, qps, lost }'
+  done
+fi

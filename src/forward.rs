@@ -190,12 +190,15 @@ impl Forwarder {
         sock.connect(upstream).await?;
         let (query, id) = with_new_id(packet);
         sock.send(&query).await?;
-        let mut buf = vec![0u8; 65535];
+        // Room for the largest datagram, not zeroed (zeroing 64 KiB was an
+        // eighth of the CPU a forwarded query took).
+        let mut buf = Vec::with_capacity(65535);
         loop {
-            let n = tokio::time::timeout_at(deadline, sock.recv(&mut buf))
+            buf.clear();
+            tokio::time::timeout_at(deadline, sock.recv_buf(&mut buf))
                 .await
                 .map_err(|_| TryError::Timeout)??;
-            if let Some(answer) = relay(q, &query, id, buf.get(..n).unwrap_or_default(), true) {
+            if let Some(answer) = relay(q, &query, id, &buf, true) {
                 return Ok(answer);
             }
             // Wrong id or question: not ours (spoofed or late); keep waiting.
