@@ -54,9 +54,11 @@ pub fn run(args: &Args, config: Config) -> anyhow::Result<()> {
         };
         let records = records_from_file(path, &config)?;
         let doc = axfr(&records, &config, unix_now());
-        let mut out = std::io::stdout().lock();
+        // Buffered: stdout alone writes each line with its own syscall.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
+        out.flush()?;
         return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
