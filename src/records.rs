@@ -58,6 +58,16 @@ pub enum Value {
     },
 }
 
+impl Value {
+    pub fn rtype(self) -> RecordType {
+        match self {
+            Value::A(_) => RecordType::A,
+            Value::Aaaa(_) => RecordType::Aaaa,
+            Value::Srv { .. } => RecordType::Srv,
+        }
+    }
+}
+
 impl From<IpAddr> for Value {
     /// An IPv4-mapped IPv6 address is an A record, as in the original.
     fn from(ip: IpAddr) -> Self {
@@ -767,16 +777,9 @@ impl Serialize for TypeMap<'_, '_> {
         for &id in sorted {
             text.clear();
             spans.clear();
-            for value in rs.values(id) {
+            for value in rs.values(id).filter(|v| v.rtype() == rtype) {
                 let start = text.len();
-                let _ = match (value, rtype) {
-                    (Value::A(ip), RecordType::A) => write!(text, "{ip}"),
-                    (Value::Aaaa(ip), RecordType::Aaaa) => write!(text, "{ip}"),
-                    (Value::Srv { target, port }, RecordType::Srv) => {
-                        write!(text, "{}:{port}", rs.name(target))
-                    }
-                    _ => continue,
-                };
+                let _ = write!(text, "{}", ValueText(rs, value));
                 spans.push(start..text.len());
             }
             if spans.is_empty() {
@@ -858,23 +861,23 @@ impl Serialize for RecordView<'_> {
         let (rs, r) = (self.0, self.1);
         let mut st = s.serialize_struct("EnumRecord", 3)?;
         st.serialize_field("name", rs.name(r.name))?;
-        let rtype = match r.value {
-            Value::A(ip) => {
-                st.serialize_field("host", &Display(ip))?;
-                RecordType::A
-            }
-            Value::Aaaa(ip) => {
-                st.serialize_field("host", &Display(ip))?;
-                RecordType::Aaaa
-            }
-            Value::Srv { target, port } => {
-                let host = format_args!("{}:{port}", rs.name(target));
-                st.serialize_field("host", &Display(host))?;
-                RecordType::Srv
-            }
-        };
-        st.serialize_field("rtype", &rtype)?;
+        st.serialize_field("host", &Display(ValueText(rs, r.value)))?;
+        st.serialize_field("rtype", &r.value.rtype())?;
         st.end()
+    }
+}
+
+/// A record's value as the JSON views spell it: the address, or an SRV
+/// record's `target:port`.
+struct ValueText<'a>(&'a RecordSet, Value);
+
+impl fmt::Display for ValueText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Value::A(ip) => ip.fmt(f),
+            Value::Aaaa(ip) => ip.fmt(f),
+            Value::Srv { target, port } => write!(f, "{}:{port}", self.0.name(target)),
+        }
     }
 }
 
