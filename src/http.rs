@@ -189,8 +189,15 @@ fn normalize(name: &str) -> Result<String, Box<Response>> {
 
 /// The records in service (empty before the first load).
 fn with_records<T>(api: &Api, f: impl FnOnce(&RecordSet, Option<&Snapshot>) -> T) -> T {
-    let current = api.current.load();
-    match current.as_ref() {
+    with_snapshot(api.current.load().as_deref(), f)
+}
+
+/// The records of `snapshot`, empty without one.
+fn with_snapshot<T>(
+    snapshot: Option<&Snapshot>,
+    f: impl FnOnce(&RecordSet, Option<&Snapshot>) -> T,
+) -> T {
+    match snapshot {
         Some(s) => f(&s.records, Some(s)),
         None => f(&RecordSet::default(), None),
     }
@@ -305,7 +312,7 @@ const CHUNK: usize = 64 * 1024;
 /// Pieces written ahead of the client.
 const CHUNKS_AHEAD: usize = 2;
 
-/// A document of the records in `snapshot` (as [`with_records`]: none
+/// A document of the records in `snapshot` ([`with_snapshot`]: none
 /// before the first load), written by `write` on a blocking thread and
 /// streamed as it is made, in pieces of [`CHUNK`] bytes. `/v1/enumerate`
 /// of a 20,000-task cluster is 26 MB and takes ~150 ms of CPU to write:
@@ -325,9 +332,8 @@ where
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut out = ChunkWriter { buf: Vec::with_capacity(CHUNK), tx, runtime };
-        let empty = RecordSet::default();
-        let (rs, snap) = snapshot.as_deref().map_or((&empty, None), |s| (&s.records, Some(s)));
-        let written = write(&mut out, rs, snap).map_err(io::Error::from);
+        let written = with_snapshot(snapshot.as_deref(), |rs, snap| write(&mut out, rs, snap))
+            .map_err(io::Error::from);
         if let Err(e) = written.and_then(|()| out.send()) {
             tracing::debug!("HTTP body cut short: {e}");
             // Ends the body with an error (the client may be gone).
