@@ -45,12 +45,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-STATE="$STATE_DIR/state-$TASKS-$(cksum <bench/gen-state.py | cut -d' ' -f1).json"
-if [ ! -s "$STATE" ]; then
-    say "generating a $TASKS-task state"
-    python3 bench/gen-state.py "$TASKS" >"$STATE.tmp"
-    mv "$STATE.tmp" "$STATE"
-fi
+mkdir -p "$STATE_DIR"
+STATE=$(state_file "$TASKS")
 DNS_PORT=$(free_port)
 HTTP_PORT=$(free_port)
 cat >"$WORK/config.json" <<EOF

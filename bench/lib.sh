@@ -68,3 +68,18 @@ while True:
     break
 PY
 }
+
+# state_file N: the generated state of N tasks, cached under STATE_DIR
+# (keyed by the generator's content, so a changed generator makes new
+# files). Prints its path.
+state_file() {
+    local n=$1 f key
+    key=$(cksum <bench/gen-state.py | cut -d' ' -f1)
+    f="$STATE_DIR/state-$n-$key.json"
+    if [ ! -s "$f" ]; then
+        say "generating a $n-task state"
+        python3 bench/gen-state.py "$n" >"$f.tmp"
+        mv "$f.tmp" "$f"
+    fi
+    printf '%s\n' "$f"
+}

@@ -84,20 +84,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The generated state of N tasks, cached under STATE_DIR (keyed by the
-# generator's content, so a changed generator makes new files).
-GEN_KEY=$(cksum <bench/gen-state.py | cut -d' ' -f1)
-state_file() {
-    local n=$1 f
-    f="$STATE_DIR/state-$n-$GEN_KEY.json"
-    if [ ! -s "$f" ]; then
-        say "generating a $n-task state"
-        python3 bench/gen-state.py "$n" >"$f.tmp"
-        mv "$f.tmp" "$f"
-    fi
-    printf '%s\n' "$f"
-}
-
 # A config for the server on a fresh free port: DNS only, no forwarding,
 # no periodic refresh (only SIGUSR1 reloads). Prints the port.
 write_config() {
