@@ -69,7 +69,7 @@ run() {
         sleep 0.1
     done
     local loaded_kb end=$((SECONDS + DURATION)) pids=() i
-    loaded_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")
+    loaded_kb=$(proc_kb "$SERVER_PID" VmRSS)
     for ((i = 0; i < downloaders; i++)); do
         (
             n=0
@@ -86,7 +86,7 @@ run() {
     for p in "${pids[@]}"; do wait "$p" || die "a downloader failed"; done
     local downloads=0 peak_kb
     for ((i = 0; i < downloaders; i++)); do downloads=$((downloads + $(cat "$WORK/downloads-$i"))); done
-    peak_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
+    peak_kb=$(proc_kb "$SERVER_PID" VmHWM)
     stop_pid "$SERVER_PID"
     SERVER_PID=
     awk -v d="$downloaders" -v n="$downloads" -v loaded="$loaded_kb" -v peak="$peak_kb" '

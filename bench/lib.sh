@@ -69,6 +69,14 @@ while True:
 PY
 }
 
+# proc_kb PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in kB.
+proc_kb() {
+    local v
+    v=$(awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null) || true
+    [ -n "$v" ] || die "cannot read $2 of process $1"
+    printf '%s\n' "$v"
+}
+
 # state_file N: the generated state of N tasks, cached under STATE_DIR
 # (keyed by the generator's content, so a changed generator makes new
 # files). Prints its path.

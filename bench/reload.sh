@@ -137,14 +137,6 @@ reload() {
     wait_refreshed "$log" "$pid" "$n"
 }
 
-# A /proc/PID/status field (VmRSS, VmHWM) in kB.
-proc_kb() {
-    local v
-    v=$(awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null) || true
-    [ -n "$v" ] || die "cannot read $2 of process $1"
-    printf '%s\n' "$v"
-}
-
 # start_server STATE CONF LOG: starts the server, waits for its first load
 # and for its SIGUSR1 handler. Sets SERVER_PID.
 start_server() {
