@@ -333,12 +333,3 @@ pub fn unix_now() -> u32 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
-
-/// Return the allocator's free pages to the operating system (mimalloc
-/// keeps them for a while otherwise; after a refresh, most of what the
-/// fetch, parse and old records used is free).
-pub fn release_free_memory() {
-    // SAFETY: `mi_collect` only walks the allocator's own free lists; it is
-    // safe to call from any thread at any time.
-    unsafe { libmimalloc_sys::mi_collect(true) }
-}

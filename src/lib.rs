@@ -13,6 +13,7 @@ pub mod forward;
 pub mod generate;
 pub mod http;
 pub mod labels;
+pub mod memory;
 pub mod metrics;
 pub mod records;
 pub mod refresh;

@@ -15,6 +15,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use crate::config::Config;
+use crate::memory::{self, Collapsed, Region, region_of};
 use crate::records::{NameId, RecordSet, Value};
 
 /// Record types the zone serves.
@@ -253,6 +254,25 @@ impl Zone {
             serial,
             stats,
         }
+    }
+
+    /// Move the zone's memory onto 2 MiB pages, best effort
+    /// ([`memory::collapse_to_huge_pages`]: answers then take fewer TLB
+    /// misses). The zone reads the same before, during and after.
+    pub fn collapse_to_huge_pages(&self) -> Collapsed {
+        memory::collapse_to_huge_pages(self.memory())
+    }
+
+    /// Where the zone's data lies: its vectors and its name table.
+    fn memory(&self) -> impl Iterator<Item = Region> {
+        let NameIndex { index, nodes, names, .. } = &self.names;
+        // The table's slots and control bytes are one allocation, which
+        // starts at or just before its lowest slot.
+        let table = index.iter().map(|slot| std::ptr::from_ref(slot) as usize).min();
+        let table = table.map(|start| Region { start, len: index.allocation_size() });
+        let vectors =
+            [region_of(&self.arena), region_of(&self.srvs), region_of(names), region_of(nodes)];
+        vectors.into_iter().chain(table)
     }
 
     /// The domain in lower-case wire form.
@@ -767,8 +787,8 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn two_threads_compile_the_zone_one_thread_does() {
+    /// 3,000 tasks of 97 apps, with SRV records and a few AAAA.
+    fn many_tasks() -> RecordSet {
         let mut rs = RecordSet::default();
         for i in 0..3000u32 {
             let [_, _, hi, lo] = i.to_be_bytes();
@@ -787,6 +807,12 @@ mod tests {
             }
         }
         rs.seal();
+        rs
+    }
+
+    #[test]
+    fn two_threads_compile_the_zone_one_thread_does() {
+        let rs = many_tasks();
         assert!(rs.name_count() >= NAMES_ON_A_THREAD);
         let config = Config::default();
         let one = Zone::compile_on(&rs, &config, 7, false);
@@ -803,6 +829,22 @@ mod tests {
         assert_eq!(&two.bytes(srv.rr)[SRV_TARGET_OFFSET..], &target[..]);
         assert_eq!(two.bytes(srv.glue).len(), A_TAIL + AAAA_TAIL);
         assert!(two.node(b"\x08marathon\x07agent12\x05mesos\x00").is_some_and(|n| n.a.is_empty()));
+    }
+
+    #[test]
+    fn the_zones_memory_is_all_moved_to_huge_pages_and_reads_the_same() {
+        let rs = many_tasks();
+        let zone = Zone::compile(&rs, &Config::default(), 7);
+        let regions: Vec<Region> = zone.memory().collect();
+        let within = |at: usize| regions.iter().any(|r| (r.start..r.start + r.len).contains(&at));
+        let slots = zone.names.index.iter().map(|slot| std::ptr::from_ref(slot) as usize);
+        let nodes = zone.names.nodes.iter().map(|node| std::ptr::from_ref(node) as usize);
+        let bytes = [&zone.arena, &zone.names.names].map(|v| v.as_ptr() as usize + v.len() - 1);
+        let srvs = zone.srvs.iter().map(|srv| std::ptr::from_ref(srv) as usize);
+        assert!(slots.chain(nodes).chain(bytes).chain(srvs).all(within));
+        let before = answers(&zone, &rs);
+        zone.collapse_to_huge_pages();
+        assert_eq!(answers(&zone, &rs), before);
     }
 
     #[test]
