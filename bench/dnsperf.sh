@@ -2,12 +2,18 @@
 # Load-test our DNS server, then NSD serving the same records, with dnsperf,
 # all on 127.0.0.1. See bench/README.md for what the numbers mean.
 #
-#   bench/dnsperf.sh                 # 20,000 tasks, 10 s per run
-#   TASKS=100000 DURATION=5 bench/dnsperf.sh
+#   bench/dnsperf.sh                 # 20,000 tasks, 10 s per run, 3 rounds
+#   TASKS=100000 DURATION=5 ROUNDS=1 bench/dnsperf.sh
+#
+# The three servers run side by side, idle but for the one under load, and
+# each round runs ours, the floor and NSD one after the other: this
+# machine's speed drifts over minutes, so the ratios come from runs seconds
+# apart, and the summary gives each ratio's median over the rounds.
 #
 # Environment:
 #   TASKS      tasks in the generated state (default 20000)
 #   DURATION   seconds per dnsperf run (default 10)
+#   ROUNDS     rounds of all the runs (default 3)
 #   RATE       queries/s of the fixed-rate run (default 20000)
 #   CLIENTS    dnsperf -c (default 4); OUTSTANDING: dnsperf -q (default 500)
 #   QUERIES    lines in the query file (default 20000; dnsperf loops over it)
@@ -24,6 +30,7 @@ set -euo pipefail
 
 TASKS=${TASKS:-20000}
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-20000}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-500}
@@ -118,13 +125,14 @@ PROBE=$(awk '$2 == "A" { print $1; exit }' "$WORK/queries.txt")
 
 # --- running dnsperf -------------------------------------------------------------
 HZ=$(getconf CLK_TCK)
-ROWS=()   # "server mode qps lost avg_ms max_ms us_per_query resp_bytes"
+ROWS=()   # "server mode round qps lost avg_ms max_ms us_per_query resp_bytes"
+ROUND=1
 
 # run SERVER PID PORT MODE [dnsperf args...]
 run() {
     local server=$1 pid=$2 port=$3 mode=$4
     shift 4
-    local out="$WORK/dnsperf-$server-$mode.txt" before after
+    local out="$WORK/dnsperf-$server-$mode-$ROUND.txt" before after
     before=$(cpu_ticks "$pid")
     # shellcheck disable=SC2086
     dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -l "$DURATION" \
@@ -133,7 +141,7 @@ run() {
     after=$(cpu_ticks "$pid")
     kill -0 "$pid" 2>/dev/null || die "$server died during the $mode run"
     local row
-    row=$(awk -v server="$server" -v mode="$mode" -v ticks=$((after - before)) -v hz="$HZ" '
+    row=$(awk -v server="$server" -v mode="$mode" -v round="$ROUND" -v ticks=$((after - before)) -v hz="$HZ" '
         /Queries completed:/ { done = $3 }
         /Queries lost:/ { lost = $3 }
         /Queries per second:/ { qps = $4 }
@@ -141,18 +149,18 @@ run() {
         /Average packet size:/ { resp = $NF }
         END {
             us = done > 0 ? ticks * 1e6 / hz / done : 0
-            printf "%s %s %.0f %d %.3f %.3f %.2f %s\n", server, mode, qps, lost, avg * 1000, max * 1000, us, resp
+            printf "%s %s %d %.0f %d %.3f %.3f %.2f %s\n", server, mode, round, qps, lost, avg * 1000, max * 1000, us, resp
         }' "$out")
     ROWS+=("$row")
     print_row $row
 }
 
 print_header() {
-    printf '%-9s %-10s %10s %8s %9s %9s %11s %9s\n' \
-        server run 'q/s' lost 'avg ms' 'max ms' 'CPU us/q' 'resp B'
+    printf '%-9s %-10s %5s %10s %8s %9s %9s %11s %9s\n' \
+        server run round 'q/s' lost 'avg ms' 'max ms' 'CPU us/q' 'resp B'
 }
 print_row() {
-    printf '%-9s %-10s %10s %8s %9s %9s %11s %9s\n' "$@"
+    printf '%-9s %-10s %5s %10s %8s %9s %9s %11s %9s\n' "$@"
 }
 
 runs() {
@@ -162,18 +170,13 @@ runs() {
     run "$server" "$pid" "$port" tcp-max -m tcp
 }
 
-say "dnsperf: $DURATION s per run, -c $CLIENTS -q $OUTSTANDING $DNSPERF_ARGS"
+say "dnsperf: $DURATION s per run, $ROUNDS rounds, -c $CLIENTS -q $OUTSTANDING $DNSPERF_ARGS"
 
 # --- our server ------------------------------------------------------------------
 say "starting mesos-dns on 127.0.0.1:$PORT"
 "$BIN" -config="$WORK/config.json" -state-file="$WORK/state.json" >"$WORK/mesos-dns.log" 2>&1 &
 OURS_PID=$!
 wait_ready "$PORT" "$PROBE" "$OURS_PID" || { cat "$WORK/mesos-dns.log" >&2; die "mesos-dns did not answer"; }
-print_header
-runs ours "$OURS_PID" "$PORT"
-kill "$OURS_PID"
-wait "$OURS_PID" 2>/dev/null || true
-OURS_PID=
 
 # --- the floor: our socket loop, no answers to build ---------------------------
 if [ "$SKIP_FLOOR" != 1 ]; then
@@ -183,10 +186,6 @@ if [ "$SKIP_FLOOR" != 1 ]; then
     "${CARGO_TARGET_DIR:-$PWD/target}/release/examples/udp_floor" "$PORT3" >"$WORK/floor.log" 2>&1 &
     FLOOR_PID=$!
     wait_ready "$PORT3" "$PROBE" "$FLOOR_PID" || { cat "$WORK/floor.log" >&2; die "udp_floor did not answer"; }
-    run floor "$FLOOR_PID" "$PORT3" "udp-${RATE}" -Q "$RATE"
-    run floor "$FLOOR_PID" "$PORT3" udp-max
-    stop_pid "$FLOOR_PID"
-    FLOOR_PID=
 fi
 
 # --- NSD -----------------------------------------------------------------------
@@ -223,8 +222,20 @@ EOF
     NSD_PID=$!
     wait_ready "$PORT2" "$PROBE" "$NSD_PID" ||
         { cat "$WORK/nsd.out" "$WORK/nsd.log" >&2 2>/dev/null; die "nsd did not answer"; }
-    runs nsd "$NSD_PID" "$PORT2"
 fi
+
+# --- the rounds ------------------------------------------------------------------
+print_header
+for ROUND in $(seq "$ROUNDS"); do
+    runs ours "$OURS_PID" "$PORT"
+    if [ "$SKIP_FLOOR" != 1 ]; then
+        run floor "$FLOOR_PID" "$PORT3" "udp-${RATE}" -Q "$RATE"
+        run floor "$FLOOR_PID" "$PORT3" udp-max
+    fi
+    [ "$SKIP_NSD" = 1 ] || runs nsd "$NSD_PID" "$PORT2"
+done
+
+
 
 # --- summary -------------------------------------------------------------------
 echo
@@ -236,22 +247,33 @@ for row in "${ROWS[@]}"; do
 done
 if [ "$SKIP_NSD" != 1 ]; then
     echo
-    printf '%-10s %14s %16s %17s\n' run 'q/s ours/nsd' 'CPU/q ours/nsd' 'CPU/q floor/nsd'
-    for row in "${ROWS[@]}"; do
-        read -r s mode qps _ _ _ us _ <<<"$row"
-        [ "$s" = ours ] || continue
-        nsd_qps=0 nsd_us=0 floor_us=0
-        for other in "${ROWS[@]}"; do
-            read -r s2 mode2 qps2 _ _ _ us2 _ <<<"$other"
-            [ "$mode2" = "$mode" ] || continue
-            case $s2 in
-                nsd) nsd_qps=$qps2 nsd_us=$us2 ;;
-                floor) floor_us=$us2 ;;
-            esac
-        done
-        awk -v m="$mode" -v a="$qps" -v b="$nsd_qps" -v c="$us" -v d="$nsd_us" -v f="$floor_us" 'BEGIN {
-            printf "%-10s %14s %16s %17s\n", m,
-                (b > 0 ? sprintf("%.2f", a / b) : "-"), (d > 0 ? sprintf("%.2f", c / d) : "-"),
-                (d > 0 && f > 0 ? sprintf("%.2f", f / d) : "-") }'
-    done
+    # Ratios of runs of the same round (seconds apart), then each ratio's
+    # median and range over the rounds.
+    printf '%s\n' "${ROWS[@]}" >"$WORK/rows.txt"
+    python3 - "$WORK/rows.txt" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    server, mode, rnd, qps, _, _, _, us, _ = line.split()
+    rows[server, mode, rnd] = (float(qps), float(us))
+def ratio(a, b, i):
+    return a[i] / b[i] if a and b and b[i] > 0 else None
+def cell(x):
+    return "-" if x is None else "%.2f" % x
+line = "%-10s %6s %14s %16s %17s"
+print(line % ("run", "round", "q/s ours/nsd", "CPU/q ours/nsd", "CPU/q floor/nsd"))
+for mode in dict.fromkeys(m for (s, m, _) in rows if s == "ours"):
+    per_round = []
+    for (s, m, rnd) in rows:
+        if s != "ours" or m != mode:
+            continue
+        ours, nsd, floor = (rows.get((k, mode, rnd)) for k in ("ours", "nsd", "floor"))
+        r = (ratio(ours, nsd, 0), ratio(ours, nsd, 1), ratio(floor, nsd, 1))
+        per_round.append(r)
+        print(line % (mode, rnd, cell(r[0]), cell(r[1]), cell(r[2])))
+    if len(per_round) > 1:
+        cols = [[r[i] for r in per_round if r[i] is not None] for i in range(3)]
+        print(line % (mode, "median", *(cell(statistics.median(c)) if c else "-" for c in cols)))
+        print(line % (mode, "range", *("%.2f-%.2f" % (min(c), max(c)) if c else "-" for c in cols)))
+EOF
 fi

@@ -9,6 +9,7 @@
 //! server's CPU per UDP query; README "Performance"). The zone is
 //! read-only once compiled, so it is moved once, after it is published.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::mem::size_of_val;
 
@@ -49,10 +50,7 @@ pub struct Collapsed {
 /// Ask the kernel to back `regions` with 2 MiB pages now (`MADV_COLLAPSE`),
 /// best effort, unless the machine's transparent huge pages are turned off
 /// (`never` in `/sys/kernel/mm/transparent_hugepage/enabled`, which
-/// `MADV_COLLAPSE` would ignore). Each region is widened to whole 2 MiB pages: the
-/// neighbouring memory moves with it (the contents of memory never change,
-/// only the pages behind it), and its unused pages, if any, become
-/// resident. Overlapping ranges are collapsed once.
+/// `MADV_COLLAPSE` would ignore). See [`pages_to_collapse`] for which.
 ///
 /// The kernel copies each 2 MiB page (~1 ms each here); a thread touching
 /// one while it is copied waits for it. Call it off the serving path.
@@ -60,37 +58,36 @@ pub fn collapse_to_huge_pages(regions: impl IntoIterator<Item = Region>) -> Coll
     if huge_pages_turned_off() {
         return Collapsed::default();
     }
-    let mut ranges: Vec<(usize, usize)> = regions
-        .into_iter()
-        .filter(|r| r.len > 0)
-        .map(|r| {
-            let start = r.start / HUGE_PAGE * HUGE_PAGE;
-            let end = r.start.saturating_add(r.len).div_ceil(HUGE_PAGE) * HUGE_PAGE;
-            (start, end)
-        })
-        .collect();
-    ranges.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
-    for (start, end) in ranges {
-        match merged.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => merged.push((start, end)),
-        }
-    }
     let mut done = Collapsed::default();
-    for (start, end) in merged {
-        // One 2 MiB page at a time: a failure then costs only that page.
-        for page in (start..end).step_by(HUGE_PAGE) {
-            match collapse(page) {
-                Ok(()) => done.pages += 1,
-                Err(e) => {
-                    tracing::debug!("MADV_COLLAPSE at {page:#x}: {e}");
-                    done.refused += 1;
-                }
+    for page in pages_to_collapse(regions) {
+        match collapse(page) {
+            Ok(()) => done.pages += 1,
+            Err(e) => {
+                tracing::debug!("MADV_COLLAPSE at {page:#x}: {e}");
+                done.refused += 1;
             }
         }
     }
     done
+}
+
+/// The 2 MiB pages (their addresses, ascending) at least half of which
+/// `regions` cover. The rest of such a page moves with it (the contents
+/// of memory never change, only the pages behind it) and becomes resident
+/// if it was not: so a region's ends on pages it covers less are left on
+/// small pages, and each region costs at most 1 MiB more resident memory.
+fn pages_to_collapse(regions: impl IntoIterator<Item = Region>) -> Vec<usize> {
+    let mut covered: BTreeMap<usize, usize> = BTreeMap::new();
+    for Region { start, len } in regions {
+        let end = start.saturating_add(len);
+        let mut page = start / HUGE_PAGE * HUGE_PAGE;
+        while page < end {
+            let next = page.saturating_add(HUGE_PAGE);
+            *covered.entry(page).or_default() += end.min(next) - start.max(page);
+            page = next;
+        }
+    }
+    covered.into_iter().filter(|&(_, bytes)| bytes >= HUGE_PAGE / 2).map(|(page, _)| page).collect()
 }
 
 fn huge_pages_turned_off() -> bool {
@@ -139,8 +136,8 @@ mod tests {
         for (i, b) in bytes.iter_mut().enumerate() {
             *b = (i % 251) as u8;
         }
-        // Two 2 MiB pages' worth, inside the mapping once widened; the
-        // second region overlaps the first and is not counted again.
+        // Two 2 MiB pages nearly covered, inside the mapping; the second
+        // region overlaps the first, and its page is tried once.
         let first = (map as usize).div_ceil(HUGE_PAGE) * HUGE_PAGE - map as usize;
         let inner = &bytes[first + 100..first + 2 * HUGE_PAGE - 100];
         let done = collapse_to_huge_pages([region_of(inner), region_of(&inner[..10])]);
@@ -160,8 +157,16 @@ mod tests {
     }
 
     #[test]
-    fn empty_regions_are_skipped() {
-        let done = collapse_to_huge_pages([Region { start: 0, len: 0 }]);
-        assert_eq!(done, Collapsed::default());
+    fn pages_are_collapsed_where_regions_cover_half_of_them_or_more() {
+        const H: usize = HUGE_PAGE;
+        let region = |start, len| Region { start, len };
+        // Just under half of page 10, all of 11, just over half of 12.
+        assert_eq!(pages_to_collapse([region(10 * H + H / 2 + 1, 2 * H)]), [11 * H, 12 * H]);
+        assert_eq!(pages_to_collapse([region(10 * H + H / 2, H / 2)]), [10 * H]);
+        assert_eq!(pages_to_collapse([region(10 * H + H / 2, H / 4)]), Vec::<usize>::new());
+        // Two regions sharing a page add up; an empty one is nothing.
+        let shared = [region(H / 4, H / 4), region(H / 2, H / 4), region(5 * H, 0)];
+        assert_eq!(pages_to_collapse(shared), [0]);
+        assert_eq!(pages_to_collapse([region(usize::MAX - 10, 100)]), Vec::<usize>::new());
     }
 }
