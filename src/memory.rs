@@ -5,9 +5,10 @@
 //! name index, the name, the record bytes), each one most often a TLB miss
 //! at 20,000 q/s, since dnsperf and the kernel run in between. On 4 KiB
 //! pages each of those misses walks the page tables, which costs far more
-//! under virtualisation (on our build machine, a microVM: ~10 % of the
-//! server's CPU per UDP query; README "Performance"). The zone is
-//! read-only once compiled, so it is moved once, after it is published.
+//! under virtualisation (on our build machine, a microVM, moving the zone
+//! saves ~5 % of the server's CPU per UDP query; README "Performance").
+//! The zone is read-only once compiled, so it is moved once, after it is
+//! published.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -116,8 +117,8 @@ mod tests {
     /// The resident 2 MiB pages, in KiB, of the mapping starting at `start`.
     fn anon_huge_kb(start: usize) -> u64 {
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-        let mapping = smaps.split_once(&format!("{start:x}-")).unwrap().1;
-        let line = mapping.lines().find(|l| l.starts_with("AnonHugePages:")).unwrap();
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&format!("{start:x}-")));
+        let line = lines.find(|l| l.starts_with("AnonHugePages:")).unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
@@ -144,7 +145,8 @@ mod tests {
         let tried = if huge_pages_turned_off() { 0 } else { 2 };
         assert_eq!(done.pages + done.refused, tried, "{done:?}");
         assert!(bytes.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
-        assert_eq!(anon_huge_kb(map as usize), done.pages as u64 * 2048, "{done:?}");
+        // (With transparent huge pages `always`, more may be huge already.)
+        assert!(anon_huge_kb(map as usize) >= done.pages as u64 * 2048, "{done:?}");
         // SAFETY: mapped above; `bytes` is not used after this.
         unsafe { libc::munmap(map, len) };
     }

@@ -832,7 +832,7 @@ mod tests {
     }
 
     #[test]
-    fn the_zones_memory_is_all_moved_to_huge_pages_and_reads_the_same() {
+    fn the_zones_regions_hold_all_its_data_and_it_reads_the_same_once_collapsed() {
         let rs = many_tasks();
         let zone = Zone::compile(&rs, &Config::default(), 7);
         let regions: Vec<Region> = zone.memory().collect();
