@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load-test our DNS server, then NSD serving the same records, with dnsperf,
+# Load-test our DNS server and NSD serving the same records, with dnsperf,
 # all on 127.0.0.1. See bench/README.md for what the numbers mean.
 #
 #   bench/dnsperf.sh                 # 20,000 tasks, 10 s per run, 3 rounds
@@ -46,6 +46,9 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+for v in TASKS DURATION ROUNDS RATE CLIENTS OUTSTANDING QUERIES NSD_SERVERS; do
+    is_count "${!v}" || die "$v must be a positive integer (is '${!v}')"
+done
 
 # --- prerequisites ---------------------------------------------------------
 install_missing dnsperf:dnsperf nsd:nsd dig:bind9-dnsutils python3:python3
@@ -126,7 +129,6 @@ PROBE=$(awk '$2 == "A" { print $1; exit }' "$WORK/queries.txt")
 # --- running dnsperf -------------------------------------------------------------
 HZ=$(getconf CLK_TCK)
 ROWS=()   # "server mode round qps lost avg_ms max_ms us_per_query resp_bytes"
-ROUND=1
 
 # run SERVER PID PORT MODE [dnsperf args...]
 run() {
@@ -234,8 +236,6 @@ for ROUND in $(seq "$ROUNDS"); do
     fi
     [ "$SKIP_NSD" = 1 ] || runs nsd "$NSD_PID" "$PORT2"
 done
-
-
 
 # --- summary -------------------------------------------------------------------
 echo

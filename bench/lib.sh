@@ -5,6 +5,8 @@ PATH=$PATH:/usr/sbin:/sbin
 
 say() { printf '== %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "${0##*/}" "$*" >&2; exit 1; }
+# Whether $1 is a positive integer.
+is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
 
 # install_missing COMMAND:PACKAGE...: apt-get install the packages whose
 # command is missing (with sudo when not root).

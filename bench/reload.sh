@@ -53,7 +53,6 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
 for n in $SIZES; do is_count "$n" || die "SIZES: not a task count: $n"; done
 [ -n "${SIZES// /}" ] || die "SIZES is empty"
 for v in RELOADS LATENCY_TASKS RATE DURATION CLIENTS OUTSTANDING QUERIES RELOAD_TIMEOUT; do
