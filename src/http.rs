@@ -321,7 +321,8 @@ const CHUNKS_AHEAD: usize = 2;
 /// that time. Streamed, a download holds a few pieces, and the snapshot it
 /// started with (a reload meanwhile keeps the old records until it ends).
 /// A client that takes no piece for [`REQUEST_TIMEOUT`] is cut off; a body
-/// cut short ends with an error, never as if complete.
+/// cut short ends with an error, never as if complete: it is complete only
+/// when the writer's end marker ([`Piece::End`]) arrives.
 fn stream_json<F>(snapshot: Option<Arc<Snapshot>>, write: F) -> Response
 where
     F: FnOnce(&mut ChunkWriter, &RecordSet, Option<&Snapshot>) -> serde_json::Result<()>
@@ -334,20 +335,28 @@ where
         let mut out = ChunkWriter { buf: Vec::with_capacity(CHUNK), tx, runtime };
         let written = with_snapshot(snapshot.as_deref(), |rs, snap| write(&mut out, rs, snap))
             .map_err(io::Error::from);
-        if let Err(e) = written.and_then(|()| out.send()) {
+        if let Err(e) = written.and_then(|()| out.finish()) {
+            // The writer goes without its end marker: the body ends in an
+            // error (if the client is still there to see it).
             tracing::debug!("HTTP body cut short: {e}");
-            // Ends the body with an error (the client may be gone).
-            let _ = out.tx.try_send(Err(e));
         }
     });
-    ([(header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(Chunks(rx)))
+    let body = Chunks { rx, ended: false };
+    ([(header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(body))
         .into_response()
+}
+
+/// What a streamed body's writer hands on.
+enum Piece {
+    Bytes(Bytes),
+    /// The document is complete.
+    End,
 }
 
 /// Collects a streamed body's bytes and hands them on a piece at a time.
 struct ChunkWriter {
     buf: Vec<u8>,
-    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    tx: tokio::sync::mpsc::Sender<Piece>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -357,9 +366,19 @@ impl ChunkWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let piece = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        let bytes = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.hand_on(Piece::Bytes(bytes))
+    }
+
+    /// Hand over the rest and the end marker.
+    fn finish(mut self) -> io::Result<()> {
+        self.send()?;
+        self.hand_on(Piece::End)
+    }
+
+    fn hand_on(&self, piece: Piece) -> io::Result<()> {
         let sent =
-            self.runtime.block_on(tokio::time::timeout(REQUEST_TIMEOUT, self.tx.send(Ok(piece))));
+            self.runtime.block_on(tokio::time::timeout(REQUEST_TIMEOUT, self.tx.send(piece)));
         match sent {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(io::Error::new(io::ErrorKind::BrokenPipe, "the client went away")),
@@ -382,8 +401,12 @@ impl io::Write for ChunkWriter {
     }
 }
 
-/// The pieces of a streamed body, as they come.
-struct Chunks(tokio::sync::mpsc::Receiver<io::Result<Bytes>>);
+/// The pieces of a streamed body, as they come; an error if the writer
+/// goes without its end marker.
+struct Chunks {
+    rx: tokio::sync::mpsc::Receiver<Piece>,
+    ended: bool,
+}
 
 impl futures_core::Stream for Chunks {
     type Item = io::Result<Bytes>;
@@ -392,7 +415,22 @@ impl futures_core::Stream for Chunks {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
+        if self.ended {
+            return std::task::Poll::Ready(None);
+        }
+        self.rx.poll_recv(cx).map(|piece| match piece {
+            Some(Piece::Bytes(bytes)) => Some(Ok(bytes)),
+            Some(Piece::End) => {
+                self.ended = true;
+                None
+            }
+            None => {
+                self.ended = true;
+                let cut =
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "the document was cut short");
+                Some(Err(cut))
+            }
+        })
     }
 }
 
@@ -483,6 +521,18 @@ mod tests {
         let (done, _report) = std::sync::mpsc::channel();
         // Whole pieces went out before the failure: the body still fails.
         let response = stream_json(None, writer(3 * CHUNK, true, done));
+        assert!(body(response).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failure_while_the_client_lags_still_ends_the_body_in_an_error() {
+        let (done, report) = std::sync::mpsc::channel();
+        // Two whole pieces fill the pieces written ahead; the writer then
+        // fails with nobody reading, and only then the client reads.
+        let response = stream_json(None, writer(CHUNKS_AHEAD * CHUNK + 10, true, done));
+        let written = tokio::task::spawn_blocking(move || report.recv().unwrap()).await.unwrap();
+        assert_eq!(written, None);
+        tokio::time::sleep(Duration::from_millis(100)).await; // (the writer returns)
         assert!(body(response).await.is_err());
     }
 
