@@ -29,7 +29,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 for v in TASKS DOWNLOADERS RATE DURATION; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (is '${!v}')"
+    is_count "${!v}" || die "$v must be a positive integer (is '${!v}')"
 done
 [[ $DOWNLOAD == /* ]] || die "DOWNLOAD must be a path (is '$DOWNLOAD')"
 
