@@ -1,4 +1,4 @@
-//! Command-line flags (SPEC §1), in the original's Go `flag` spellings
+//! Command-line flags (README, Flags), in the original's Go `flag` spellings
 //! (`-config=PATH`, `-config PATH`, `-version`, `-v=2`) and the GNU ones
 //! (`--config PATH`, `--config=PATH`, `-v 2`).
 //!

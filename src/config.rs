@@ -1,4 +1,4 @@
-//! The configuration file (SPEC §1): reading the original Mesos-DNS
+//! The configuration file (README, Configuration): reading the original Mesos-DNS
 //! `config.json`, with its key names, defaults and case-insensitive key
 //! matching, and validating it with the original's rules and order.
 //!
@@ -25,7 +25,7 @@ pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// timer overflow.
 const MAX_SECONDS: u64 = u32::MAX as u64;
 
-/// Key names as SPEC.md spells them; used in every error message.
+/// Key names as the original's documentation spells them; used in every error message.
 mod key {
     pub const MASTERS: &str = "masters";
     pub const ZK: &str = "zk";

@@ -1,4 +1,4 @@
-//! Leading-master detection through ZooKeeper (SPEC §2, issue 6).
+//! Leading-master detection through ZooKeeper (docs/architecture.md, detect).
 //!
 //! Mesos masters elect their leader in ZooKeeper: each master holds an
 //! ephemeral sequential child of the `zk` path named `json.info_<sequence>`

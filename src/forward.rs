@@ -1,4 +1,4 @@
-//! Forwarding of names outside the domain (SPEC.md §4): the client's query
+//! Forwarding of names outside the domain (docs/differences.md, forwarding): the client's query
 //! goes unchanged (apart from the message id) to the upstreams of the
 //! longest matching `zoneResolvers` zone, else to `resolvers`, tried in
 //! order over the client's protocol, each try bounded by `timeout`. The

@@ -1,4 +1,4 @@
-//! Record generation (SPEC.md §3): a pure function from one Mesos state and
+//! Record generation (docs/naming.md): a pure function from one Mesos state and
 //! the config to a [`RecordSet`]. No I/O, clock or randomness; host names
 //! that are not IP literals go through an injected [`HostResolver`], so tests
 //! can use one that knows only `localhost`.
@@ -511,7 +511,7 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// The records of one task under the label `app.t` (SPEC.md §3, Tasks).
+    /// The records of one task under the label `app.t` (docs/naming.md, tasks).
     fn task_records(&mut self, ctx: &TaskContext<'_, 'a>, app: &mut AppNames<'a>) {
         let (t, f, d) = (app.t.as_str(), ctx.fname, self.domain);
         let (h, s) = (ctx.hash.as_str(), ctx.agent_tail);

@@ -1,4 +1,4 @@
-//! The HTTP API (SPEC.md §5): read-only JSON views of the records in
+//! The HTTP API (README, HTTP API): read-only JSON views of the records in
 //! service, shaped as the original's, plus Prometheus `/metrics` and a
 //! health check.
 

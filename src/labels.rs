@@ -1,4 +1,4 @@
-//! DNS label rules (SPEC.md §3): how task, framework and port names are
+//! DNS label rules (docs/naming.md, labels): how task, framework and port names are
 //! mangled into valid labels (`spec(x)`) and dotted fragments (`frag(x)`),
 //! plus the checks that keep impossible names out of the record set.
 
@@ -118,7 +118,7 @@ fn labels_fit(name: &[u8]) -> bool {
 
 /// Whether a raw (unmangled) DiscoveryInfo name may be published as-is
 /// (lower-cased): only letters, digits, `-`, `_` and `.`, with no empty
-/// label and no label over 63 characters (SPEC.md §3, legacy names).
+/// label and no label over 63 characters (docs/naming.md, labels).
 pub fn is_publishable_raw_name(name: &str) -> bool {
     !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))

@@ -1,6 +1,6 @@
 //! Mesos-DNS in Rust: DNS-based service discovery for Apache Mesos.
 //!
-//! The crate follows the data (see DESIGN.md): master detection → state fetch
+//! The crate follows the data (docs/architecture.md): master detection → state fetch
 //! → record generation → compiled zone → DNS/HTTP serving.
 
 pub mod app;

@@ -1,4 +1,4 @@
-//! The record set: what generation produces from one state (SPEC.md §3) and
+//! The record set: what generation produces from one state (docs/naming.md) and
 //! what the zone is compiled from, plus its JSON views (`/v1/axfr`,
 //! `/v1/enumerate`, `-dump`).
 //!

@@ -1,4 +1,4 @@
-//! The refresh loop (DESIGN.md): every `refreshSeconds`, and whenever asked,
+//! The refresh loop (docs/architecture.md): every `refreshSeconds`, and whenever asked,
 //! run fetch → generate → compile → swap. A failure at any step keeps the
 //! records in service, is logged with its cause, and counted.
 

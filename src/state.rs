@@ -1,4 +1,4 @@
-//! The Mesos master state document (`GET /master/state`, SPEC.md §2): the
+//! The Mesos master state document (`GET /master/state`): the
 //! fields record generation uses, parsed leniently.
 //!
 //! Mesos versions from 0.19 to 1.x differ in which fields they send, and a
@@ -976,7 +976,7 @@ mod tests {
     #[test]
     fn the_scanner_follows_every_fixture_and_agrees_with_serde() {
         let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/mesos-state");
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mesos-state");
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

@@ -1,5 +1,5 @@
 //! The compiled zone: a [`RecordSet`] turned into an immutable lookup table
-//! whose RRsets are already encoded as DNS wire bytes (DESIGN.md "compile").
+//! whose RRsets are already encoded as DNS wire bytes (docs/architecture.md, zone).
 //!
 //! Built off the serving path once per refresh, then published with one
 //! atomic pointer swap; the DNS hot path only reads it. A big record set

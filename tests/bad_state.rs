@@ -1,4 +1,4 @@
-//! One bad item never spoils the whole state (issue 9, point 3): every
+//! One bad item never spoils the whole state: every
 //! case where the original crashes or throws the whole state away. Ours
 //! parses leniently where the meaning is clear and otherwise skips just
 //! the bad item.

@@ -1,4 +1,4 @@
-//! End-to-end DNS serving (SPEC.md §4) over real UDP and TCP sockets on
+//! End-to-end DNS serving over real UDP and TCP sockets on
 //! 127.0.0.1, with a fake master serving the fixtures.
 
 mod common;

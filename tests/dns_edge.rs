@@ -1,4 +1,4 @@
-//! Truncation, EDNS, TCP framing and malformed input (SPEC.md §4), over
+//! Truncation, EDNS, TCP framing and malformed input, over
 //! real sockets.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Fault injection (issue 9): a master sending more than the size cap,
+//! Fault injection: a master sending more than the size cap,
 //! invalid UTF-8, deeply nested JSON; a TCP client that stalls mid-query;
 //! ANY over plain UDP. In every case the last good records stay in service
 //! and nothing grows without bound.

@@ -1,4 +1,4 @@
-//! Forwarding of names outside the domain (SPEC.md §4): real upstreams on
+//! Forwarding of names outside the domain: real upstreams on
 //! 127.0.0.1 — in-process fakes for the fault cases, and NSD.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The HTTP API (SPEC.md §5), `/metrics` and `/health`, against the
+//! The HTTP API, `/metrics` and `/health`, against the
 //! fixtures and a fake master, over a real HTTP connection.
 
 mod common;

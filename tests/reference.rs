@@ -1,6 +1,6 @@
 //! The record sets we generate for every real fixture equal what the
 //! original Go Mesos-DNS generated for it (`fixtures/reference-records`),
-//! apart from SPEC.md's documented deviations: names and values that cannot
+//! apart from our documented differences (docs/differences.md): names and values that cannot
 //! exist in DNS, and raw DiscoveryInfo names that can never be looked up,
 //! are dropped from the original's side before comparing, and names are
 //! compared lower-cased (DNS is case-insensitive; we publish raw names
@@ -16,7 +16,7 @@ use mesos_dns::labels::is_valid_dns_name;
 use mesos_dns::state::State;
 
 fn reference_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/reference-records")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-records")
 }
 
 fn read_state(dir: &Path) -> Vec<u8> {

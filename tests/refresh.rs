@@ -1,4 +1,4 @@
-//! The refresh loop against real (fake) masters over HTTP (SPEC.md §2):
+//! The refresh loop against real (fake) masters over HTTP:
 //! the last good records stay in service through every kind of master
 //! failure, failover along the `masters` list, following the leader a
 //! state names, old masters' `/master/state.json`, and `-state-file` mode.

@@ -1,4 +1,4 @@
-//! Secure clusters (issue 7): HTTPS to the masters with a CA bundle and
+//! Secure clusters: HTTPS to the masters with a CA bundle and
 //! client certificates, HTTP basic authentication, and DC/OS IAM logins,
 //! against fake masters over real TLS on 127.0.0.1. Certificates and keys
 //! are made here, fresh for each run.

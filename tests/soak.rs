@@ -1,4 +1,4 @@
-//! Soak (issue 9, point 6): the real release binary under mixed UDP, TCP and
+//! Soak: the real release binary under mixed UDP, TCP and
 //! HTTP load for `SOAK_SECONDS` (default 600) while the masters alternate
 //! between two states, the leading master goes down and comes back,
 //! ZooKeeper is killed and restarted, and leadership moves from one master

@@ -62,7 +62,7 @@ const SERIAL: u32 = 1_234_567;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/mesos-state").join(name);
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mesos-state").join(name);
     std::fs::read(path).unwrap()
 }
 

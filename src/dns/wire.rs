@@ -1,4 +1,4 @@
-//! The DNS hot path (SPEC.md §4, DESIGN.md "The DNS hot path"): parse one
+//! The DNS hot path (docs/architecture.md, the DNS hot path): parse one
 //! query from the received bytes without allocating, look the name up in
 //! the compiled [`Zone`], and assemble the answer from pre-encoded bytes.
 //!

@@ -1,4 +1,4 @@
-//! State fetch (SPEC.md §2): get one state document from the first master
+//! State fetch (docs/architecture.md, fetch): get one state document from the first master
 //! that answers, over HTTP or HTTPS, with the configured authentication and
 //! timeout. Knows nothing about DNS.
 //!

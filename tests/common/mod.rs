@@ -27,7 +27,7 @@ use mesos_dns::refresh::Source;
 
 /// The shared fixtures folder.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// A fixture state with its `leader` pointing at `leader`.
