@@ -2,7 +2,6 @@
 //! or the server with its refresh loop).
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -15,18 +14,17 @@ use tokio::sync::{Notify, watch};
 use crate::cli::Args;
 use crate::config::Config;
 use crate::detect::{self, DetectStats, Masters, ZkUrl};
+use crate::dns::forward::Forwarder;
+use crate::dns::metrics::DnsMetrics;
 use crate::dns::server::{self, Handler};
 use crate::fetch::Fetcher;
-use crate::forward::Forwarder;
 use crate::generate::{HostResolver, SystemResolver, generate};
 use crate::http::{self, Api};
-use crate::metrics::{DnsMetrics, Exporter};
+use crate::metrics::{BuildInfo, Exporter};
 use crate::records::{Axfr, RecordSet};
-use crate::refresh::{Current, Detected, Refresher, Source};
+use crate::refresh::{Detected, Refresher, Source};
+use crate::snapshot::{Current, InService, new_serial};
 use crate::state::State;
-
-/// The version `-version` prints and `/v1/version` reports.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Logs to stderr; `-v=0` warnings and errors, `-v=1` info, `-v=2` debug.
 /// `RUST_LOG` overrides.
@@ -53,7 +51,7 @@ pub fn run(args: &Args, config: Config) -> anyhow::Result<()> {
             anyhow::bail!("-dump needs -state-file=PATH");
         };
         let records = records_from_file(path, &config)?;
-        let doc = axfr(&records, &config, unix_now());
+        let doc = Axfr::new(&records, &config, new_serial());
         // Buffered: stdout alone writes each line with its own syscall.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, &doc)?;
@@ -181,11 +179,10 @@ pub async fn start(
         tracing::info!("serving DNS on {addr} (udp and tcp)");
         dns_addr = Some(addr);
         if let Some(f) = &forwarder {
-            let zones: Vec<String> = f.counters().into_iter().map(|(z, _)| z).collect();
             tracing::info!(
                 "forwarding names outside {} (zones: {})",
                 config.domain,
-                zones.join(", ")
+                f.zones().join(", ")
             );
         }
         let handler = Arc::new(Handler::new(
@@ -214,14 +211,19 @@ pub async fn start(
         let addr = listener.local_addr()?;
         tracing::info!("serving HTTP on {addr}");
         http_addr = Some(addr);
-        let exporter = Exporter {
-            dns: dns_metrics,
-            forwarder,
-            refresh: Arc::clone(&refresher.stats),
-            detect: detect_stats,
-            current: Arc::clone(&current),
-            version: VERSION,
-        };
+        // The exporter: every component's counters, in the order
+        // `/metrics` shows them.
+        let mut exporter = Exporter::default();
+        exporter.add(dns_metrics);
+        if let Some(f) = forwarder {
+            exporter.add(f);
+        }
+        exporter.add(Arc::clone(&refresher.stats) as _);
+        if let Some(d) = detect_stats {
+            exporter.add(d);
+        }
+        exporter.add(Arc::new(InService(Arc::clone(&current))));
+        exporter.add(Arc::new(BuildInfo(crate::VERSION)));
         let api =
             Arc::new(Api { config: Arc::clone(&config), current: Arc::clone(&current), exporter });
         let stopped = Arc::clone(&http_stop);
@@ -312,24 +314,4 @@ pub fn records_from_file(path: &std::path::Path, config: &Config) -> anyhow::Res
     let records = generate(&state, config, &config.masters, &SystemResolver)
         .with_context(|| format!("state file {}", path.display()))?;
     Ok(records)
-}
-
-/// The `/v1/axfr` document for a record set.
-pub fn axfr<'a>(records: &'a RecordSet, config: &Config, serial: u32) -> Axfr<'a> {
-    Axfr {
-        ttl: config.ttl,
-        serial,
-        refresh_seconds: config.refresh_seconds,
-        mname: config.soa_mname.clone(),
-        rname: config.soa_rname.clone(),
-        domain: config.domain.clone(),
-        records: records.axfr_records(),
-    }
-}
-
-/// Seconds since the epoch, as a zone serial.
-pub fn unix_now() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }

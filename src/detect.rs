@@ -19,9 +19,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus_client::encoding::DescriptorEncoder;
 use serde_json::Value;
 use tokio::sync::watch as channel;
 use zookeeper_client as zk;
+
+use crate::metrics::{Export, counter};
 
 /// The ZooKeeper port assumed when a server in the URL has none.
 pub const DEFAULT_ZK_PORT: u16 = 2181;
@@ -395,6 +398,21 @@ pub struct DetectStats {
     pub errors: AtomicU64,
     /// Published changes of the leader (including to and from "none").
     pub leader_changes: AtomicU64,
+}
+
+impl Export for DetectStats {
+    fn export(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        counter(
+            e,
+            "mesos_dns_zk_events",
+            "ZooKeeper detection events: sessions opened, errors, leader changes",
+            &[
+                (vec![("event", "session")], self.sessions.load(Ordering::Relaxed)),
+                (vec![("event", "error")], self.errors.load(Ordering::Relaxed)),
+                (vec![("event", "leader_change")], self.leader_changes.load(Ordering::Relaxed)),
+            ],
+        )
+    }
 }
 
 /// Why a session was given up.

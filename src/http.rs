@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::labels::{MAX_LABEL_LEN, MAX_NAME_LEN};
-use crate::metrics::{Exporter, render};
-use crate::records::RecordSet;
-use crate::refresh::{Current, Snapshot};
+use crate::metrics::Exporter;
+use crate::records::{Axfr, RecordSet};
+use crate::snapshot::{Current, Snapshot};
 
 /// What the handlers share.
 pub struct Api {
@@ -156,7 +156,7 @@ async fn method_not_allowed(uri: Uri) -> Response {
 async fn version() -> Response {
     axum::Json(json!({
         "Service": "Mesos-DNS",
-        "Version": crate::app::VERSION,
+        "Version": crate::VERSION,
         "URL": "https://github.com/mesosphere/mesos-dns",
     }))
     .into_response()
@@ -303,7 +303,7 @@ async fn axfr(State(api): Shared) -> Response {
     let config = Arc::clone(&api.config);
     stream_json(api.current.load_full(), move |out, rs, snap| {
         let serial = snap.map_or(0, |s| s.zone.serial);
-        serde_json::to_writer(out, &crate::app::axfr(rs, &config, serial))
+        serde_json::to_writer(out, &Axfr::new(rs, &config, serial))
     })
 }
 
@@ -435,7 +435,7 @@ impl futures_core::Stream for Chunks {
 }
 
 async fn metrics(State(api): Shared) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&api.exporter))
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], api.exporter.render())
         .into_response()
 }
 

@@ -9,13 +9,17 @@ pub mod config;
 pub mod detect;
 pub mod dns;
 pub mod fetch;
-pub mod forward;
 pub mod generate;
 pub mod http;
 pub mod labels;
 pub mod memory;
 pub mod metrics;
+pub mod proto;
 pub mod records;
 pub mod refresh;
+pub mod snapshot;
 pub mod state;
 pub mod zone;
+
+/// The version `-version` prints and `/v1/version` reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

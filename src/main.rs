@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         }
     };
     if args.version {
-        println!("{}", app::VERSION);
+        println!("{}", mesos_dns::VERSION);
         return ExitCode::SUCCESS;
     }
     app::init_logging(args.verbosity);

@@ -31,6 +31,7 @@ use hashbrown::hash_table::Entry;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 
+use crate::config::Config;
 use crate::labels::is_valid_dns_name;
 
 type Hasher = foldhash::fast::RandomState;
@@ -810,6 +811,21 @@ pub struct Axfr<'a> {
     pub domain: String,
     #[serde(rename = "Records")]
     pub records: AxfrRecords<'a>,
+}
+
+impl<'a> Axfr<'a> {
+    /// The document for `records`, served under `config` as zone `serial`.
+    pub fn new(records: &'a RecordSet, config: &Config, serial: u32) -> Axfr<'a> {
+        Axfr {
+            ttl: config.ttl,
+            serial,
+            refresh_seconds: config.refresh_seconds,
+            mname: config.soa_mname.clone(),
+            rname: config.soa_rname.clone(),
+            domain: config.domain.clone(),
+            records: records.axfr_records(),
+        }
+    }
 }
 
 /// `/v1/enumerate`, serialized straight from the record set:

@@ -2,45 +2,24 @@
 //! run fetch → generate → compile → swap. A failure at any step keeps the
 //! records in service, is logged with its cause, and counted.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
+use prometheus_client::encoding::DescriptorEncoder;
 use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::detect::{DetectStats, Masters};
 use crate::fetch::{Fetcher, candidates, upid_address};
 use crate::generate::{HostResolver, generate};
-use crate::metrics::{AtomicHistogram, SLOW_BUCKETS};
-use crate::records::RecordSet;
+use crate::metrics::{AtomicHistogram, Export, SLOW_BUCKETS, counter, histogram};
+use crate::snapshot::{Current, Snapshot, Timings, new_serial};
 use crate::state::State;
 use crate::zone::Zone;
-
-/// What is in service: the zone for DNS and the record set for HTTP.
-#[derive(Debug)]
-pub struct Snapshot {
-    pub zone: Zone,
-    pub records: RecordSet,
-    /// The leading master named by the state (`host:port`), if any.
-    pub leader: Option<String>,
-    pub loaded_at: SystemTime,
-    /// How long each stage of the refresh that made it took.
-    pub timings: Timings,
-}
-
-/// The cost of each refresh stage (the fetch itself is not included).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Timings {
-    /// State JSON bytes → `State`.
-    pub parse: Duration,
-    /// `State` → `RecordSet`.
-    pub generate: Duration,
-    /// `RecordSet` → `Zone`.
-    pub compile: Duration,
-}
 
 /// A parsed state document, and what parsing it took.
 struct Parsed {
@@ -56,9 +35,6 @@ struct Loaded {
     parsed: Parsed,
     leader: Option<String>,
 }
-
-/// The current snapshot, swapped atomically; readers never wait.
-pub type Current = Arc<ArcSwapOption<Snapshot>>;
 
 /// Where states come from.
 #[derive(Debug, Clone)]
@@ -103,6 +79,26 @@ impl Default for RefreshStats {
             failed: AtomicU64::new(0),
             duration: AtomicHistogram::new(SLOW_BUCKETS),
         }
+    }
+}
+
+impl Export for RefreshStats {
+    fn export(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        counter(
+            e,
+            "mesos_dns_state_fetches",
+            "Refreshes (fetch, generate, compile), by outcome",
+            &[
+                (vec![("outcome", "ok")], self.ok.load(Ordering::Relaxed)),
+                (vec![("outcome", "failed")], self.failed.load(Ordering::Relaxed)),
+            ],
+        )?;
+        histogram(
+            e,
+            "mesos_dns_state_fetch_duration_seconds",
+            "Duration of a refresh, successful or not",
+            vec![(vec![], vec![&self.duration])],
+        )
     }
 }
 
@@ -216,7 +212,7 @@ impl Refresher {
         let masters = self.known_masters();
         let config = Arc::clone(&self.config);
         let resolver = Arc::clone(&self.resolver);
-        let serial = crate::app::unix_now();
+        let serial = new_serial();
         let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot, RefreshError> {
             let started = Instant::now();
             let records = generate(&state, &config, &masters, resolver.as_ref())?;

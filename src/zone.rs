@@ -16,28 +16,9 @@ use hashbrown::HashTable;
 
 use crate::config::Config;
 use crate::memory::{self, Collapsed, Region, region_of};
+use crate::proto::rr::{A_TAIL, AAAA_TAIL, RDATA_OFFSET, SRV_TARGET_OFFSET};
+use crate::proto::{CLASS_IN, label_count, label_offsets, push_wire_name, rtype, wire_name};
 use crate::records::{NameId, RecordSet, Value};
-
-/// Record types the zone serves.
-pub const TYPE_A: u16 = 1;
-pub const TYPE_NS: u16 = 2;
-pub const TYPE_SOA: u16 = 6;
-pub const TYPE_AAAA: u16 = 28;
-pub const TYPE_SRV: u16 = 33;
-pub const TYPE_OPT: u16 = 41;
-pub const TYPE_ANY: u16 = 255;
-pub const CLASS_IN: u16 = 1;
-
-/// Length of an A RR tail (type, class, TTL, RDLENGTH, 4 bytes).
-pub const A_TAIL: usize = 14;
-/// Length of an AAAA RR tail (type, class, TTL, RDLENGTH, 16 bytes).
-pub const AAAA_TAIL: usize = 26;
-/// Offset of the RDATA inside an RR tail (after type, class, TTL,
-/// RDLENGTH).
-const RDATA_OFFSET: usize = 10;
-/// Offset of the target name inside an SRV RR tail (after priority,
-/// weight and port).
-pub const SRV_TARGET_OFFSET: usize = RDATA_OFFSET + 6;
 
 /// A range of the zone's byte arena.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,67 +93,6 @@ pub struct ZoneStats {
     pub srv: usize,
 }
 
-/// Append the lower-case wire form of a dotted name (with or without the
-/// final dot) to `out`. `false` (and `out` unchanged) if it cannot be a DNS
-/// name.
-///
-/// The text is copied, lower-cased, behind one extra dot; then, walking
-/// back from the end, each dot becomes the length of the label after it.
-fn push_wire_name(out: &mut Vec<u8>, name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name).as_bytes();
-    // The wire form is two bytes longer than the text: at most 255.
-    if name.len() > 253 {
-        return false;
-    }
-    let start = out.len();
-    if !name.is_empty() {
-        out.push(b'.');
-        out.extend(name.iter().map(u8::to_ascii_lowercase));
-        let mut label = 0usize;
-        for b in out.get_mut(start..).unwrap_or_default().iter_mut().rev() {
-            if *b != b'.' {
-                label += 1;
-                continue;
-            }
-            if !(1..=63).contains(&label) {
-                out.truncate(start);
-                return false;
-            }
-            *b = label as u8;
-            label = 0;
-        }
-    }
-    out.push(0);
-    true
-}
-
-/// Encode a dotted name (with or without the final dot) as lower-case wire
-/// bytes. `None` if it cannot be a DNS name.
-pub fn wire_name(name: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(name.len() + 2);
-    push_wire_name(&mut out, name).then_some(out)
-}
-
-/// Iterate over the label boundaries of a wire name: yields the offset of
-/// each label's length byte.
-fn label_offsets(wire: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let mut pos = 0usize;
-    std::iter::from_fn(move || {
-        let len = usize::from(*wire.get(pos)?);
-        if len == 0 {
-            return None;
-        }
-        let here = pos;
-        pos += 1 + len;
-        Some(here)
-    })
-}
-
-/// How many labels a wire name has.
-pub fn label_count(wire: &[u8]) -> usize {
-    label_offsets(wire).count()
-}
-
 /// Record sets with at least this many names compile on two threads: the
 /// name index on one, the record tails on the other (they need nothing of
 /// each other until both are done). Below it a thread costs more than it
@@ -234,7 +154,7 @@ impl Zone {
         let soa = tails.soa_tail(&mname, &rname, serial, config, ttl);
         let negative_soa =
             tails.soa_tail(&mname, &rname, serial, config, ttl.min(config.soa_minttl));
-        let ns = tails.tail(TYPE_NS, ttl, &mname);
+        let ns = tails.tail(rtype::NS, ttl, &mname);
         let ns_glue = names.find(&mname).map_or(Span::default(), |n| tails.concat(n.a, n.aaaa));
         let Tails { mut arena, mut srvs, .. } = tails;
         arena.shrink_to_fit();
@@ -587,11 +507,11 @@ impl Tails {
             };
             match value {
                 Value::A(v4) => {
-                    t.put_tail(p.a, TYPE_A, ttl, &v4.octets());
+                    t.put_tail(p.a, rtype::A, ttl, &v4.octets());
                     p.a += A_TAIL as u32;
                 }
                 Value::Aaaa(v6) => {
-                    t.put_tail(p.aaaa, TYPE_AAAA, ttl, &v6.octets());
+                    t.put_tail(p.aaaa, rtype::AAAA, ttl, &v6.octets());
                     p.aaaa += AAAA_TAIL as u32;
                 }
                 Value::Srv { target, port } => {
@@ -691,7 +611,7 @@ impl Tails {
     /// An SRV RR tail; `None` if the target cannot be a DNS name.
     fn srv_tail(&mut self, target: TargetName, port: u16, weight: u16, ttl: u32) -> Option<Span> {
         let start = self.arena.len();
-        self.header(TYPE_SRV, ttl, 0);
+        self.header(rtype::SRV, ttl, 0);
         self.arena.extend_from_slice(&0u16.to_be_bytes());
         self.arena.extend_from_slice(&weight.to_be_bytes());
         self.arena.extend_from_slice(&port.to_be_bytes());
@@ -722,7 +642,7 @@ impl Tails {
         for v in [serial, c.soa_refresh, c.soa_retry, c.soa_expire, c.soa_minttl] {
             rdata.extend_from_slice(&v.to_be_bytes());
         }
-        self.tail(TYPE_SOA, ttl, &rdata)
+        self.tail(rtype::SOA, ttl, &rdata)
     }
 
     /// Copy two spans into one new contiguous span.
@@ -746,29 +666,6 @@ impl Tails {
 mod tests {
     use super::*;
     use std::net::IpAddr;
-
-    #[test]
-    fn wire_names() {
-        assert_eq!(wire_name("A.b.").unwrap(), b"\x01a\x01b\x00");
-        assert_eq!(wire_name("mesos").unwrap(), b"\x05mesos\x00");
-        assert_eq!(wire_name(".").unwrap(), b"\x00");
-        assert!(wire_name("a..b").is_none());
-        assert!(wire_name(&"a".repeat(64)).is_none());
-        assert_eq!(label_count(b"\x01a\x01b\x00"), 2);
-    }
-
-    #[test]
-    fn wire_names_at_the_limits() {
-        let label = "a".repeat(63);
-        assert_eq!(wire_name(&format!("{label}.b")).unwrap()[0], 63);
-        // 253 characters of text (with four labels of 63): 255 wire bytes.
-        let longest = format!("{label}.{label}.{label}.{}", "c".repeat(61));
-        assert_eq!(wire_name(&longest).unwrap().len(), 255);
-        assert!(wire_name(&format!("{longest}c")).is_none());
-        assert!(wire_name(".a").is_none());
-        assert!(wire_name("a.").is_some());
-        assert_eq!(wire_name("Web.Mesos").unwrap(), b"\x03web\x05mesos\x00");
-    }
 
     /// Every name's answer data, as bytes, to compare two compiles: its
     /// wire name, A tails, AAAA tails, then each SRV tail and its glue.

@@ -14,7 +14,7 @@ use common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use mesos_dns::app::Running;
-use mesos_dns::refresh::Snapshot;
+use mesos_dns::snapshot::Snapshot;
 use serde_json::{Value, json};
 
 const FIXTURE: &str = "mesos-dns-fake.json";

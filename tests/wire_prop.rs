@@ -61,8 +61,7 @@ struct World {
 const SERIAL: u32 = 1_234_567;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mesos-state").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mesos-state").join(name);
     std::fs::read(path).unwrap()
 }
 

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mesos_dns::dns::wire;
-use mesos_dns::forward::relay;
+use mesos_dns::dns::forward::relay;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte splits the input: a query, then an "answer".

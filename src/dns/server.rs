@@ -16,11 +16,11 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use super::batch;
+use super::forward::Forwarder;
+use super::metrics::{DnsMetrics, DnsShard};
 use super::wire::{self, Disposition, ParseError, Responder, Scratch, Settings};
 use crate::config::Config;
-use crate::forward::Forwarder;
-use crate::metrics::{DnsMetrics, DnsShard};
-use crate::refresh::Current;
+use crate::snapshot::Current;
 
 /// How long a TCP connection may sit idle between queries.
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);

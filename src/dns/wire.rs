@@ -5,28 +5,19 @@
 //! Every read from the packet is bounds-checked; malformed input yields
 //! FORMERR (or nothing, when not even a header can be read), never a panic.
 
-use crate::zone::{
-    A_TAIL, AAAA_TAIL, CLASS_IN, Node, SRV_TARGET_OFFSET, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_NS,
-    TYPE_OPT, TYPE_SOA, TYPE_SRV, Zone,
+pub use crate::proto::rcode;
+use crate::proto::rr::{
+    A_TAIL, AAAA_TAIL, OPT_LEN, RDATA_OFFSET, RDLENGTH_OFFSET, SRV_TARGET_OFFSET,
 };
+use crate::proto::{
+    CLASS_IN, MAX_LABEL_LEN, MAX_NAME_LEN, POINTER, POINTER_LEN, POINTER_LIMIT, QUESTION_POINTER,
+    header, label_count, rtype, skip_name, skip_rr, u16_at, wire_name,
+};
+use crate::zone::{Node, Zone};
 
-/// Response codes we send.
-pub mod rcode {
-    pub const NOERROR: u8 = 0;
-    pub const FORMERR: u8 = 1;
-    pub const SERVFAIL: u8 = 2;
-    pub const NXDOMAIN: u8 = 3;
-    pub const NOTIMP: u8 = 4;
-    pub const REFUSED: u8 = 5;
-    /// Extended (EDNS) rcode 16: upper bits go in the OPT record.
-    pub const BADVERS: u16 = 16;
-}
-
-const HEADER_LEN: usize = 12;
 const MAX_LABELS: usize = 128;
 /// The UDP payload size we advertise in our OPT record (DNS flag day 2020).
 pub const OUR_UDP_SIZE: u16 = 1232;
-const OPT_LEN: usize = 11;
 /// Plain DNS over UDP without EDNS (RFC 1035).
 pub const MIN_UDP_SIZE: usize = 512;
 
@@ -48,7 +39,7 @@ pub struct Query {
     pub qclass: u16,
     /// End of the question in the packet.
     pub question_end: usize,
-    name: [u8; 255],
+    name: [u8; MAX_NAME_LEN],
     name_len: usize,
     labels: [u8; MAX_LABELS],
     label_count: usize,
@@ -67,7 +58,7 @@ impl Query {
     }
 
     pub fn opcode(&self) -> u8 {
-        ((self.flags >> 11) & 0xF) as u8
+        header::opcode(self.flags)
     }
 
     /// If the name lies at or below `apex` (wire form), the offset of the
@@ -88,38 +79,26 @@ pub enum ParseError {
     Reply { id: u16, flags: u16, rcode: u8 },
 }
 
-fn u16_at(p: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*p.get(at)?, *p.get(at + 1)?]))
-}
-
-/// Skip one (possibly compressed) name starting at `at`; the offset after it.
-fn skip_name(p: &[u8], mut at: usize) -> Option<usize> {
-    loop {
-        let len = *p.get(at)?;
-        match len {
-            0 => return Some(at + 1),
-            l if l & 0xC0 == 0xC0 => return Some(at + 2).filter(|&e| e <= p.len()),
-            l if l & 0xC0 != 0 => return None,
-            l => at += 1 + usize::from(l),
-        }
-    }
-}
-
 /// Parse a query packet.
 pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
     let (Some(id), Some(flags)) = (u16_at(p, 0), u16_at(p, 2)) else {
         return Err(ParseError::Drop);
     };
-    if p.len() < HEADER_LEN || flags & 0x8000 != 0 {
+    if p.len() < header::LEN || flags & header::QR != 0 {
         return Err(ParseError::Drop); // short, or a response (QR set)
     }
     let formerr = ParseError::Reply { id, flags, rcode: rcode::FORMERR };
-    let counts = [u16_at(p, 4), u16_at(p, 6), u16_at(p, 8), u16_at(p, 10)];
+    let count = |section| u16_at(p, header::count_offset(section));
+    let counts = [
+        u16_at(p, header::QDCOUNT),
+        count(header::ANSWER),
+        count(header::AUTHORITY),
+        count(header::ADDITIONAL),
+    ];
     let [Some(qd), Some(an), Some(ns), Some(ar)] = counts else {
         return Err(formerr);
     };
-    let opcode = ((flags >> 11) & 0xF) as u8;
-    if opcode != 0 {
+    if header::opcode(flags) != 0 {
         return Err(ParseError::Reply { id, flags, rcode: rcode::NOTIMP });
     }
     if qd != 1 {
@@ -132,13 +111,13 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
         qtype: 0,
         qclass: 0,
         question_end: 0,
-        name: [0; 255],
+        name: [0; MAX_NAME_LEN],
         name_len: 0,
         labels: [0; MAX_LABELS],
         label_count: 0,
         edns: None,
     };
-    let mut at = HEADER_LEN;
+    let mut at = header::LEN;
     loop {
         let len = usize::from(*p.get(at).ok_or(formerr)?);
         if len == 0 {
@@ -146,7 +125,10 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
         }
         // No compression in the question (nothing before it to point to),
         // labels of at most 63, a name of at most 255 bytes.
-        if len > 63 || q.label_count >= MAX_LABELS || q.name_len + 1 + len + 1 > 255 {
+        if len > MAX_LABEL_LEN
+            || q.label_count >= MAX_LABELS
+            || q.name_len + 1 + len + 1 > MAX_NAME_LEN
+        {
             return Err(formerr);
         }
         let label = p.get(at + 1..at + 1 + len).ok_or(formerr)?;
@@ -174,7 +156,7 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
     for _ in 0..ar {
         let name_end = skip_name(p, at).ok_or(formerr)?;
         let rtype = u16_at(p, name_end).ok_or(formerr)?;
-        if rtype == TYPE_OPT {
+        if rtype == rtype::OPT {
             // One OPT only, owned by the root (RFC 6891 §6.1.1).
             if q.edns.is_some() || name_end != at + 1 {
                 return Err(formerr);
@@ -186,14 +168,6 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
         at = skip_rr(p, at).ok_or(formerr)?;
     }
     Ok(q)
-}
-
-/// Skip one resource record; the offset after it.
-fn skip_rr(p: &[u8], at: usize) -> Option<usize> {
-    let end = skip_name(p, at)?;
-    let rdlen = usize::from(u16_at(p, end + 8)?);
-    let next = end + 10 + rdlen;
-    (next <= p.len()).then_some(next)
 }
 
 /// What the server does with a query, once parsed.
@@ -264,43 +238,38 @@ fn begin(out: &mut Vec<u8>, packet: &[u8], q: &Query, aa: bool, s: &Settings, rc
     out.clear();
     out.extend_from_slice(&q.id.to_be_bytes());
     // QR, opcode and RD/CD from the query; AA; RA per config.
-    let mut flags = 0x8000 | (q.flags & 0x7800) | (q.flags & 0x0100) | (q.flags & 0x0010);
+    let mut flags = header::QR | (q.flags & (header::OPCODE_MASK | header::RD | header::CD));
     if aa {
-        flags |= 0x0400;
+        flags |= header::AA;
     }
     if s.recurse_on {
-        flags |= 0x0080;
+        flags |= header::RA;
     }
-    flags |= u16::from(rcode & 0xF);
+    flags |= u16::from(rcode) & header::RCODE_MASK;
     out.extend_from_slice(&flags.to_be_bytes());
+    // One question; no records yet.
     out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
-    out.extend_from_slice(packet.get(HEADER_LEN..q.question_end).unwrap_or_default());
+    out.extend_from_slice(packet.get(header::LEN..q.question_end).unwrap_or_default());
 }
 
-/// Set a section count: 0 = answer, 1 = authority, 2 = additional.
+/// Set a section count (`header::ANSWER`, `AUTHORITY`, `ADDITIONAL`).
 fn set_count(out: &mut [u8], section: usize, value: u16) {
-    if let Some(slot) = out.get_mut(6 + 2 * section..8 + 2 * section) {
+    let at = header::count_offset(section);
+    if let Some(slot) = out.get_mut(at..at + 2) {
         slot.copy_from_slice(&value.to_be_bytes());
     }
 }
 
 /// Add one to a section count.
 fn bump_count(out: &mut [u8], section: usize) {
-    let at = 6 + 2 * section;
-    if let Some(n) = u16_at(out, at) {
+    if let Some(n) = u16_at(out, header::count_offset(section)) {
         set_count(out, section, n.saturating_add(1));
-    }
-}
-
-fn set_tc(out: &mut [u8]) {
-    if let Some(b) = out.get_mut(2) {
-        *b |= 0x02;
     }
 }
 
 fn push_opt(out: &mut Vec<u8>, ext_rcode: u8) {
     out.push(0);
-    out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+    out.extend_from_slice(&rtype::OPT.to_be_bytes());
     out.extend_from_slice(&OUR_UDP_SIZE.to_be_bytes());
     out.extend_from_slice(&[ext_rcode, 0, 0, 0, 0, 0]);
 }
@@ -323,9 +292,10 @@ pub fn error_response(
         (None, ParseError::Reply { id, flags, rcode }) => {
             out.clear();
             out.extend_from_slice(&id.to_be_bytes());
-            let mut f = 0x8000 | (flags & 0x7900) | u16::from(rcode);
+            let mut f =
+                header::QR | (flags & (header::OPCODE_MASK | header::RD)) | u16::from(rcode);
             if s.recurse_on {
-                f |= 0x0080;
+                f |= header::RA;
             }
             out.extend_from_slice(&f.to_be_bytes());
             out.extend_from_slice(&[0; 8]);
@@ -338,7 +308,7 @@ pub fn error_response(
 fn finish_with_opt(out: &mut Vec<u8>, q: &Query, ext_rcode: u8) {
     if q.edns.is_some() {
         push_opt(out, ext_rcode);
-        bump_count(out, 2);
+        bump_count(out, header::ADDITIONAL);
     }
 }
 
@@ -353,8 +323,8 @@ pub struct Responder {
 
 impl Responder {
     pub fn new(domain: &str, settings: Settings) -> Responder {
-        let apex = crate::zone::wire_name(domain).unwrap_or_else(|| vec![0]);
-        let apex_labels = crate::zone::label_count(&apex);
+        let apex = wire_name(domain).unwrap_or_else(|| vec![0]);
+        let apex_labels = label_count(&apex);
         Responder { apex, apex_labels, settings }
     }
 
@@ -389,7 +359,7 @@ fn answer(
     if q.edns.is_some_and(|e| e.version > 0) {
         begin(out, packet, q, false, s, 0);
         push_opt(out, (rcode::BADVERS >> 4) as u8);
-        set_count(out, 2, 1);
+        set_count(out, header::ADDITIONAL, 1);
         return Disposition::Answered { rcode: rcode::BADVERS as u8, truncated: false };
     }
     if q.qclass != CLASS_IN {
@@ -419,25 +389,25 @@ fn answer(
     begin(out, packet, q, true, s, rcode::NOERROR);
     let mut w = Writer { out, limit, answers: 0, truncated: false };
     let qt = q.qtype;
-    let any = qt == TYPE_ANY;
-    if any || qt == TYPE_A {
+    let any = qt == rtype::ANY;
+    if any || qt == rtype::A {
         w.fixed_rrset(zone.bytes(node.a), A_TAIL, scratch);
     }
-    if any || qt == TYPE_AAAA {
+    if any || qt == rtype::AAAA {
         w.fixed_rrset(zone.bytes(node.aaaa), AAAA_TAIL, scratch);
     }
     scratch.written_srv.clear();
-    if any || qt == TYPE_SRV {
+    if any || qt == rtype::SRV {
         w.srv_rrset(zone, node, scratch);
     }
-    if at_apex && (any || qt == TYPE_SOA) {
+    if at_apex && (any || qt == rtype::SOA) {
         w.answer(zone.soa());
     }
     let mut ns_target = None;
-    if at_apex && (any || qt == TYPE_NS) {
+    if at_apex && (any || qt == rtype::NS) {
         let start = w.out.len();
         if w.answer(zone.ns()) {
-            ns_target = Some(start + 2 + 10);
+            ns_target = Some(start + POINTER_LEN + RDATA_OFFSET);
         }
     }
     if w.answers == 0 && !w.truncated {
@@ -463,14 +433,14 @@ fn answer(
         additional += w.glue(zone.bytes(srv.glue), target_at, target);
     }
     if let Some(at) = ns_target {
-        additional += w.glue(zone.ns_glue(), at, zone.ns().get(10..).unwrap_or_default());
+        additional += w.glue(zone.ns_glue(), at, zone.ns().get(RDATA_OFFSET..).unwrap_or_default());
     }
     let out = w.out;
-    set_count(out, 0, answers);
-    set_count(out, 2, additional);
+    set_count(out, header::ANSWER, answers);
+    set_count(out, header::ADDITIONAL, additional);
     finish_with_opt(out, q, 0);
     if truncated && s.set_truncate_bit {
-        set_tc(out);
+        header::set_flags(out, header::TC);
     }
     Disposition::Answered { rcode: rcode::NOERROR, truncated }
 }
@@ -495,7 +465,7 @@ fn lookup<'z>(zone: &'z Zone, q: &Query) -> Option<&'z Node> {
         text.push_str(&String::from_utf8_lossy(name.get(off + 1..off + 1 + len)?));
     }
     let cleaned = text.replace(".*", "");
-    crate::zone::wire_name(&cleaned).and_then(|w| zone.node(&w))
+    wire_name(&cleaned).and_then(|w| zone.node(&w))
 }
 
 /// NXDOMAIN or NODATA: the SOA (owner: the apex, compressed) in authority.
@@ -513,16 +483,16 @@ fn negative(
     begin(out, packet, q, true, s, rcode);
     let soa = zone.negative_soa();
     let mut truncated = false;
-    if out.len() + 2 + soa.len() <= limit {
-        out.extend_from_slice(&(0xC000 | (HEADER_LEN + apex_off) as u16).to_be_bytes());
+    if out.len() + POINTER_LEN + soa.len() <= limit {
+        out.extend_from_slice(&(POINTER | (header::LEN + apex_off) as u16).to_be_bytes());
         out.extend_from_slice(soa);
-        set_count(out, 1, 1);
+        set_count(out, header::AUTHORITY, 1);
     } else {
         truncated = true;
     }
     finish_with_opt(out, q, 0);
     if truncated && s.set_truncate_bit {
-        set_tc(out);
+        header::set_flags(out, header::TC);
     }
     Disposition::Answered { rcode, truncated }
 }
@@ -538,11 +508,11 @@ struct Writer<'a> {
 impl Writer<'_> {
     /// Add one answer RR owned by the question name; false if it did not fit.
     fn answer(&mut self, tail: &[u8]) -> bool {
-        if self.truncated || self.out.len() + 2 + tail.len() > self.limit {
+        if self.truncated || self.out.len() + POINTER_LEN + tail.len() > self.limit {
             self.truncated = true;
             return false;
         }
-        self.out.extend_from_slice(&[0xC0, 0x0C]);
+        self.out.extend_from_slice(&QUESTION_POINTER);
         self.out.extend_from_slice(tail);
         self.answers += 1;
         true
@@ -576,7 +546,7 @@ impl Writer<'_> {
             if !self.answer(zone.bytes(srv.rr)) {
                 return;
             }
-            scratch.written_srv.push((start + 2 + SRV_TARGET_OFFSET, i as u32));
+            scratch.written_srv.push((start + POINTER_LEN + SRV_TARGET_OFFSET, i as u32));
         }
     }
 
@@ -585,18 +555,18 @@ impl Writer<'_> {
     fn glue(&mut self, tails: &[u8], name_at: usize, name: &[u8]) -> u16 {
         let mut added = 0;
         let mut pos = 0;
-        while let Some(rdlen) = u16_at(tails, pos + 8) {
-            let end = pos + 10 + usize::from(rdlen);
+        while let Some(rdlen) = u16_at(tails, pos + RDLENGTH_OFFSET) {
+            let end = pos + RDATA_OFFSET + usize::from(rdlen);
             let Some(tail) = tails.get(pos..end) else {
                 break;
             };
             pos = end;
-            let owner_len = if name_at < 0x4000 { 2 } else { name.len() };
+            let owner_len = if name_at < POINTER_LIMIT { POINTER_LEN } else { name.len() };
             if self.out.len() + owner_len + tail.len() > self.limit {
                 break;
             }
-            if name_at < 0x4000 {
-                self.out.extend_from_slice(&(0xC000 | name_at as u16).to_be_bytes());
+            if name_at < POINTER_LIMIT {
+                self.out.extend_from_slice(&(POINTER | name_at as u16).to_be_bytes());
             } else {
                 self.out.extend_from_slice(name);
             }

@@ -7,6 +7,7 @@
 //! once.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,15 +15,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus_client::encoding::DescriptorEncoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::wire::{self, ParseError, Settings};
 use crate::config::Config;
-use crate::dns::wire::{self, ParseError, Settings};
-use crate::metrics::{AtomicHistogram, SLOW_BUCKETS};
-use crate::zone::{label_count, wire_name};
+use crate::metrics::{AtomicHistogram, Export, SLOW_BUCKETS, counter, histogram};
+use crate::proto::{header, label_count, name_text, u16_at, wire_name};
 
 /// The most forwarded queries in flight at once.
 pub const DEFAULT_MAX_OUTSTANDING: usize = 4096;
@@ -31,10 +33,10 @@ const TCP_POOL_PER_UPSTREAM: usize = 8;
 
 /// Counters for one zone (`"."` for the default resolvers).
 #[derive(Debug, Default)]
-pub struct ZoneCounters {
-    pub forwarded: AtomicU64,
-    pub answered: AtomicU64,
-    pub failed: AtomicU64,
+struct ZoneCounters {
+    forwarded: AtomicU64,
+    answered: AtomicU64,
+    failed: AtomicU64,
 }
 
 /// One set of upstreams and the zone it serves.
@@ -44,7 +46,7 @@ struct Route {
     zone: Vec<u8>,
     labels: usize,
     upstreams: Vec<SocketAddr>,
-    counters: Arc<ZoneCounters>,
+    counters: ZoneCounters,
 }
 
 /// Forwards queries outside the domain.
@@ -57,7 +59,7 @@ pub struct Forwarder {
     settings: Settings,
     tcp_pool: Mutex<BTreeMap<SocketAddr, Vec<TcpStream>>>,
     /// Queries refused at once because too many were in flight.
-    pub overloaded: AtomicU64,
+    overloaded: AtomicU64,
     latency: AtomicHistogram,
 }
 
@@ -89,7 +91,7 @@ impl Forwarder {
                     labels: label_count(&zone),
                     zone,
                     upstreams,
-                    counters: Arc::default(),
+                    counters: ZoneCounters::default(),
                 })
             })
             .collect();
@@ -99,7 +101,7 @@ impl Forwarder {
             zone: vec![0],
             labels: 0,
             upstreams: default,
-            counters: Arc::default(),
+            counters: ZoneCounters::default(),
         });
         if routes.iter().all(|r| r.upstreams.is_empty()) {
             return None;
@@ -124,14 +126,9 @@ impl Forwarder {
         self
     }
 
-    /// Counters per zone (`"."` is the default resolvers).
-    pub fn counters(&self) -> Vec<(String, Arc<ZoneCounters>)> {
-        self.routes.iter().map(|r| (zone_text(&r.zone), Arc::clone(&r.counters))).collect()
-    }
-
-    /// How long upstreams took to answer.
-    pub fn upstream_latency(&self) -> &AtomicHistogram {
-        &self.latency
+    /// The zones forwarded, longest first (`"."`: the default resolvers).
+    pub fn zones(&self) -> Vec<String> {
+        self.routes.iter().map(|r| name_text(&r.zone)).collect()
     }
 
     /// Forward `packet` (a query already parsed once by the caller) and
@@ -271,6 +268,40 @@ impl Forwarder {
     }
 }
 
+impl Export for Forwarder {
+    fn export(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        let zones: Vec<(String, &ZoneCounters)> =
+            self.routes.iter().map(|r| (name_text(&r.zone), &r.counters)).collect();
+        let mut rows = Vec::new();
+        for (zone, c) in &zones {
+            for (outcome, v) in
+                [("forwarded", &c.forwarded), ("answered", &c.answered), ("failed", &c.failed)]
+            {
+                rows.push((
+                    vec![("zone", zone.as_str()), ("outcome", outcome)],
+                    v.load(Ordering::Relaxed),
+                ));
+            }
+        }
+        rows.push((
+            vec![("zone", ""), ("outcome", "overloaded")],
+            self.overloaded.load(Ordering::Relaxed),
+        ));
+        counter(
+            e,
+            "mesos_dns_forward_queries",
+            "Queries forwarded upstream, by zone and outcome",
+            &rows,
+        )?;
+        histogram(
+            e,
+            "mesos_dns_forward_upstream_duration_seconds",
+            "Time for an upstream to answer a forwarded query",
+            vec![(vec![], vec![&self.latency])],
+        )
+    }
+}
+
 /// The query with a fresh random id.
 fn with_new_id(packet: &[u8]) -> (Vec<u8>, u16) {
     let id: u16 = rand::random();
@@ -309,52 +340,29 @@ pub fn relay(
 /// Whether `answer` responds to `query`: same id, QR set, same question
 /// (case-insensitively).
 fn is_answer_to(answer: &[u8], id: u16, query: &[u8], question_end: usize) -> bool {
-    let (Some(a), Some(q)) = (answer.get(12..question_end), query.get(12..question_end)) else {
+    let question = header::LEN..question_end;
+    let (Some(a), Some(q)) = (answer.get(question.clone()), query.get(question)) else {
         return false;
     };
     answer.get(..2) == Some(&id.to_be_bytes()[..])
-        && answer.get(2).is_some_and(|b| b & 0x80 != 0)
-        && answer.get(4..6) == Some(&[0, 1][..])
+        && header::is_response(answer)
+        && u16_at(answer, header::QDCOUNT) == Some(1)
         && a.eq_ignore_ascii_case(q)
 }
 
 /// Header and question of `answer`, with TC set and no records.
 fn truncated(answer: &[u8], question_end: usize) -> Vec<u8> {
     let mut out = answer.get(..question_end).unwrap_or(answer).to_vec();
-    if let Some(b) = out.get_mut(2) {
-        *b |= 0x02;
-    }
-    if let Some(counts) = out.get_mut(6..12) {
+    header::set_flags(&mut out, header::TC);
+    if let Some(counts) = out.get_mut(header::ANCOUNT..header::LEN) {
         counts.fill(0);
     }
     out
 }
 
-/// A zone's wire name as text (`"."` for the root).
-fn zone_text(wire: &[u8]) -> String {
-    let mut out = String::new();
-    let mut pos = 0;
-    while let Some(&len) = wire.get(pos) {
-        if len == 0 {
-            break;
-        }
-        let label = wire.get(pos + 1..pos + 1 + usize::from(len)).unwrap_or_default();
-        out.push_str(&String::from_utf8_lossy(label));
-        out.push('.');
-        pos += 1 + usize::from(len);
-    }
-    if out.is_empty() { ".".to_owned() } else { out }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn zone_names_as_text() {
-        assert_eq!(zone_text(b"\x00"), ".");
-        assert_eq!(zone_text(b"\x03abc\x03com\x00"), "abc.com.");
-    }
 
     #[test]
     fn answers_must_match_id_and_question() {

@@ -1,0 +1,114 @@
+//! The published snapshot: what is in service (the compiled zone for DNS,
+//! the record set for HTTP, the leader it came from), swapped in whole by
+//! the refresh loop with one atomic pointer swap. Serving reads it and
+//! never waits; nothing here knows how a snapshot was made.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use prometheus_client::encoding::DescriptorEncoder;
+
+use crate::metrics::{Export, gauge};
+use crate::records::RecordSet;
+use crate::zone::Zone;
+
+/// What is in service: the zone for DNS and the record set for HTTP.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The compiled zone the DNS hot path answers from.
+    pub zone: Zone,
+    /// The record set the HTTP API shows.
+    pub records: RecordSet,
+    /// The leading master named by the state (`host:port`), if any.
+    pub leader: Option<String>,
+    /// When it was published.
+    pub loaded_at: SystemTime,
+    /// How long each stage of the refresh that made it took.
+    pub timings: Timings,
+}
+
+/// The cost of each refresh stage (the fetch itself is not included).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// State JSON bytes → `State`.
+    pub parse: Duration,
+    /// `State` → `RecordSet`.
+    pub generate: Duration,
+    /// `RecordSet` → `Zone`.
+    pub compile: Duration,
+}
+
+/// The current snapshot, swapped atomically; readers never wait. Empty
+/// until the first state has loaded.
+pub type Current = Arc<ArcSwapOption<Snapshot>>;
+
+/// The serial of a zone made now: seconds since the epoch, as the original
+/// numbers its zones.
+pub fn new_serial() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+/// The records in service, as metrics.
+#[derive(Debug)]
+pub struct InService(pub Current);
+
+impl Export for InService {
+    fn export(&self, e: &mut DescriptorEncoder) -> fmt::Result {
+        let current = self.0.load();
+        let (a, aaaa, srv, names, skipped, age, leader) = match current.as_ref() {
+            Some(s) => {
+                let age = SystemTime::now().duration_since(s.loaded_at).unwrap_or_default();
+                let st = s.zone.stats;
+                (
+                    st.a,
+                    st.aaaa,
+                    st.srv,
+                    st.names,
+                    s.records.skipped,
+                    age.as_secs_f64(),
+                    s.leader.clone(),
+                )
+            }
+            None => (0, 0, 0, 0, 0, -1.0, None),
+        };
+        gauge(
+            e,
+            "mesos_dns_records",
+            "Records in service, by type",
+            &[
+                (vec![("type", "A")], a as f64),
+                (vec![("type", "AAAA")], aaaa as f64),
+                (vec![("type", "SRV")], srv as f64),
+            ],
+        )?;
+        gauge(
+            e,
+            "mesos_dns_names",
+            "Names in the zone (including empty non-terminals)",
+            &[(vec![], names as f64)],
+        )?;
+        gauge(
+            e,
+            "mesos_dns_records_skipped",
+            "Records of the last state not produced because they cannot exist in DNS",
+            &[(vec![], skipped as f64)],
+        )?;
+        gauge(
+            e,
+            "mesos_dns_records_age_seconds",
+            "Age of the records in service (-1 before the first load)",
+            &[(vec![], age)],
+        )?;
+        let leader = leader.unwrap_or_default();
+        gauge(
+            e,
+            "mesos_dns_leader",
+            "The leading master of the records in service",
+            &[(vec![("leader", leader.as_str())], 1.0)],
+        )
+    }
+}
