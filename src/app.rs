@@ -26,11 +26,11 @@ use crate::refresh::{Detected, Refresher, Source};
 use crate::snapshot::{Current, InService, new_serial};
 use crate::state::State;
 
-/// Logs to stderr; `-v=0` warnings and errors, `-v=1` info, `-v=2` debug.
-/// `RUST_LOG` overrides.
+/// Logs to stderr; `-v=0` warnings and errors (and the few start-up lines
+/// of [`crate::START`]), `-v=1` info, `-v=2` debug. `RUST_LOG` overrides.
 pub fn init_logging(verbosity: u8) {
     let level = match verbosity {
-        0 => "warn",
+        0 => "warn,mesos_dns::start=info",
         1 => "info",
         _ => "debug",
     };
@@ -88,6 +88,18 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
         }
     };
     let running = start(Arc::clone(&config), source, Arc::new(SystemResolver)).await?;
+    let listening = [("DNS", running.dns_addr, " (UDP and TCP)"), ("HTTP", running.http_addr, "")]
+        .into_iter()
+        .filter_map(|(what, addr, how)| Some(format!("{what} on {}{how}", addr?)))
+        .collect::<Vec<_>>();
+    tracing::info!(
+        target: crate::START,
+        "mesos-dns {} serving the domain {}: {}; records from {}",
+        crate::VERSION,
+        config.domain,
+        listening.join(", "),
+        source_text(args, &config),
+    );
     let trigger = Arc::clone(&running.trigger);
     let usr1 = tokio::spawn(async move {
         let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
@@ -109,6 +121,23 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
     usr1.abort();
     running.shutdown().await;
     Ok(())
+}
+
+/// Where the records come from, for the start-up line.
+fn source_text(args: &Args, config: &Config) -> String {
+    if let Some(path) = &args.state_file {
+        return format!(
+            "the state file {} (re-read every {} s)",
+            path.display(),
+            config.refresh_seconds
+        );
+    }
+    let masters = config.masters.join(", ");
+    match ZkUrl::parse(&config.zk) {
+        Ok(url) if masters.is_empty() => format!("the leading master in ZooKeeper at {url}"),
+        Ok(url) => format!("the leading master in ZooKeeper at {url}, else among {masters}"),
+        Err(_) => format!("the leading master among {masters}"),
+    }
 }
 
 /// A started server.
@@ -176,7 +205,7 @@ pub async fn start(
             format!("cannot listen for DNS on {}", SocketAddr::new(ip, config.port))
         })?;
         let addr = udp.local_addr()?;
-        tracing::info!("serving DNS on {addr} (udp and tcp)");
+        tracing::debug!("serving DNS on {addr} (udp and tcp)");
         dns_addr = Some(addr);
         if let Some(f) = &forwarder {
             tracing::info!(
@@ -209,7 +238,7 @@ pub async fn start(
             .await
             .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
         let addr = listener.local_addr()?;
-        tracing::info!("serving HTTP on {addr}");
+        tracing::debug!("serving HTTP on {addr}");
         http_addr = Some(addr);
         // The exporter: every component's counters, in the order
         // `/metrics` shows them.

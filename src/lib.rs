@@ -23,3 +23,8 @@ pub mod zone;
 
 /// The version `-version` prints and `/v1/version` reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The log target of the few lines a newcomer sees at the default
+/// verbosity: where the server listens and where its records come from,
+/// and when the first records are in service.
+pub const START: &str = "mesos_dns::start";

@@ -171,8 +171,21 @@ impl Refresher {
         self.stats.duration.observe(started.elapsed());
         match result {
             Ok(reload) => {
-                self.stats.ok.fetch_add(1, Ordering::Relaxed);
+                let first = self.stats.ok.fetch_add(1, Ordering::Relaxed) == 0;
                 if let Some(s) = self.current.load().as_ref() {
+                    if first {
+                        let st = &s.zone.stats;
+                        tracing::info!(
+                            target: crate::START,
+                            "first records in service: {} names ({} A, {} AAAA, {} SRV), from {}, {} ms after asking",
+                            st.names,
+                            st.a,
+                            st.aaaa,
+                            st.srv,
+                            s.leader.as_deref().unwrap_or("a state naming no leader"),
+                            started.elapsed().as_millis(),
+                        );
+                    }
                     let t = &s.timings;
                     tracing::info!(
                         names = s.zone.stats.names,

@@ -1,0 +1,85 @@
+//! The HTTP listener: a TCP listener that holds at most
+//! [`MAX_HTTP_CONNECTIONS`](super::MAX_HTTP_CONNECTIONS) connections open
+//! at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A TCP listener that holds at most
+/// [`MAX_HTTP_CONNECTIONS`](super::MAX_HTTP_CONNECTIONS) connections
+/// open at once (hyper already bounds header size and count).
+pub struct CappedListener {
+    inner: tokio::net::TcpListener,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl CappedListener {
+    pub fn new(inner: tokio::net::TcpListener, max: usize) -> Self {
+        CappedListener { inner, slots: Arc::new(tokio::sync::Semaphore::new(max)) }
+    }
+}
+
+/// A connection and the slot it occupies, released when it closes.
+pub struct CappedStream {
+    stream: tokio::net::TcpStream,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl axum::serve::Listener for CappedListener {
+    type Io = CappedStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok(slot) = Arc::clone(&self.slots).acquire_owned().await else {
+                // The semaphore is never closed.
+                return std::future::pending().await;
+            };
+            match self.inner.accept().await {
+                Ok((stream, addr)) => return (CappedStream { stream, _slot: slot }, addr),
+                Err(e) => {
+                    tracing::warn!("http accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for CappedStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CappedStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
