@@ -84,8 +84,7 @@ fn trim_dashes_left(b: &[u8]) -> &[u8] {
     &b[start..]
 }
 
-/// The longest label DNS allows (RFC 1035).
-pub const MAX_LABEL_LEN: usize = 63;
+pub use crate::proto::MAX_LABEL_LEN;
 /// The longest name DNS allows, in presentation form without the final dot.
 pub const MAX_NAME_LEN: usize = 253;
 

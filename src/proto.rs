@@ -83,8 +83,9 @@ pub const CLASS_IN: u16 = 1;
 
 /// The longest label, in bytes (RFC 1035 §2.3.4).
 pub const MAX_LABEL_LEN: usize = 63;
-/// The longest name in wire form, in bytes (RFC 1035 §2.3.4).
-pub const MAX_NAME_LEN: usize = 255;
+/// The longest name in wire form, in bytes (RFC 1035 §2.3.4): 253
+/// characters of text, without the final dot.
+pub const MAX_WIRE_NAME_LEN: usize = 255;
 /// The top bits of a compression pointer (RFC 1035 §4.1.4).
 pub const POINTER: u16 = 0xC000;
 /// The length of a compression pointer.

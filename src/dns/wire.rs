@@ -10,8 +10,8 @@ use crate::proto::rr::{
     A_TAIL, AAAA_TAIL, OPT_LEN, RDATA_OFFSET, RDLENGTH_OFFSET, SRV_TARGET_OFFSET,
 };
 use crate::proto::{
-    CLASS_IN, MAX_LABEL_LEN, MAX_NAME_LEN, POINTER, POINTER_LEN, POINTER_LIMIT, QUESTION_POINTER,
-    header, label_count, rtype, skip_name, skip_rr, u16_at, wire_name,
+    CLASS_IN, MAX_LABEL_LEN, MAX_WIRE_NAME_LEN, POINTER, POINTER_LEN, POINTER_LIMIT,
+    QUESTION_POINTER, header, label_count, rtype, skip_name, skip_rr, u16_at, wire_name,
 };
 use crate::zone::{Node, Zone};
 
@@ -39,7 +39,7 @@ pub struct Query {
     pub qclass: u16,
     /// End of the question in the packet.
     pub question_end: usize,
-    name: [u8; MAX_NAME_LEN],
+    name: [u8; MAX_WIRE_NAME_LEN],
     name_len: usize,
     labels: [u8; MAX_LABELS],
     label_count: usize,
@@ -111,7 +111,7 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
         qtype: 0,
         qclass: 0,
         question_end: 0,
-        name: [0; MAX_NAME_LEN],
+        name: [0; MAX_WIRE_NAME_LEN],
         name_len: 0,
         labels: [0; MAX_LABELS],
         label_count: 0,
@@ -127,7 +127,7 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
         // labels of at most 63, a name of at most 255 bytes.
         if len > MAX_LABEL_LEN
             || q.label_count >= MAX_LABELS
-            || q.name_len + 1 + len + 1 > MAX_NAME_LEN
+            || q.name_len + 1 + len + 1 > MAX_WIRE_NAME_LEN
         {
             return Err(formerr);
         }
