@@ -20,6 +20,9 @@
 #   EDNS=1     queries carry EDNS0 (dnsperf -e, 4096-byte buffer); default: none
 #   DNSPERF_ARGS  extra dnsperf arguments for every run
 #   MESOS_DNS_BIN  use this binary instead of building target/release/mesos-dns
+#   BASELINE_BIN   another mesos-dns binary (say, the build before a change) to
+#                  run side by side with ours in every round: rows "baseline",
+#                  and the ratios ours/baseline in the summary
 #   NSD_SERVERS  NSD's server-count (default 2, one per core like our UDP workers)
 #   SKIP_NSD=1 only our server;  SKIP_FLOOR=1 no floor rows;  KEEP=1 keep the work directory
 #
@@ -58,9 +61,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/mesos-dns-bench.XXXXXX")
 OURS_PID=
 NSD_PID=
 FLOOR_PID=
+BASELINE_PID=
 cleanup() {
     local pid
     stop_pid "$OURS_PID"
+    stop_pid "$BASELINE_PID"
     stop_pid "$NSD_PID"
     stop_pid "$FLOOR_PID"
     if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
@@ -180,6 +185,18 @@ say "starting mesos-dns on 127.0.0.1:$PORT"
 OURS_PID=$!
 wait_ready "$PORT" "$PROBE" "$OURS_PID" || { cat "$WORK/mesos-dns.log" >&2; die "mesos-dns did not answer"; }
 
+# --- the build to compare with ----------------------------------------------------
+if [ -n "${BASELINE_BIN:-}" ]; then
+    [ -x "$BASELINE_BIN" ] || die "BASELINE_BIN $BASELINE_BIN is not an executable"
+    PORT4=$(free_port)
+    sed "s/\"port\":$PORT,/\"port\":$PORT4,/" "$WORK/config.json" >"$WORK/baseline.json"
+    say "starting the baseline $BASELINE_BIN on 127.0.0.1:$PORT4"
+    "$BASELINE_BIN" -config="$WORK/baseline.json" -state-file="$WORK/state.json" >"$WORK/baseline.log" 2>&1 &
+    BASELINE_PID=$!
+    wait_ready "$PORT4" "$PROBE" "$BASELINE_PID" ||
+        { cat "$WORK/baseline.log" >&2; die "the baseline did not answer"; }
+fi
+
 # --- the floor: our socket loop, no answers to build ---------------------------
 if [ "$SKIP_FLOOR" != 1 ]; then
     say "building examples/udp_floor.rs"
@@ -230,6 +247,7 @@ fi
 print_header
 for ROUND in $(seq "$ROUNDS"); do
     runs ours "$OURS_PID" "$PORT"
+    [ -z "$BASELINE_PID" ] || runs baseline "$BASELINE_PID" "$PORT4"
     if [ "$SKIP_FLOOR" != 1 ]; then
         run floor "$FLOOR_PID" "$PORT3" "udp-${RATE}" -Q "$RATE"
         run floor "$FLOOR_PID" "$PORT3" udp-max
@@ -245,7 +263,7 @@ for row in "${ROWS[@]}"; do
     # shellcheck disable=SC2086
     print_row $row
 done
-if [ "$SKIP_NSD" != 1 ]; then
+if [ "$SKIP_NSD" != 1 ] || [ -n "$BASELINE_PID" ]; then
     echo
     # Ratios of runs of the same round (seconds apart), then each ratio's
     # median and range over the rounds.
@@ -260,19 +278,28 @@ def ratio(a, b, i):
     return a[i] / b[i] if a and b and b[i] > 0 else None
 def cell(x):
     return "-" if x is None else "%.2f" % x
-line = "%-10s %6s %14s %16s %17s"
-print(line % ("run", "round", "q/s ours/nsd", "CPU/q ours/nsd", "CPU/q floor/nsd"))
+# (heading, numerator, denominator, 0: q/s or 1: CPU per query)
+columns = [
+    ("q/s ours/nsd", "ours", "nsd", 0),
+    ("CPU/q ours/nsd", "ours", "nsd", 1),
+    ("CPU/q floor/nsd", "floor", "nsd", 1),
+    ("q/s ours/base", "ours", "baseline", 0),
+    ("CPU/q ours/base", "ours", "baseline", 1),
+]
+servers = {s for (s, _, _) in rows}
+columns = [c for c in columns if c[1] in servers and c[2] in servers]
+line = "%-10s %6s" + " %16s" * len(columns)
+print(line % ("run", "round", *(c[0] for c in columns)))
 for mode in dict.fromkeys(m for (s, m, _) in rows if s == "ours"):
     per_round = []
     for (s, m, rnd) in rows:
         if s != "ours" or m != mode:
             continue
-        ours, nsd, floor = (rows.get((k, mode, rnd)) for k in ("ours", "nsd", "floor"))
-        r = (ratio(ours, nsd, 0), ratio(ours, nsd, 1), ratio(floor, nsd, 1))
+        r = [ratio(rows.get((a, mode, rnd)), rows.get((b, mode, rnd)), i) for (_, a, b, i) in columns]
         per_round.append(r)
-        print(line % (mode, rnd, cell(r[0]), cell(r[1]), cell(r[2])))
+        print(line % (mode, rnd, *(cell(x) for x in r)))
     if len(per_round) > 1:
-        cols = [[r[i] for r in per_round if r[i] is not None] for i in range(3)]
+        cols = [[r[i] for r in per_round if r[i] is not None] for i in range(len(columns))]
         print(line % (mode, "median", *(cell(statistics.median(c)) if c else "-" for c in cols)))
         print(line % (mode, "range", *("%.2f-%.2f" % (min(c), max(c)) if c else "-" for c in cols)))
 EOF
