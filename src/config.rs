@@ -17,6 +17,8 @@ use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeStruct, Serializer};
 
+use crate::addr::{parse_nonzero_port, redact_url_password, split_host_port};
+
 /// The file consulted for upstream resolvers when `resolvers` is empty.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
@@ -611,7 +613,7 @@ impl Config {
         {
             return Err(Problem::new(
                 key::ZK,
-                quote(&crate::detect::redact_url(&self.zk)),
+                quote(&redact_url_password(&self.zk, REDACTED)),
                 e.to_string(),
             ));
         }
@@ -864,53 +866,12 @@ pub fn is_valid_domain(name: &str) -> bool {
     })
 }
 
-/// Splits `host:port` as Go's `net.SplitHostPort` does (IPv6 in brackets).
-fn split_host_port(s: &str) -> Result<(&str, &str), &'static str> {
-    let Some(colon) = s.rfind(':') else {
-        return Err("missing port");
-    };
-    let (host, no_open_from, no_close_from) = if s.starts_with('[') {
-        let Some(end) = s.find(']') else {
-            return Err("missing ']'");
-        };
-        if end + 1 == s.len() {
-            return Err("missing port");
-        }
-        if end + 1 != colon {
-            return Err(if s[end + 1..].starts_with(':') {
-                "too many colons"
-            } else {
-                "missing port"
-            });
-        }
-        (&s[1..end], 1, end + 1)
-    } else {
-        let host = &s[..colon];
-        if host.contains(':') {
-            return Err("too many colons");
-        }
-        (host, 0, 0)
-    };
-    if s[no_open_from..].contains('[') {
-        return Err("unexpected '['");
-    }
-    if s[no_close_from..].contains(']') {
-        return Err("unexpected ']'");
-    }
-    Ok((host, &s[colon + 1..]))
-}
-
-/// A port as the original accepts it: a decimal integer from 1 to 65535.
-fn parse_port(s: &str) -> Option<u16> {
-    s.parse::<i64>().ok().and_then(|p| u16::try_from(p).ok()).filter(|&p| p != 0)
-}
-
 /// Parses a `masters` entry, `host:port` (an IPv6 address in brackets), into
 /// its normalised host (an IP in canonical form, or a lower-case host name)
 /// and port. Host names are not checked further, as in the original.
 pub fn parse_master(s: &str) -> Result<(String, u16), String> {
     let (host, port) = split_host_port(s).map_err(|why| format!("illegal host:port ({why})"))?;
-    let port = parse_port(port).ok_or("illegal host:port (port must be 1 to 65535)")?;
+    let port = parse_nonzero_port(port).ok_or("illegal host:port (port must be 1 to 65535)")?;
     if host.is_empty() {
         return Err("illegal host:port (empty host)".to_owned());
     }
@@ -932,7 +893,7 @@ pub fn parse_resolver(s: &str) -> Result<SocketAddr, String> {
         .parse()
         .map_err(|_| format!("illegal IP {} (a resolver must be an IP address)", quote(host)))?;
     let port = match port {
-        Some(p) => parse_port(p).ok_or("illegal port (must be 1 to 65535)")?,
+        Some(p) => parse_nonzero_port(p).ok_or("illegal port (must be 1 to 65535)")?,
         None => 53,
     };
     Ok(SocketAddr::new(ip.to_canonical(), port))
@@ -1136,27 +1097,11 @@ fn apply_credentials(credentials: &mut Credentials, value: &Json) -> Result<(), 
 
 /// Serializes `zk` with any URL password replaced by `"***"`.
 fn serialize_zk<S: Serializer>(zk: &str, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&redact_url_password(zk))
+    serializer.serialize_str(&redact_url_password(zk, REDACTED))
 }
 
 fn serialize_path<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&path.to_string_lossy())
-}
-
-/// `scheme://user:password@host/...` → `scheme://user:***@host/...`.
-fn redact_url_password(url: &str) -> String {
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[authority_start..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else {
-        return url.to_owned();
-    };
-    format!("{}{}:{REDACTED}{}", &url[..authority_start], &userinfo[..colon], &rest[at..])
 }
 
 /// A JSON document that keeps object keys in file order (serde_json's `Value`
@@ -1311,51 +1256,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_host_port_follows_go() {
-        assert_eq!(split_host_port("a:1"), Ok(("a", "1")));
-        assert_eq!(split_host_port("[::1]:53"), Ok(("::1", "53")));
-        assert_eq!(split_host_port(":53"), Ok(("", "53")));
-        assert_eq!(split_host_port("a"), Err("missing port"));
-        assert_eq!(split_host_port("[::1]"), Err("missing port"));
-        assert_eq!(split_host_port("::1:53"), Err("too many colons"));
-        assert_eq!(split_host_port("[::1]:5:3"), Err("too many colons"));
-        assert_eq!(split_host_port("[::1:53"), Err("missing ']'"));
-        assert_eq!(split_host_port("a[b:53"), Err("unexpected '['"));
-        assert_eq!(split_host_port("a]b:53"), Err("unexpected ']'"));
-        assert_eq!(split_host_port("[a]x:53"), Err("missing port"));
-    }
-
-    #[test]
-    fn ports() {
-        assert_eq!(parse_port("53"), Some(53));
-        assert_eq!(parse_port("+53"), Some(53));
-        assert_eq!(parse_port("053"), Some(53));
-        assert_eq!(parse_port("0"), None);
-        assert_eq!(parse_port("-1"), None);
-        assert_eq!(parse_port("65536"), None);
-        assert_eq!(parse_port(""), None);
-        assert_eq!(parse_port("abc"), None);
-        assert_eq!(parse_port("99999999999999999999999"), None);
-    }
-
-    #[test]
     fn folding() {
         assert_eq!(fold_key("HttpPort"), "httpport");
         assert_eq!(fold_key("HTTPPORT"), "httpport");
         assert_eq!(fold_key("\u{017F}oamname"), "soamname");
         assert_eq!(fold_key("zkdetectiontimeout"), "zkdetectiontimeout");
-    }
-
-    #[test]
-    fn url_passwords_are_redacted() {
-        assert_eq!(
-            redact_url_password("zk://user:pw@h1:2181,h2:2181/mesos"),
-            "zk://user:***@h1:2181,h2:2181/mesos"
-        );
-        assert_eq!(redact_url_password("zk://h1:2181/mesos"), "zk://h1:2181/mesos");
-        assert_eq!(redact_url_password("zk://user@h1/mesos"), "zk://user@h1/mesos");
-        assert_eq!(redact_url_password("zk://h/a@b:c"), "zk://h/a@b:c");
-        assert_eq!(redact_url_password(""), "");
     }
 
     #[test]

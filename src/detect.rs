@@ -23,6 +23,8 @@ use serde_json::Value;
 use tokio::sync::watch as channel;
 use zookeeper_client as zk;
 
+use crate::addr::{join_host_port, parse_nonzero_port};
+
 /// The ZooKeeper port assumed when a server in the URL has none.
 pub const DEFAULT_ZK_PORT: u16 = 2181;
 
@@ -182,26 +184,6 @@ impl fmt::Debug for ZkUrl {
     }
 }
 
-/// A `zk` URL as it may be shown in a message: whatever stands between the
-/// first `:` of the user information and the last `@` is replaced by `***`.
-/// Made for text that may not even parse as a URL, so it errs on the side of
-/// hiding.
-pub fn redact_url(url: &str) -> String {
-    let Some(at) = url.rfind('@') else {
-        return url.to_owned();
-    };
-    // The user information starts after the scheme, or at the very start
-    // when the text has no recognisable scheme.
-    let userinfo_start = url[..at].find("://").map_or(0, |i| i + 3);
-    match url[userinfo_start..at].find(':') {
-        Some(colon) => {
-            let colon = userinfo_start + colon;
-            format!("{}:{}{}", &url[..colon], crate::config::REDACTED, &url[at..])
-        }
-        None => url.to_owned(),
-    }
-}
-
 fn parse_credentials(userinfo: &str) -> Result<Credentials, ZkUrlError> {
     let Some((user, password)) = userinfo.split_once(':') else {
         return Err(ZkUrlError::Credentials("expected user:password before '@'"));
@@ -259,7 +241,7 @@ fn parse_server(server: &str) -> Result<String, ZkUrlError> {
                 None => return Err(bad("expected ':port' after the IPv6 address")),
             },
         };
-        (format!("[{inside}]"), port)
+        (inside, port)
     } else {
         let (host, port) = match server.split_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -274,16 +256,17 @@ fn parse_server(server: &str) -> Result<String, ZkUrlError> {
         if !host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) {
             return Err(bad("the host has characters other than letters, digits, '.', '-', '_'"));
         }
-        (host.to_owned(), port)
+        (host, port)
     };
     let port = match port {
         None => DEFAULT_ZK_PORT,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
+        Some(p) => match parse_nonzero_port(p) {
+            Some(n) if p.bytes().all(|b| b.is_ascii_digit()) => n,
             _ => return Err(bad("the port must be a number from 1 to 65535")),
         },
     };
-    Ok(format!("{host}:{port}"))
+    // An IPv6 address (it has a ':') goes back into brackets.
+    Ok(join_host_port(host, port))
 }
 
 fn parse_path(path: &str) -> Result<String, ZkUrlError> {
@@ -346,14 +329,14 @@ fn master_address(data: &[u8]) -> Result<String, String> {
             .filter(|s| !s.is_empty())
             .or_else(|| address.get("hostname").and_then(Value::as_str));
         if let (Some(host), Some(port)) = (host, port_of(address.get("port")))
-            && let Some(addr) = join_host_port(host, port)
+            && let Some(addr) = master_host_port(host, port)
         {
             return Ok(addr);
         }
     }
     let port = port_of(info.get("port")).ok_or("no usable address.port nor port")?;
     if let Some(host) = info.get("hostname").and_then(Value::as_str)
-        && let Some(addr) = join_host_port(host, port)
+        && let Some(addr) = master_host_port(host, port)
     {
         return Ok(addr);
     }
@@ -369,17 +352,18 @@ fn port_of(value: Option<&Value>) -> Option<u16> {
     value.and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()).filter(|&p| p != 0)
 }
 
-/// `host:port`, IPv6 in brackets; `None` when `host` is neither an IP
-/// address nor a plausible host name.
-fn join_host_port(host: &str, port: u16) -> Option<String> {
+/// `host:port` for a master's host (in brackets or not) and port: an IP
+/// address in its canonical text, IPv6 in brackets; `None` when `host` is
+/// neither an IP address nor a plausible host name.
+fn master_host_port(host: &str, port: u16) -> Option<String> {
     let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, port).to_string());
+        return Some(join_host_port(&ip.to_string(), port));
     }
     let plausible = !bare.is_empty()
         && bare.len() <= 253
         && bare.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-    plausible.then(|| format!("{bare}:{port}"))
+    plausible.then(|| join_host_port(bare, port))
 }
 
 // ------------------------------------------------------------ watching
@@ -663,17 +647,6 @@ mod tests {
         ] {
             assert!(master_address(garbage).is_err(), "{}", String::from_utf8_lossy(garbage));
         }
-    }
-
-    #[test]
-    fn redaction_hides_what_may_be_a_password() {
-        assert_eq!(redact_url("zk://u:pw@h:1/mesos"), "zk://u:***@h:1/mesos");
-        assert_eq!(redact_url("zk://u:p@w@h:1/mesos"), "zk://u:***@h:1/mesos");
-        assert_eq!(redact_url("zk//u:pw@h/x"), "zk//u:***@h/x");
-        assert_eq!(redact_url("zk://h:1/mesos"), "zk://h:1/mesos");
-        assert_eq!(redact_url("zk://u@h:1/mesos"), "zk://u@h:1/mesos");
-        assert_eq!(redact_url("zk://u:p/w@h:1/mesos"), "zk://u:***@h:1/mesos");
-        assert_eq!(redact_url("u:pw@h:1/mesos"), "u:***@h:1/mesos");
     }
 
     #[test]
