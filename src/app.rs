@@ -13,8 +13,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 
 use crate::cli::Args;
-use crate::config::Config;
-use crate::detect::{self, DetectStats, Masters, ZkUrl};
+use crate::config::{Config, ZkUrl};
+use crate::detect::{self, DetectStats, Masters};
 use crate::dns::server::{self, Handler};
 use crate::fetch::Fetcher;
 use crate::forward::Forwarder;
