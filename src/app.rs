@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,7 +13,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 
 use crate::cli::Args;
-use crate::config::{Config, ZkUrl};
+use crate::config::Config;
 use crate::detect::{self, DetectStats, Masters};
 use crate::dns::server::{self, Handler};
 use crate::fetch::Fetcher;
@@ -77,8 +77,7 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
     let source = match &args.state_file {
         Some(path) => Source::File(path.clone()),
         None => {
-            if !config.zk.is_empty() {
-                let url = ZkUrl::parse(&config.zk)?;
+            if let Some(url) = config.parsed.zk.clone() {
                 tracing::info!("detecting the leading master through ZooKeeper at {url}");
                 let (tx, rx) = watch::channel(Masters::default());
                 let stats = Arc::new(DetectStats::default());
@@ -173,7 +172,7 @@ pub async fn start(
         if config.dns_on { Forwarder::from_config(&config).map(Arc::new) } else { None };
     let dns_metrics = Arc::new(DnsMetrics::default());
     if config.dns_on {
-        let ip = listen_ip(&config.listener)?;
+        let ip = config.parsed.listener;
         let (udp, tcp) = server::bind(ip, config.port).with_context(|| {
             format!("cannot listen for DNS on {}", SocketAddr::new(ip, config.port))
         })?;
@@ -206,7 +205,7 @@ pub async fn start(
     let mut http_addr = None;
     let mut http_task = None;
     if config.http_on {
-        let ip = listen_ip(&config.http_listener)?;
+        let ip = config.parsed.http_listener;
         let addr = SocketAddr::new(ip, config.http_port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -276,14 +275,6 @@ async fn zk_deadline(
         );
     }
     std::future::pending().await
-}
-
-/// The listener address: an IP literal; empty means every interface.
-fn listen_ip(listener: &str) -> anyhow::Result<IpAddr> {
-    if listener.is_empty() {
-        return Ok(IpAddr::from([0, 0, 0, 0]));
-    }
-    listener.parse().with_context(|| format!("listener {listener:?} is not an IP address"))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -131,7 +131,7 @@ pub fn generate(
     g.rs.reserve(tasks * 3 + state.slaves.len(), tasks * 12);
     g.frameworks(&state.frameworks);
     let agents = g.agents(&state.slaves);
-    g.listener(&config.listener, &config.soa_mname);
+    g.listener(config.parsed.listener, &config.soa_mname);
     g.masters(masters, &leader);
     g.tasks(&state.frameworks, &agents, &config.ip_sources);
     // A task that could not be read fails the state, as a bad document
@@ -313,17 +313,16 @@ impl<'a> Generator<'a> {
 
     /// `SOAMname` → the listener address (every non-loopback interface
     /// address when listening on all of them).
-    fn listener(&mut self, listener: &str, soa_mname: &str) {
-        let ips = match parse_ip(listener) {
-            Some(ip) if ip.is_unspecified() => self
+    fn listener(&mut self, listener: IpAddr, soa_mname: &str) {
+        let ips = match canonical_ip(listener) {
+            ip if ip.is_unspecified() => self
                 .hosts
                 .resolver
                 .interface_addrs()
                 .into_iter()
                 .filter(|ip| !ip.is_loopback())
                 .collect(),
-            Some(ip) => vec![ip],
-            None => self.hosts.ips(listener),
+            ip => vec![ip],
         };
         for ip in ips {
             self.rs.insert_ip(soa_mname, ip);

@@ -4,8 +4,10 @@
 //! ([`Config::redacted`]).
 //!
 //! Loading reads the text (`read`: case-insensitive keys, JSON types), then
-//! validates it with the original's rules and order (`validate`). The `zk`
-//! URL is in `zk`, the fallback resolvers from `/etc/resolv.conf` in `resolv`,
+//! validates it with the original's rules and order (`validate`), which
+//! also parses every address setting once into [`Config::parsed`]: the
+//! server uses those values and never parses the text again. The `zk` URL
+//! is in `zk`, the fallback resolvers from `/etc/resolv.conf` in `resolv`,
 //! the key names used in errors in `key`.
 //!
 //! Everything that is wrong with a configuration is reported as one
@@ -21,7 +23,7 @@ mod zk;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -255,6 +257,44 @@ pub struct Config {
     /// The absolute path of the file read (empty when not read from a file).
     #[serde(rename = "File", serialize_with = "serialize_path")]
     pub file: PathBuf,
+    /// The address settings above, parsed by validation.
+    #[serde(skip)]
+    pub parsed: Parsed,
+}
+
+/// The settings that are addresses, parsed once when the configuration is
+/// validated ([`Config::validate`]), for the server to use as they are. The
+/// text fields of [`Config`] keep what the file says, for `/v1/config`.
+/// The defaults are those of the default text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// `listener`: where DNS is served.
+    pub listener: IpAddr,
+    /// `httpListener`: where HTTP is served.
+    pub http_listener: IpAddr,
+    /// `zk`; `None` when empty (the `masters` are used).
+    pub zk: Option<ZkUrl>,
+    /// `resolvers`, port 53 when not given, IPv4-mapped addresses as IPv4.
+    /// Empty when `externalon` is false (nothing is forwarded).
+    pub resolvers: Vec<SocketAddr>,
+    /// `zoneResolvers` as `resolvers`, by lower-case zone. Empty when
+    /// `externalon` is false.
+    pub zone_resolvers: BTreeMap<String, Vec<SocketAddr>>,
+    /// `allowForwardFrom`: a single address is a network of one.
+    pub allow_forward_from: Vec<ipnet::IpNet>,
+}
+
+impl Default for Parsed {
+    fn default() -> Self {
+        Parsed {
+            listener: IpAddr::from([0, 0, 0, 0]),
+            http_listener: IpAddr::from([0, 0, 0, 0]),
+            zk: None,
+            resolvers: vec![SocketAddr::from(([8, 8, 8, 8], 53))],
+            zone_resolvers: BTreeMap::new(),
+            allow_forward_from: Vec::new(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -300,6 +340,7 @@ impl Default for Config {
             mesos_credentials: Credentials::default(),
             iam_config_file: String::new(),
             file: PathBuf::new(),
+            parsed: Parsed::default(),
         }
     }
 }
@@ -401,7 +442,8 @@ impl Config {
     /// Checks every rule, in the original's order, and normalises: the domain
     /// is lower-cased, zone names too, the SOA names end with one dot,
     /// `timeout` 0 becomes 5, and an empty `resolvers` (with `externalon`)
-    /// is filled from `/etc/resolv.conf`.
+    /// is filled from `/etc/resolv.conf`. On success, [`Config::parsed`]
+    /// holds the address settings, parsed.
     pub fn validate(&mut self) -> Result<(), ConfigError> {
         self.validate_with_resolv_conf(Path::new(RESOLV_CONF))
     }
@@ -418,23 +460,6 @@ impl Config {
     /// and any password in the `zk` URL replaced by `"***"`.
     pub fn redacted(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
-    }
-
-    /// The upstream resolvers as socket addresses (port 53 when not given).
-    /// Entries that do not parse are skipped; none do after validation.
-    pub fn resolver_addrs(&self) -> Vec<SocketAddr> {
-        self.resolvers.iter().filter_map(|r| parse_resolver(r).ok()).collect()
-    }
-
-    /// The zone resolvers as socket addresses, by (lower-case) zone.
-    pub fn zone_resolver_addrs(&self) -> BTreeMap<String, Vec<SocketAddr>> {
-        self.zone_resolvers
-            .iter()
-            .map(|(zone, rs)| {
-                let addrs = rs.iter().filter_map(|r| parse_resolver(r).ok()).collect();
-                (zone.to_ascii_lowercase(), addrs)
-            })
-            .collect()
     }
 }
 

@@ -1,18 +1,22 @@
-//! The validation rules, in the original's order (its `SetConfig`), each
-//! failure reported as one [`Problem`], and the parsers of the address
-//! settings they use.
+//! The validation rules, in the original's order (its `SetConfig`), and
+//! the parsing of the settings that are addresses: each is parsed here,
+//! once, into [`Parsed`], or reported as one [`Problem`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use crate::addr::{parse_nonzero_port, redact_url_password, split_host_port};
 
 use super::resolv::local_nameservers;
-use super::{Config, IpSource, MesosAuth, Problem, REDACTED, ZkUrl, key, quote, quote_list};
+use super::{
+    Config, IpSource, MesosAuth, Parsed, Problem, REDACTED, ZkUrl, key, quote, quote_list,
+};
 
 impl Config {
-    /// All the validation rules, in the original's order (`SetConfig`).
+    /// All the validation rules, in the original's order (`SetConfig`);
+    /// on success, [`Config::parsed`] holds the parsed addresses.
     pub(super) fn check(&mut self, resolv_conf: &Path) -> Result<(), Problem> {
         // (1) something to serve
         if !self.dns_on && !self.http_on {
@@ -32,17 +36,20 @@ impl Config {
         }
         // Ours: a ZooKeeper URL that detection can use (the original only
         // failed when starting its detector).
-        if !self.zk.is_empty()
-            && let Err(e) = ZkUrl::parse(&self.zk)
-        {
-            return Err(Problem::new(
-                key::ZK,
-                quote(&redact_url_password(&self.zk, REDACTED)),
-                e.to_string(),
-            ));
-        }
+        let zk = if self.zk.is_empty() {
+            None
+        } else {
+            Some(ZkUrl::parse(&self.zk).map_err(|e| {
+                Problem::new(
+                    key::ZK,
+                    quote(&redact_url_password(&self.zk, REDACTED)),
+                    e.to_string(),
+                )
+            })?)
+        };
         // (3) masters
         unique_addresses(key::MASTERS, &self.masters, "master", parse_master)?;
+        let (mut resolvers, mut zone_resolvers) = (Vec::new(), BTreeMap::new());
         // (4) upstream resolvers, only used with externalon
         if self.external_on {
             if self.resolvers.is_empty() {
@@ -54,10 +61,10 @@ impl Config {
                     );
                 }
             }
-            unique_addresses(key::RESOLVERS, &self.resolvers, "resolver", |r| {
-                parse_resolver(r).map(|a| (a.ip().to_string(), a.port()))
-            })?;
-            self.zone_resolvers = checked_zone_resolvers(&self.zone_resolvers, &self.domain)?;
+            resolvers =
+                unique_addresses(key::RESOLVERS, &self.resolvers, "resolver", parse_resolver)?;
+            let checked = checked_zone_resolvers(&self.zone_resolvers, &self.domain)?;
+            (self.zone_resolvers, zone_resolvers) = checked;
         }
         // (5) IP sources
         check_ip_sources(&self.ip_sources)?;
@@ -98,13 +105,19 @@ impl Config {
         // (9) Mesos authentication
         self.check_authentication()?;
         // Ours: the forwarding allow-list is CIDRs or IPs.
-        for net in &self.allow_forward_from {
-            parse_net(net)
-                .map_err(|reason| Problem::new(key::ALLOW_FORWARD_FROM, quote(net), reason))?;
-        }
+        let allow_forward_from = self
+            .allow_forward_from
+            .iter()
+            .map(|net| {
+                parse_net(net)
+                    .map_err(|reason| Problem::new(key::ALLOW_FORWARD_FROM, quote(net), reason))
+            })
+            .collect::<Result<_, _>>()?;
         // Ours: listeners must be IP literals.
-        ip_literal(key::LISTENER, &self.listener)?;
-        ip_literal(key::HTTP_LISTENER, &self.http_listener)?;
+        let listener = ip_literal(key::LISTENER, &self.listener)?;
+        let http_listener = ip_literal(key::HTTP_LISTENER, &self.http_listener)?;
+        self.parsed =
+            Parsed { listener, http_listener, zk, resolvers, zone_resolvers, allow_forward_from };
         Ok(())
     }
 
@@ -138,35 +151,41 @@ impl Config {
     }
 }
 
-/// Checks that every entry parses and that no two are the same once parsed.
-fn unique_addresses(
+/// Parses every entry, checking that no two are the same once parsed.
+fn unique_addresses<T: Clone + Eq + Hash>(
     key: &str,
     list: &[String],
     what: &str,
-    parse: impl Fn(&str) -> Result<(String, u16), String>,
-) -> Result<(), Problem> {
-    let mut seen: HashMap<(String, u16), &str> = HashMap::new();
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, Problem> {
+    let mut seen: HashMap<T, &str> = HashMap::new();
+    let mut parsed = Vec::with_capacity(list.len());
     for entry in list {
         let normalised = parse(entry).map_err(|reason| Problem::new(key, quote(entry), reason))?;
-        if let Some(first) = seen.insert(normalised, entry) {
+        if let Some(first) = seen.insert(normalised.clone(), entry) {
             return Err(Problem::new(
                 key,
                 quote(entry),
                 format!("duplicate {what} (same as {})", quote(first)),
             ));
         }
+        parsed.push(normalised);
     }
-    Ok(())
+    Ok(parsed)
 }
 
+/// The zone resolvers, by zone.
+type Zones<T> = BTreeMap<String, Vec<T>>;
+
 /// Validates the zone resolvers against the Mesos `domain` and returns them
-/// with lower-case zone names.
+/// with lower-case zone names, as written and parsed.
 fn checked_zone_resolvers(
-    zones: &BTreeMap<String, Vec<String>>,
+    zones: &Zones<String>,
     domain: &str,
-) -> Result<BTreeMap<String, Vec<String>>, Problem> {
+) -> Result<(Zones<String>, Zones<SocketAddr>), Problem> {
     let domain = domain.to_lowercase();
     let mut checked = BTreeMap::new();
+    let mut parsed = BTreeMap::new();
     for (zone, resolvers) in zones {
         let name = zone.to_lowercase();
         if resolvers.is_empty() {
@@ -179,7 +198,8 @@ fn checked_zone_resolvers(
                 "not a valid zone name (letters, digits and '-' in labels separated by '.')",
             ));
         }
-        let mut seen: HashMap<(String, u16), &str> = HashMap::new();
+        let mut seen: HashMap<SocketAddr, &str> = HashMap::new();
+        let mut addrs = Vec::with_capacity(resolvers.len());
         for resolver in resolvers {
             let addr = parse_resolver(resolver).map_err(|reason| {
                 Problem::new(
@@ -188,13 +208,14 @@ fn checked_zone_resolvers(
                     format!("zone {}: {reason}", quote(zone)),
                 )
             })?;
-            if let Some(first) = seen.insert((addr.ip().to_string(), addr.port()), resolver) {
+            if let Some(first) = seen.insert(addr, resolver) {
                 return Err(Problem::new(
                     key::ZONE_RESOLVERS,
                     quote(resolver),
                     format!("zone {}: duplicate resolver (same as {})", quote(zone), quote(first)),
                 ));
             }
+            addrs.push(addr);
         }
         if name == domain {
             return Err(Problem::new(
@@ -203,6 +224,7 @@ fn checked_zone_resolvers(
                 "a zone resolver may not be given for the Mesos domain",
             ));
         }
+        parsed.insert(name.clone(), addrs);
         if checked.insert(name, resolvers.clone()).is_some() {
             return Err(Problem::new(
                 key::ZONE_RESOLVERS,
@@ -230,7 +252,7 @@ fn checked_zone_resolvers(
         };
         return Err(Problem::new(key::ZONE_RESOLVERS, quote(zone), reason));
     }
-    Ok(checked)
+    Ok((checked, parsed))
 }
 
 /// A CIDR (`10.0.0.0/8`) or a single address (`10.0.0.1`).
@@ -267,9 +289,9 @@ fn positive(key: &str, value: u64) -> Result<(), Problem> {
     Ok(())
 }
 
-fn ip_literal(key: &str, value: &str) -> Result<(), Problem> {
+fn ip_literal(key: &str, value: &str) -> Result<IpAddr, Problem> {
     match value.parse::<IpAddr>() {
-        Ok(_) => Ok(()),
+        Ok(ip) => Ok(ip),
         Err(_) => Err(Problem::new(
             key,
             quote(value),

@@ -1,7 +1,7 @@
 //! The `zk` setting: a `zk://[user:pass@]host:port[,host:port...]/path`
 //! URL naming the ZooKeeper ensemble and the znode under which the Mesos
-//! masters hold their election. Checked when the config is validated;
-//! master detection (`detect`) follows it.
+//! masters hold their election. Parsed once, when the config is validated;
+//! master detection (`detect`) uses the result.
 
 use std::fmt;
 use std::net::Ipv6Addr;
