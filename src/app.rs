@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::cli::Args;
 use crate::config::Config;
-use crate::detect::{self, DetectStats, Masters, ZkUrl};
+use crate::detect::{self, DetectStats, Masters};
 use crate::dns::forward::Forwarder;
 use crate::dns::metrics::DnsMetrics;
 use crate::dns::server::{self, Handler};
@@ -75,8 +75,7 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
     let source = match &args.state_file {
         Some(path) => Source::File(path.clone()),
         None => {
-            if !config.zk.is_empty() {
-                let url = ZkUrl::parse(&config.zk)?;
+            if let Some(url) = config.parsed.zk.clone() {
                 tracing::info!("detecting the leading master through ZooKeeper at {url}");
                 let (tx, rx) = watch::channel(Masters::default());
                 let stats = Arc::new(DetectStats::default());
@@ -133,10 +132,10 @@ fn source_text(args: &Args, config: &Config) -> String {
         );
     }
     let masters = config.masters.join(", ");
-    match ZkUrl::parse(&config.zk) {
-        Ok(url) if masters.is_empty() => format!("the leading master in ZooKeeper at {url}"),
-        Ok(url) => format!("the leading master in ZooKeeper at {url}, else among {masters}"),
-        Err(_) => format!("the leading master among {masters}"),
+    match &config.parsed.zk {
+        Some(url) if masters.is_empty() => format!("the leading master in ZooKeeper at {url}"),
+        Some(url) => format!("the leading master in ZooKeeper at {url}, else among {masters}"),
+        None => format!("the leading master among {masters}"),
     }
 }
 
@@ -200,7 +199,7 @@ pub async fn start(
         if config.dns_on { Forwarder::from_config(&config).map(Arc::new) } else { None };
     let dns_metrics = Arc::new(DnsMetrics::default());
     if config.dns_on {
-        let ip = listen_ip(&config.listener)?;
+        let ip = config.parsed.listener;
         let (udp, tcp) = server::bind(ip, config.port).with_context(|| {
             format!("cannot listen for DNS on {}", SocketAddr::new(ip, config.port))
         })?;
@@ -232,7 +231,7 @@ pub async fn start(
     let mut http_addr = None;
     let mut http_task = None;
     if config.http_on {
-        let ip = listen_ip(&config.http_listener)?;
+        let ip = config.parsed.http_listener;
         let addr = SocketAddr::new(ip, config.http_port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -307,14 +306,6 @@ async fn zk_deadline(
         );
     }
     std::future::pending().await
-}
-
-/// The listener address: an IP literal; empty means every interface.
-fn listen_ip(listener: &str) -> anyhow::Result<IpAddr> {
-    if listener.is_empty() {
-        return Ok(IpAddr::from([0, 0, 0, 0]));
-    }
-    listener.parse().with_context(|| format!("listener {listener:?} is not an IP address"))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -9,6 +9,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 
 use aws_lc_rs::digest;
 
+use crate::addr::{Upid, parse_port, split_host_port_lenient};
 use crate::config::{Config, IpSource};
 use crate::labels::{LabelRule, is_publishable_raw_name};
 use crate::records::{NameId, RecordSet, Value, canonical_ip};
@@ -130,7 +131,7 @@ pub fn generate(
     g.rs.reserve(tasks * 3 + state.slaves.len(), tasks * 12);
     g.frameworks(&state.frameworks);
     let agents = g.agents(&state.slaves);
-    g.listener(&config.listener, &config.soa_mname);
+    g.listener(config.parsed.listener, &config.soa_mname);
     g.masters(masters, &leader);
     g.tasks(&state.frameworks, &agents, &config.ip_sources);
     // A task that could not be read fails the state, as a bad document
@@ -169,55 +170,12 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
     s.parse::<IpAddr>().ok().map(canonical_ip)
 }
 
-/// A libprocess UPID, `id@host:port`. Lenient where the meaning is clear:
-/// a UPID without a port still names its host.
-#[derive(Debug, PartialEq, Eq)]
-struct Upid<'a> {
-    host: &'a str,
-    port: Option<&'a str>,
-    /// Everything after the `@`.
-    addr: &'a str,
-}
-
-impl<'a> Upid<'a> {
-    fn parse(pid: &'a str) -> Option<Self> {
-        let (_, addr) = pid.split_once('@')?;
-        if addr.contains('@') || addr.is_empty() {
-            return None;
-        }
-        Some(match split_host_port(addr) {
-            Some((host, port)) => Upid { host, port: Some(port), addr },
-            None => {
-                let host = addr.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(addr);
-                Upid { host, port: None, addr }
-            }
-        })
-    }
-}
-
 /// The leading master, from the state's `leader`.
 struct Leader<'a> {
     host: &'a str,
     port: &'a str,
     /// `host:port` as written.
     addr: &'a str,
-}
-
-/// Go's `net.SplitHostPort`: `host:port` or `[v6]:port`.
-pub fn split_host_port(addr: &str) -> Option<(&str, &str)> {
-    if let Some(rest) = addr.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = after.strip_prefix(':')?;
-        Some((host, port))
-    } else {
-        let (host, port) = addr.rsplit_once(':')?;
-        (!host.contains(':')).then_some((host, port))
-    }
-}
-
-/// A port string as a port number (Go's `strconv.Atoi`, then the range).
-fn parse_port(s: &str) -> Option<u16> {
-    s.parse::<i64>().ok().and_then(|p| u16::try_from(p).ok())
 }
 
 /// `h`: the first 5 characters of the z-base-32 encoding of SHA-1(task id).
@@ -355,17 +313,16 @@ impl<'a> Generator<'a> {
 
     /// `SOAMname` → the listener address (every non-loopback interface
     /// address when listening on all of them).
-    fn listener(&mut self, listener: &str, soa_mname: &str) {
-        let ips = match parse_ip(listener) {
-            Some(ip) if ip.is_unspecified() => self
+    fn listener(&mut self, listener: IpAddr, soa_mname: &str) {
+        let ips = match canonical_ip(listener) {
+            ip if ip.is_unspecified() => self
                 .hosts
                 .resolver
                 .interface_addrs()
                 .into_iter()
                 .filter(|ip| !ip.is_loopback())
                 .collect(),
-            Some(ip) => vec![ip],
-            None => self.hosts.ips(listener),
+            ip => vec![ip],
         };
         for ip in ips {
             self.rs.insert_ip(soa_mname, ip);
@@ -659,12 +616,6 @@ struct TaskContext<'t, 'a> {
     agent_ips: &'t [IpAddr],
 }
 
-/// `urls.SplitHostPort` of the original: `host:port`, else split at the
-/// first `:`.
-fn split_host_port_lenient(addr: &str) -> Option<(&str, &str)> {
-    split_host_port(addr).or_else(|| addr.split_once(':'))
-}
-
 /// The task's IPs: those of the first source in `IPSources` that yields
 /// any. They replace the contents of `ips`.
 fn task_ips(task: &Task, sources: &[IpSource], agent_ips: &[IpAddr], ips: &mut Vec<IpAddr>) {
@@ -743,18 +694,6 @@ mod tests {
         assert_eq!(p("[x-3, 5-4]"), Vec::<u16>::new());
         assert_eq!(p("[65535-70000]"), vec![65535]);
         assert_eq!(bad, vec!["x-3", "65535-70000"]);
-    }
-
-    #[test]
-    fn upids() {
-        let p = |s| Upid::parse(s).map(|u| (u.host, u.port));
-        assert_eq!(p("slave(1)@10.0.0.1:5051"), Some(("10.0.0.1", Some("5051"))));
-        assert_eq!(p("s@[::1]:5051"), Some(("::1", Some("5051"))));
-        assert_eq!(p("s@10.0.0.1"), Some(("10.0.0.1", None)));
-        assert_eq!(p("s@[::1]"), Some(("::1", None)));
-        assert_eq!(p("10.0.0.1:5051"), None);
-        assert_eq!(p("a@b@c:1"), None);
-        assert_eq!(p("s@"), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! The crate follows the data (docs/architecture.md): master detection → state fetch
 //! → record generation → compiled zone → DNS/HTTP serving.
 
+pub mod addr;
 pub mod app;
 pub mod cli;
 pub mod config;

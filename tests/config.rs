@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use mesos_dns::config::{
-    Config, ConfigError, Credentials, IpSource, MesosAuth, nameservers_from_resolv_conf,
+    Config, ConfigError, Credentials, IpSource, MesosAuth, ZkUrl, nameservers_from_resolv_conf,
     parse_master, parse_resolver,
 };
 use serde_json::{Value, json};
@@ -448,7 +448,7 @@ fn parse_resolver_defaults_port_53() {
     assert_eq!(parse_resolver("::ffff:1.2.3.4"), Ok(sa("1.2.3.4:53")));
     assert!(parse_resolver("localhost").is_err());
     let c = good(json!({"resolvers": ["1.1.1.1", "[::1]:5353"]}));
-    assert_eq!(c.resolver_addrs(), [sa("1.1.1.1:53"), sa("[::1]:5353")]);
+    assert_eq!(c.parsed.resolvers, [sa("1.1.1.1:53"), sa("[::1]:5353")]);
 }
 
 #[test]
@@ -508,8 +508,44 @@ fn zone_names_are_lower_cased() {
     let expected: BTreeMap<String, Vec<String>> =
         [("weave.local".to_owned(), vec!["10.0.0.2".to_owned()])].into();
     assert_eq!(c.zone_resolvers, expected);
-    let addrs = c.zone_resolver_addrs();
+    let addrs = &c.parsed.zone_resolvers;
     assert_eq!(addrs["weave.local"], ["10.0.0.2:53".parse::<SocketAddr>().unwrap()]);
+}
+
+#[test]
+fn validation_parses_the_address_settings() {
+    let c = good(json!({
+        "zk": "ZK://u:pw@h1,[fd00::1]:2182/mesos/",
+        "listener": "::ffff:127.0.0.1", "httpListener": "0:0::0",
+        "resolvers": ["8.8.8.8", "[2001:db8::1]:5353", "::ffff:1.2.3.4"],
+        "zoneResolvers": {"Weave.Local": ["10.0.0.2", "[::1]:5353"]},
+        "allowForwardFrom": ["10.0.0.0/8", "127.0.0.1", "::1/128"],
+    }));
+    let sa = |s: &str| s.parse::<SocketAddr>().unwrap();
+    let p = &c.parsed;
+    // Listeners as written (not made canonical), as they are bound.
+    assert_eq!(p.listener, "::ffff:127.0.0.1".parse::<IpAddr>().unwrap());
+    assert_eq!(p.http_listener, IpAddr::from([0u16; 8]));
+    assert_eq!(p.zk, Some(ZkUrl::parse("zk://u:pw@h1:2181,[fd00::1]:2182/mesos").unwrap()));
+    assert_eq!(p.resolvers, [sa("8.8.8.8:53"), sa("[2001:db8::1]:5353"), sa("1.2.3.4:53")]);
+    assert_eq!(p.zone_resolvers["weave.local"], [sa("10.0.0.2:53"), sa("[::1]:5353")]);
+    let nets: Vec<String> = p.allow_forward_from.iter().map(ToString::to_string).collect();
+    assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+    // The text stays as written, for /v1/config.
+    assert_eq!(
+        c.redacted()["Resolvers"],
+        json!(["8.8.8.8", "[2001:db8::1]:5353", "::ffff:1.2.3.4"])
+    );
+    assert_eq!(c.redacted()["Zk"], json!("ZK://u:***@h1,[fd00::1]:2182/mesos/"));
+
+    // Without externalon nothing is forwarded: no upstreams.
+    let c = good(json!({"externalon": false, "resolvers": ["not-an-ip"]}));
+    assert!(c.parsed.resolvers.is_empty() && c.parsed.zone_resolvers.is_empty());
+    // The defaults agree with the default text.
+    let c = good(json!({}));
+    assert_eq!(c.parsed, Config::default().parsed);
+    assert_eq!(c.parsed.resolvers, [sa("8.8.8.8:53")]);
+    assert_eq!(c.parsed.zk, None);
 }
 
 #[test]

@@ -20,7 +20,8 @@ use common::zk::{
 };
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
-use mesos_dns::detect::{DetectStats, Masters, ZkUrl, ZkUrlError, watch};
+use mesos_dns::config::{ZkUrl, ZkUrlError};
+use mesos_dns::detect::{DetectStats, Masters, watch};
 use tokio::sync::watch as channel;
 use zookeeper_client as zk;
 

@@ -83,7 +83,9 @@ impl Forwarder {
             return None;
         }
         let mut routes: Vec<Route> = config
-            .zone_resolver_addrs()
+            .parsed
+            .zone_resolvers
+            .clone()
             .into_iter()
             .filter_map(|(zone, upstreams)| {
                 let zone = wire_name(&zone)?;
@@ -96,7 +98,7 @@ impl Forwarder {
             })
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.labels));
-        let default = config.resolver_addrs();
+        let default = config.parsed.resolvers.clone();
         routes.push(Route {
             zone: vec![0],
             labels: 0,

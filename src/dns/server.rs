@@ -66,11 +66,7 @@ impl Handler {
             current,
             responder: Responder::new(&config.domain, settings),
             forwarder,
-            allow_forward: config
-                .allow_forward_from
-                .iter()
-                .filter_map(|n| crate::config::parse_net(n).ok())
-                .collect(),
+            allow_forward: config.parsed.allow_forward_from.clone(),
             runtime,
             metrics,
         }

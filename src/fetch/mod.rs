@@ -23,7 +23,9 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 
 use crate::config::{Config, ConfigError, MesosAuth, REDACTED};
-use crate::generate::split_host_port;
+
+/// Where the leader a state names is fetched from.
+pub use crate::addr::upid_address;
 
 /// The default cap on a state document's size; a master sending more is
 /// abandoned with an error rather than exhausting memory.
@@ -299,17 +301,6 @@ fn transport_cause(err: reqwest::Error, tls: &tls::Context) -> String {
     }
 }
 
-/// The `host:port` of a UPID such as `master@10.0.0.1:5050`.
-pub fn upid_address(upid: &str) -> Option<String> {
-    let (_, addr) = upid.split_once('@')?;
-    let (host, port) = split_host_port(addr)?;
-    if host.contains(':') {
-        Some(format!("[{host}]:{port}"))
-    } else {
-        Some(format!("{host}:{port}"))
-    }
-}
-
 /// The masters to ask, in the given order of preference, without repeats.
 pub fn candidates(preferred: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -324,13 +315,6 @@ pub fn candidates(preferred: impl IntoIterator<Item = String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn upid_addresses() {
-        assert_eq!(upid_address("master@10.0.0.1:5050").as_deref(), Some("10.0.0.1:5050"));
-        assert_eq!(upid_address("master@[::1]:5050").as_deref(), Some("[::1]:5050"));
-        assert_eq!(upid_address("10.0.0.1:5050"), None);
-    }
 
     #[test]
     fn candidate_order() {

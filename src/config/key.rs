@@ -1,0 +1,46 @@
+//! The config keys as the original's documentation spells them, for every
+//! error message (keys are matched case-insensitively when read).
+
+pub const MASTERS: &str = "masters";
+pub const ZK: &str = "zk";
+pub const ZK_DETECTION_TIMEOUT: &str = "zkDetectionTimeout";
+pub const REFRESH_SECONDS: &str = "refreshSeconds";
+pub const STATE_TIMEOUT_SECONDS: &str = "stateTimeoutSeconds";
+pub const TTL: &str = "ttl";
+pub const DOMAIN: &str = "domain";
+pub const PORT: &str = "port";
+pub const RESOLVERS: &str = "resolvers";
+pub const ZONE_RESOLVERS: &str = "zoneResolvers";
+pub const TIMEOUT: &str = "timeout";
+pub const LISTENER: &str = "listener";
+pub const HTTP_LISTENER: &str = "httpListener";
+pub const HTTP_PORT: &str = "httpport";
+pub const DNS_ON: &str = "dnson";
+pub const HTTP_ON: &str = "httpon";
+pub const EXTERNAL_ON: &str = "externalon";
+pub const RECURSE_ON: &str = "recurseon";
+pub const ENUMERATION_ON: &str = "enumerationon";
+pub const HEALTH_STALE_REFRESHES: &str = "healthStaleRefreshes";
+pub const ALLOW_FORWARD_FROM: &str = "allowForwardFrom";
+pub const STATE_MAX_MEGABYTES: &str = "stateMaxMegabytes";
+pub const SET_TRUNCATE_BIT: &str = "SetTruncateBit";
+pub const ENFORCE_RFC952: &str = "enforceRFC952";
+pub const IP_SOURCES: &str = "IPSources";
+pub const SRV_RECORD_DEFAULT_WEIGHT: &str = "SRVRecordDefaultWeight";
+pub const SOA_MNAME: &str = "SOAMname";
+pub const SOA_RNAME: &str = "SOARname";
+pub const SOA_SERIAL: &str = "SOASerial";
+pub const SOA_REFRESH: &str = "SOARefresh";
+pub const SOA_RETRY: &str = "SOARetry";
+pub const SOA_EXPIRE: &str = "SOAExpire";
+pub const SOA_MINTTL: &str = "SOAMinttl";
+pub const MESOS_HTTPS_ON: &str = "mesosHTTPSOn";
+pub const CA_CERT_FILE: &str = "caCertFile";
+pub const CERT_FILE: &str = "certFile";
+pub const KEY_FILE: &str = "keyFile";
+pub const MESOS_AUTHENTICATION: &str = "mesosAuthentication";
+pub const MESOS_CREDENTIALS: &str = "mesosCredentials";
+pub const PRINCIPAL: &str = "mesosCredentials.principal";
+pub const SECRET: &str = "mesosCredentials.secret";
+pub const IAM_CONFIG_FILE: &str = "IAMConfigFile";
+pub const FILE: &str = "File";
