@@ -10,6 +10,8 @@
 //!
 //! Run: `cargo bench --bench pipeline` (see bench/README.md).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 mod common;
 
 use std::hint::black_box;

@@ -6,6 +6,8 @@
 //!
 //! Run: `cargo bench --bench wire` (see bench/README.md).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 mod common;
 
 use std::hint::black_box;

@@ -67,7 +67,9 @@ impl HostResolver for SystemResolver {
 /// records (captured with only `localhost` resolving, to 127.0.0.1).
 #[derive(Debug, Default, Clone)]
 pub struct StaticResolver {
+    /// Each known host name and the addresses it resolves to.
     pub hosts: HashMap<String, Vec<IpAddr>>,
+    /// The addresses of this host's network interfaces.
     pub interfaces: Vec<IpAddr>,
 }
 
@@ -93,10 +95,13 @@ impl HostResolver for StaticResolver {
 /// Why a state produced no record set.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GenerateError {
+    /// The state's `leader` is empty.
     #[error("the state names no leading master (empty \"leader\")")]
     NoLeader,
+    /// The state's `leader`, which is not a master UPID.
     #[error("the state's leader {0:?} is not a master UPID (master@host:port)")]
     BadLeader(String),
+    /// A task object could not be read.
     #[error(transparent)]
     Task(#[from] crate::state::TaskError),
 }

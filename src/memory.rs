@@ -34,8 +34,8 @@ pub fn region_of<T>(slice: &[T]) -> Region {
 /// A range of the process's memory, by address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Region {
-    pub start: usize,
-    pub len: usize,
+    pub(crate) start: usize,
+    pub(crate) len: usize,
 }
 
 /// What [`collapse_to_huge_pages`] did.

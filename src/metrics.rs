@@ -29,7 +29,7 @@ pub struct AtomicHistogram {
 }
 
 impl AtomicHistogram {
-    pub fn new(bounds: &'static [f64]) -> Self {
+    pub(crate) fn new(bounds: &'static [f64]) -> Self {
         AtomicHistogram {
             bounds,
             buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
@@ -37,7 +37,7 @@ impl AtomicHistogram {
         }
     }
 
-    pub fn observe(&self, d: Duration) {
+    pub(crate) fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         let i = self.bounds.iter().position(|&b| secs <= b).unwrap_or(self.bounds.len());
         if let Some(b) = self.buckets.get(i) {

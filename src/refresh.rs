@@ -42,7 +42,14 @@ pub enum Source {
     /// Ask the masters: the leader found in ZooKeeper (`detected`, when
     /// `zk` is configured), the last leader, the ZooKeeper members, then
     /// the configured `masters` in order.
-    Masters { fetcher: Fetcher, masters: Vec<String>, detected: Option<Detected> },
+    Masters {
+        /// The HTTP(S) client that asks a master for its state.
+        fetcher: Fetcher,
+        /// The configured `masters`, `host:port`.
+        masters: Vec<String>,
+        /// The ZooKeeper detection, when `zk` is configured.
+        detected: Option<Detected>,
+    },
     /// Re-read a state capture from a file every refresh (`-state-file`).
     File(PathBuf),
 }
@@ -50,8 +57,8 @@ pub enum Source {
 /// ZooKeeper leader detection feeding the refresh loop.
 #[derive(Debug, Clone)]
 pub struct Detected {
-    pub masters: watch::Receiver<Masters>,
-    pub stats: Arc<DetectStats>,
+    pub(crate) masters: watch::Receiver<Masters>,
+    pub(crate) stats: Arc<DetectStats>,
 }
 
 impl Source {
@@ -67,9 +74,9 @@ impl Source {
 /// Counters of refresh outcomes.
 #[derive(Debug)]
 pub struct RefreshStats {
-    pub ok: AtomicU64,
-    pub failed: AtomicU64,
-    pub duration: AtomicHistogram,
+    ok: AtomicU64,
+    failed: AtomicU64,
+    duration: AtomicHistogram,
 }
 
 impl Default for RefreshStats {
@@ -105,14 +112,26 @@ impl Export for RefreshStats {
 /// Why one refresh failed (the records in service stay).
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
+    /// No master answered with a state; each one's error, joined by `; `.
     #[error("no master answered with a state: {0}")]
     Fetch(String),
+    /// The `-state-file` could not be read.
     #[error("state file {path}: {source}")]
-    File { path: String, source: std::io::Error },
+    File {
+        /// The file's path.
+        path: String,
+        /// Why reading it failed.
+        source: std::io::Error,
+    },
+    /// The state document could not be parsed.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// Records could not be generated from the state (no or bad leader, an
+    /// unreadable task).
     #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
+    /// A worker thread (parsing, or generating and compiling) panicked or
+    /// was cancelled.
     #[error("worker thread failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -122,14 +141,14 @@ pub struct Refresher {
     config: Arc<Config>,
     source: Source,
     resolver: Arc<dyn HostResolver + Send + Sync>,
-    pub current: Current,
-    pub stats: Arc<RefreshStats>,
+    pub(crate) current: Current,
+    pub(crate) stats: Arc<RefreshStats>,
     /// Wakes the loop for an immediate refresh (SIGUSR1, new leader).
     pub trigger: Arc<Notify>,
 }
 
 impl Refresher {
-    pub fn new(
+    pub(crate) fn new(
         config: Arc<Config>,
         source: Source,
         resolver: Arc<dyn HostResolver + Send + Sync>,

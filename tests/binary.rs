@@ -2,6 +2,8 @@
 //! error lines, `-dump`, a busy port, the README demo checked with `dig`,
 //! and a clean exit on SIGTERM.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;

@@ -1,6 +1,8 @@
 //! End-to-end DNS serving over real UDP and TCP sockets on
 //! 127.0.0.1, with a fake master serving the fixtures.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! Truncation, EDNS, TCP framing and malformed input, over
 //! real sockets.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 mod common;
 
 use std::io::{Read, Write};

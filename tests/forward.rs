@@ -1,6 +1,8 @@
 //! Forwarding of names outside the domain: real upstreams on
 //! 127.0.0.1 — in-process fakes for the fault cases, and NSD.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 mod common;
 
 use std::net::SocketAddr;

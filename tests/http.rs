@@ -1,6 +1,8 @@
 //! The HTTP API, `/metrics` and `/health`, against the
 //! fixtures and a fake master, over a real HTTP connection.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 mod common;
 
 use std::net::SocketAddr;

@@ -1,6 +1,8 @@
 //! Operating the real binary: SIGUSR1 refreshes at once, SIGTERM stops
 //! gracefully and exits 0.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 mod common;
 
 use std::process::{Child, Command, Stdio};

@@ -6,6 +6,8 @@
 //! compared lower-cased (DNS is case-insensitive; we publish raw names
 //! lower-cased).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,8 @@
 //! failure, failover along the `masters` list, following the leader a
 //! state names, old masters' `/master/state.json`, and `-state-file` mode.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 mod common;
 
 use std::net::SocketAddr;

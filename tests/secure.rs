@@ -3,6 +3,8 @@
 //! against fake masters over real TLS on 127.0.0.1. Certificates and keys
 //! are made here, fresh for each run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 mod common;
 
 use std::collections::HashMap;

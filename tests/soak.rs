@@ -33,6 +33,8 @@
 //! it is stale if it is right only for the state not in force, more than
 //! [`STALE_AFTER`] after the switch.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 mod common;
 
 use std::collections::{BTreeSet, HashSet};

@@ -3,6 +3,8 @@
 //! record set: random queries for names in (and near, and outside) real
 //! zones, and random or mutated packets that must never panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,8 @@
 //!
 //! Also the `zk://` URL parser, which needs no server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -131,7 +131,9 @@ pub const REDACTED: &str = "***";
 /// (or left as `""` when empty, so an unset secret stays visible).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Credentials {
+    /// The principal (user name).
     pub principal: String,
+    /// The secret (password).
     pub secret: String,
 }
 
@@ -166,26 +168,37 @@ impl Serialize for Credentials {
 /// prints that same redacted JSON.
 #[derive(Clone, PartialEq, Serialize)]
 pub struct Config {
+    /// `masters`: the Mesos masters, `host:port`, tried in order.
     #[serde(rename = "Masters")]
     pub masters: Vec<String>,
+    /// `zk`: the ZooKeeper URL to find the leading master in (empty: none).
     #[serde(rename = "Zk", serialize_with = "serialize_zk")]
     pub zk: String,
+    /// `zkDetectionTimeout`: seconds to find a leader in ZooKeeper at start-up (0: no limit).
     #[serde(rename = "ZkDetectionTimeout")]
     pub zk_detection_timeout: u64,
+    /// `refreshSeconds`: how often the state is fetched.
     #[serde(rename = "RefreshSeconds")]
     pub refresh_seconds: u64,
+    /// `stateTimeoutSeconds`: the timeout of one state request.
     #[serde(rename = "StateTimeoutSeconds")]
     pub state_timeout_seconds: u64,
+    /// `ttl`: the TTL of every record.
     #[serde(rename = "TTL")]
     pub ttl: u32,
+    /// `domain`: the domain served.
     #[serde(rename = "Domain")]
     pub domain: String,
+    /// `port`: the DNS port, UDP and TCP.
     #[serde(rename = "Port")]
     pub port: u16,
+    /// `resolvers`: upstream resolvers for names outside the domain (IP or IP:port).
     #[serde(rename = "Resolvers")]
     pub resolvers: Vec<String>,
+    /// `zoneResolvers`: upstream resolvers per zone.
     #[serde(rename = "ZoneResolvers")]
     pub zone_resolvers: BTreeMap<String, Vec<String>>,
+    /// `timeout`: seconds an upstream may take to answer.
     #[serde(rename = "Timeout")]
     pub timeout: u64,
     /// Must be an IP literal (a check the original does not make: a host name
@@ -195,16 +208,22 @@ pub struct Config {
     /// Must be an IP literal (a check the original does not make).
     #[serde(rename = "HTTPListener")]
     pub http_listener: String,
+    /// `httpport`: the HTTP API's port.
     #[serde(rename = "HttpPort")]
     pub http_port: u16,
+    /// `dnson`: serve DNS.
     #[serde(rename = "DnsOn")]
     pub dns_on: bool,
+    /// `httpon`: serve the HTTP API.
     #[serde(rename = "HttpOn")]
     pub http_on: bool,
+    /// `externalon`: forward names outside the domain.
     #[serde(rename = "ExternalOn")]
     pub external_on: bool,
+    /// `recurseon`: the RA flag in answers.
     #[serde(rename = "RecurseOn")]
     pub recurse_on: bool,
+    /// `enumerationon`: serve `/v1/enumerate` and `/v1/axfr`.
     #[serde(rename = "EnumerationOn")]
     pub enumeration_on: bool,
     /// Ours: `/health` reports 503 once the records in service are older
@@ -220,38 +239,55 @@ pub struct Config {
     /// error (default 256).
     #[serde(rename = "StateMaxMegabytes")]
     pub state_max_megabytes: u64,
+    /// `SetTruncateBit`: set TC on truncated answers.
     #[serde(rename = "SetTruncateBit")]
     pub set_truncate_bit: bool,
+    /// `enforceRFC952`: stricter labels (24 characters, no leading digit).
     #[serde(rename = "EnforceRFC952")]
     pub enforce_rfc952: bool,
+    /// `IPSources`: where task IPs come from, in priority order.
     #[serde(rename = "IPSources")]
     pub ip_sources: Vec<IpSource>,
+    /// `SRVRecordDefaultWeight`: the weight of SRV records.
     #[serde(rename = "SRVRecordDefaultWeight")]
     pub srv_record_default_weight: u16,
+    /// `SOAMname`: the SOA's primary name server (and the NS record's target).
     #[serde(rename = "SOAMname")]
     pub soa_mname: String,
+    /// `SOARname`: the SOA's mailbox, as a name.
     #[serde(rename = "SOARname")]
     pub soa_rname: String,
+    /// `SOARefresh`: the SOA refresh timer.
     #[serde(rename = "SOARefresh")]
     pub soa_refresh: u32,
+    /// `SOARetry`: the SOA retry timer.
     #[serde(rename = "SOARetry")]
     pub soa_retry: u32,
+    /// `SOAExpire`: the SOA expire timer.
     #[serde(rename = "SOAExpire")]
     pub soa_expire: u32,
+    /// `SOAMinttl`: the SOA minimum TTL (and the TTL of negative answers, at most `ttl`).
     #[serde(rename = "SOAMinttl")]
     pub soa_minttl: u32,
+    /// `mesosHTTPSOn`: ask the masters over HTTPS.
     #[serde(rename = "MesosHTTPSOn")]
     pub mesos_https_on: bool,
+    /// `caCertFile`: the CA bundle to verify the masters with (empty: the system's).
     #[serde(rename = "CACertFile")]
     pub ca_cert_file: String,
+    /// `certFile`: the client certificate for the masters.
     #[serde(rename = "CertFile")]
     pub cert_file: String,
+    /// `keyFile`: the client certificate's private key.
     #[serde(rename = "KeyFile")]
     pub key_file: String,
+    /// `mesosAuthentication`: how to authenticate to the masters.
     #[serde(rename = "MesosAuthentication")]
     pub mesos_authentication: MesosAuth,
+    /// `mesosCredentials`: the principal and secret of basic authentication.
     #[serde(rename = "MesosCredentials")]
     pub mesos_credentials: Credentials,
+    /// `IAMConfigFile`: the DC/OS service account file of IAM authentication.
     #[serde(rename = "IAMConfigFile")]
     pub iam_config_file: String,
     /// The absolute path of the file read (empty when not read from a file).
@@ -357,16 +393,40 @@ impl fmt::Debug for Config {
 pub enum ConfigError {
     /// The file could not be read.
     #[error("{}: cannot read: {error}", origin(.path))]
-    Read { path: PathBuf, error: std::io::Error },
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// Why it could not be read.
+        error: std::io::Error,
+    },
     /// The file is not JSON (`message` carries serde_json's line and column).
     #[error("{}: not valid JSON: {message}", origin(.path))]
-    Syntax { path: PathBuf, message: String },
+    Syntax {
+        /// The config file.
+        path: PathBuf,
+        /// serde_json's message.
+        message: String,
+    },
     /// The file is JSON but not an object.
     #[error("{}: not a JSON object (found {found})", origin(.path))]
-    NotObject { path: PathBuf, found: &'static str },
+    NotObject {
+        /// The config file.
+        path: PathBuf,
+        /// The kind of JSON value found instead.
+        found: &'static str,
+    },
     /// A key has a bad value. `value` is rendered as JSON, secrets as `"***"`.
     #[error("{}: key {key:?}: value {value}: {reason}", origin(.path))]
-    Invalid { path: PathBuf, key: String, value: String, reason: String },
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// The key, as the original's documentation spells it.
+        key: String,
+        /// The value, rendered as JSON (secrets as `"***"`).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl ConfigError {

@@ -46,7 +46,12 @@ pub enum ZkUrlError {
     NoServers,
     /// One server of the list is not `host[:port]`.
     #[error("bad ZooKeeper server {server:?}: {reason}")]
-    Server { server: String, reason: &'static str },
+    Server {
+        /// The server as written.
+        server: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The credentials are not `user:password`.
     #[error("bad credentials: {0}")]
     Credentials(&'static str),
@@ -58,7 +63,12 @@ pub enum ZkUrlError {
     NoPath,
     /// The path is not a valid znode path.
     #[error("bad path {path:?}: {reason}")]
-    Path { path: String, reason: &'static str },
+    Path {
+        /// The path as written.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl ZkUrl {

@@ -30,7 +30,14 @@ pub struct Batch {
     out_hdrs: Vec<libc::mmsghdr>,
 }
 
-// The raw pointers inside only ever point into the struct's own vectors.
+// SAFETY: `Batch` is not `Send` by itself only because the `iovec`s and
+// `mmsghdr`s hold raw pointers. Those are null (from `Default`) or point
+// into the heap buffers of this same `Batch`'s vectors, which do not move
+// when the `Batch` does; they are only dereferenced by the kernel, inside
+// `serve_once(&mut self)`, which rewrites every one of them before each
+// system call. No pointer is shared with anything outside the `Batch`, so
+// sending it to another thread hands over exclusive ownership of all it
+// points to, as sending the vectors themselves would.
 unsafe impl Send for Batch {}
 
 impl Default for Batch {

@@ -40,15 +40,15 @@ pub struct Handler {
     /// Clients allowed to use the forwarder (empty: everyone).
     allow_forward: Vec<ipnet::IpNet>,
     runtime: tokio::runtime::Handle,
-    pub metrics: Arc<DnsMetrics>,
+    pub(crate) metrics: Arc<DnsMetrics>,
 }
 
 /// What became of one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handled {
-    pub disposition: Disposition,
+    pub(crate) disposition: Disposition,
     /// The question's type (0 when the packet did not parse).
-    pub qtype: u16,
+    pub(crate) qtype: u16,
 }
 
 impl Handler {

@@ -24,7 +24,9 @@ pub const MIN_UDP_SIZE: usize = 512;
 /// The EDNS(0) OPT record of a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edns {
+    /// The UDP payload size the client accepts (the OPT record's class).
     pub udp_size: u16,
+    /// The EDNS version (above 0: BADVERS).
     pub version: u8,
 }
 
@@ -32,17 +34,20 @@ pub struct Edns {
 /// name lower-cased into an inline buffer.
 #[derive(Debug, Clone)]
 pub struct Query {
+    /// The query's id, echoed in the response.
     pub id: u16,
     /// The second header word as received (opcode, RD, CD, ...).
     pub flags: u16,
+    /// The question's type (A, SRV, ...).
     pub qtype: u16,
-    pub qclass: u16,
+    qclass: u16,
     /// End of the question in the packet.
     pub question_end: usize,
     name: [u8; MAX_WIRE_NAME_LEN],
     name_len: usize,
     labels: [u8; MAX_LABELS],
     label_count: usize,
+    /// The OPT record, if the query has one.
     pub edns: Option<Edns>,
 }
 
@@ -57,6 +62,7 @@ impl Query {
         self.labels.get(..self.label_count)?.get(i).map(|&o| usize::from(o))
     }
 
+    /// The opcode from the header flags (0: a standard query).
     pub fn opcode(&self) -> u8 {
         header::opcode(self.flags)
     }
@@ -76,7 +82,14 @@ pub enum ParseError {
     /// Not even a query header: send nothing.
     Drop,
     /// Send this rcode with the query's id (question echoed if it parsed).
-    Reply { id: u16, flags: u16, rcode: u8 },
+    Reply {
+        /// The query's id.
+        id: u16,
+        /// The query's second header word, as received.
+        flags: u16,
+        /// The rcode to answer with.
+        rcode: u8,
+    },
 }
 
 /// Parse a query packet.
@@ -174,7 +187,12 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
     /// A response was written.
-    Answered { rcode: u8, truncated: bool },
+    Answered {
+        /// The response's rcode.
+        rcode: u8,
+        /// Whether records were left out for lack of room.
+        truncated: bool,
+    },
     /// The name is outside the domain: forward it (or refuse).
     Outside,
     /// Nothing to send.
@@ -184,7 +202,9 @@ pub enum Disposition {
 /// Serving settings taken from the config.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
+    /// `RecurseOn`: set RA (recursion available) in responses.
     pub recurse_on: bool,
+    /// `SetTruncateBit`: set TC on a response that left records out.
     pub set_truncate_bit: bool,
 }
 
@@ -200,6 +220,7 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Empty scratch space; `seed` starts the random order of records.
     pub fn new(seed: u64) -> Self {
         Scratch { rng: seed | 1, ..Default::default() }
     }
@@ -318,10 +339,12 @@ pub struct Responder {
     /// The domain in lower-case wire form, and its label count.
     apex: Vec<u8>,
     apex_labels: usize,
+    /// How to answer.
     pub settings: Settings,
 }
 
 impl Responder {
+    /// A responder for `domain` (its name as text, e.g. `mesos`).
     pub fn new(domain: &str, settings: Settings) -> Responder {
         let apex = wire_name(domain).unwrap_or_else(|| vec![0]);
         let apex_labels = label_count(&apex);

@@ -39,19 +39,48 @@ pub enum FetchError {
     /// body. `cause` is the chain of causes (`a: b: c`); a TLS failure reads
     /// `TLS handshake failed: <reason>: <what to check>`.
     #[error("{url}: {cause}")]
-    Http { url: String, cause: String },
+    Http {
+        /// The URL asked.
+        url: String,
+        /// The chain of causes.
+        cause: String,
+    },
     /// The master answered with another status than 2xx, 401 or 403.
     #[error("{url}: HTTP status {status}")]
-    Status { url: String, status: StatusCode },
+    Status {
+        /// The URL asked.
+        url: String,
+        /// The status it answered.
+        status: StatusCode,
+    },
     /// The master answered 401 or 403: credentials missing, wrong, or not
     /// allowed. `message` says which and what to check.
     #[error("{url}: {message}")]
-    Auth { url: String, status: StatusCode, message: String },
+    Auth {
+        /// The URL asked.
+        url: String,
+        /// 401 or 403.
+        status: StatusCode,
+        /// Which credentials failed, and what to check.
+        message: String,
+    },
     /// The DC/OS IAM login failed (transport, status, or unreadable reply).
     #[error("IAM login at {endpoint} failed: {reason}")]
-    Login { endpoint: String, reason: String },
+    Login {
+        /// The IAM login endpoint.
+        endpoint: String,
+        /// Why the login failed.
+        reason: String,
+    },
+    /// The state document was larger than `stateMaxMegabytes`.
     #[error("{url}: state document larger than {limit} bytes")]
-    TooLarge { url: String, limit: usize },
+    TooLarge {
+        /// The URL asked.
+        url: String,
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// There was no master to ask.
     #[error("no master to ask (empty masters list and no leader known)")]
     NoMasters,
 }

@@ -14,7 +14,7 @@ pub struct CappedListener {
 }
 
 impl CappedListener {
-    pub fn new(inner: tokio::net::TcpListener, max: usize) -> Self {
+    pub(crate) fn new(inner: tokio::net::TcpListener, max: usize) -> Self {
         CappedListener { inner, slots: Arc::new(tokio::sync::Semaphore::new(max)) }
     }
 }

@@ -21,9 +21,9 @@ use crate::snapshot::{Current, Snapshot};
 
 /// What the handlers share.
 pub struct Api {
-    pub config: Arc<Config>,
-    pub current: Current,
-    pub exporter: Exporter,
+    pub(crate) config: Arc<Config>,
+    pub(crate) current: Current,
+    pub(crate) exporter: Exporter,
 }
 
 type Shared = State<Arc<Api>>;

@@ -83,19 +83,19 @@ impl Serialize for TypeMap<'_, '_> {
 #[derive(Serialize)]
 pub struct Axfr<'a> {
     #[serde(rename = "TTL")]
-    pub ttl: u32,
+    ttl: u32,
     #[serde(rename = "Serial")]
-    pub serial: u32,
+    serial: u32,
     #[serde(rename = "RefreshSeconds")]
-    pub refresh_seconds: u64,
+    refresh_seconds: u64,
     #[serde(rename = "Mname")]
-    pub mname: String,
+    mname: String,
     #[serde(rename = "Rname")]
-    pub rname: String,
+    rname: String,
     #[serde(rename = "Domain")]
-    pub domain: String,
+    domain: String,
     #[serde(rename = "Records")]
-    pub records: AxfrRecords<'a>,
+    records: AxfrRecords<'a>,
 }
 
 impl<'a> Axfr<'a> {

@@ -52,17 +52,21 @@ impl NameId {
 /// The value of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Value {
+    /// An A record's address.
     A(Ipv4Addr),
+    /// An AAAA record's address.
     Aaaa(Ipv6Addr),
     /// Priority and weight are set when serving.
     Srv {
+        /// The target name, in the same record set.
         target: NameId,
+        /// The target's port.
         port: u16,
     },
 }
 
 impl Value {
-    pub fn rtype(self) -> RecordType {
+    pub(crate) fn rtype(self) -> RecordType {
         match self {
             Value::A(_) => RecordType::A,
             Value::Aaaa(_) => RecordType::Aaaa,
@@ -93,9 +97,12 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 /// The kind of a record, as the original names it in `rtype`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum RecordType {
+    /// An IPv4 address.
     A,
+    /// An IPv6 address.
     #[serde(rename = "AAAA")]
     Aaaa,
+    /// A service: a target name and port.
     #[serde(rename = "SRV")]
     Srv,
 }
@@ -105,6 +112,7 @@ pub enum RecordType {
 pub struct SrvTarget {
     /// Fully qualified, with the final dot.
     pub target: String,
+    /// The port the service listens on.
     pub port: u16,
 }
 
@@ -117,8 +125,11 @@ impl fmt::Display for SrvTarget {
 /// Every record held at one name, spelled out (for the HTTP API and tests).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RrSet {
+    /// The A records' addresses.
     pub a: Vec<Ipv4Addr>,
+    /// The AAAA records' addresses.
     pub aaaa: Vec<Ipv6Addr>,
+    /// The SRV records' targets and ports.
     pub srv: Vec<SrvTarget>,
 }
 

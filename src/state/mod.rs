@@ -44,7 +44,9 @@ use outline::Outline;
 /// A parsed state document.
 #[derive(Debug, Default, Clone)]
 pub struct State {
+    /// The `frameworks` array: every active framework and its tasks.
     pub frameworks: Vec<Framework>,
+    /// The `slaves` array: every registered agent.
     pub slaves: Vec<Agent>,
     /// The leading master's UPID, `master@ip:port`.
     pub leader: String,
@@ -59,8 +61,10 @@ pub enum StateError {
     /// printed error chain does not repeat it.)
     #[error("state document is not valid JSON: {0}")]
     Json(serde_json::Error),
+    /// The document is JSON but not an object; the kind of value it is.
     #[error("state document is not a JSON object (found {0})")]
     NotAnObject(&'static str),
+    /// A task object could not be read.
     #[error(transparent)]
     Task(#[from] TaskError),
 }
@@ -180,10 +184,13 @@ impl fmt::Debug for Tasks {
 /// A framework (scheduler) and its tasks.
 #[derive(Debug, Default, Clone)]
 pub struct Framework {
+    /// The framework's `name`, e.g. `marathon`.
     pub name: String,
     /// The scheduler's UPID, `scheduler-...@ip:port`.
     pub pid: String,
+    /// The `hostname` the scheduler registered from.
     pub hostname: String,
+    /// The framework's `tasks` array.
     pub tasks: Tasks,
 }
 
@@ -191,8 +198,10 @@ pub struct Framework {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct Agent {
+    /// The agent's `id`, which tasks name in their `slave_id`.
     #[serde(deserialize_with = "string")]
     pub id: String,
+    /// The agent's `hostname`, as the master knows it.
     #[serde(deserialize_with = "string")]
     pub hostname: String,
     /// The agent's UPID, `slave(1)@ip:port`.
@@ -209,18 +218,25 @@ pub type Text<'a> = Cow<'a, str>;
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct Task<'a> {
+    /// The task's `id`.
     #[serde(borrow, deserialize_with = "text")]
     pub id: Text<'a>,
+    /// The task's `name`.
     #[serde(borrow, deserialize_with = "text")]
     pub name: Text<'a>,
+    /// The `id` of the agent the task runs on.
     #[serde(borrow, deserialize_with = "text")]
     pub slave_id: Text<'a>,
+    /// The task's current `state`, e.g. `TASK_RUNNING`.
     #[serde(borrow, deserialize_with = "text")]
     pub state: Text<'a>,
+    /// The task's `statuses`: its status updates.
     #[serde(borrow, deserialize_with = "objects")]
     pub statuses: Vec<Status<'a>>,
+    /// The task's `resources`.
     #[serde(borrow, deserialize_with = "object")]
     pub resources: Resources<'a>,
+    /// The task's `discovery` (DiscoveryInfo), if any.
     #[serde(borrow, deserialize_with = "object")]
     pub discovery: Discovery<'a>,
 }
@@ -238,12 +254,16 @@ pub struct Resources<'a> {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct Status<'a> {
+    /// The task `state` this update reports, e.g. `TASK_RUNNING`.
     #[serde(borrow, deserialize_with = "text")]
     pub state: Text<'a>,
+    /// When the update was sent: the `timestamp`, in seconds since the epoch.
     #[serde(deserialize_with = "number")]
     pub timestamp: f64,
+    /// The update's `labels`.
     #[serde(borrow, deserialize_with = "objects")]
     pub labels: Vec<Label<'a>>,
+    /// The update's `container_status`.
     #[serde(borrow, deserialize_with = "object")]
     pub container_status: ContainerStatus<'a>,
 }
@@ -252,8 +272,10 @@ pub struct Status<'a> {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct Label<'a> {
+    /// The label's `key`.
     #[serde(borrow, deserialize_with = "text")]
     pub key: Text<'a>,
+    /// The label's `value`.
     #[serde(borrow, deserialize_with = "text")]
     pub value: Text<'a>,
 }
@@ -262,6 +284,7 @@ pub struct Label<'a> {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct ContainerStatus<'a> {
+    /// The container's `network_infos`: one per network interface.
     #[serde(borrow, deserialize_with = "objects")]
     pub network_infos: Vec<NetworkInfo<'a>>,
 }
@@ -270,6 +293,7 @@ pub struct ContainerStatus<'a> {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct NetworkInfo<'a> {
+    /// The interface's `ip_addresses`.
     #[serde(borrow, deserialize_with = "objects")]
     pub ip_addresses: Vec<IpAddress<'a>>,
     /// Mesos 0.25's single address field.
@@ -281,6 +305,7 @@ pub struct NetworkInfo<'a> {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct IpAddress<'a> {
+    /// The `ip_address`, IPv4 or IPv6, as text.
     #[serde(borrow, deserialize_with = "text")]
     pub ip_address: Text<'a>,
 }
@@ -289,8 +314,10 @@ pub struct IpAddress<'a> {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct Discovery<'a> {
+    /// The DiscoveryInfo's `name`.
     #[serde(borrow, deserialize_with = "text")]
     pub name: Text<'a>,
+    /// The DiscoveryInfo's `ports`.
     #[serde(borrow, deserialize_with = "object")]
     pub ports: DiscoveryPorts<'a>,
 }
@@ -299,6 +326,7 @@ pub struct Discovery<'a> {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct DiscoveryPorts<'a> {
+    /// The `ports` array inside the wrapper.
     #[serde(borrow, deserialize_with = "objects")]
     pub ports: Vec<DiscoveryPort<'a>>,
 }
@@ -311,8 +339,10 @@ pub struct DiscoveryPort<'a> {
     /// 0 when missing, as in the original.
     #[serde(deserialize_with = "integer", default = "zero")]
     pub number: Option<i64>,
+    /// The port's `name`.
     #[serde(borrow, deserialize_with = "text")]
     pub name: Text<'a>,
+    /// The port's `protocol`, e.g. `tcp` or `udp`.
     #[serde(borrow, deserialize_with = "text")]
     pub protocol: Text<'a>,
 }

@@ -29,7 +29,7 @@ pub struct Span {
 }
 
 impl Span {
-    pub fn is_empty(self) -> bool {
+    pub(crate) fn is_empty(self) -> bool {
         self.len == 0
     }
 }
@@ -56,6 +56,7 @@ pub struct Node {
     pub aaaa: Span,
     /// Index range into the zone's SRV table.
     pub srv_start: u32,
+    /// How many SRV RRs of that table are the node's.
     pub srv_len: u32,
 }
 
@@ -81,16 +82,22 @@ pub struct Zone {
     ns: Span,
     /// A/AAAA tails of SOAMname, if it is in the zone (NS glue).
     ns_glue: Span,
+    /// The SOA serial the zone was compiled with.
     pub serial: u32,
+    /// How many names and records the zone holds.
     pub stats: ZoneStats,
 }
 
 /// Counts, for logs and metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ZoneStats {
+    /// The record set's names.
     pub names: usize,
+    /// A records.
     pub a: usize,
+    /// AAAA records.
     pub aaaa: usize,
+    /// SRV records.
     pub srv: usize,
 }
 
@@ -223,19 +230,19 @@ impl Zone {
         self.srvs.get(start..start + node.srv_len as usize).unwrap_or_default()
     }
 
-    pub fn soa(&self) -> &[u8] {
+    pub(crate) fn soa(&self) -> &[u8] {
         self.bytes(self.soa)
     }
 
-    pub fn negative_soa(&self) -> &[u8] {
+    pub(crate) fn negative_soa(&self) -> &[u8] {
         self.bytes(self.negative_soa)
     }
 
-    pub fn ns(&self) -> &[u8] {
+    pub(crate) fn ns(&self) -> &[u8] {
         self.bytes(self.ns)
     }
 
-    pub fn ns_glue(&self) -> &[u8] {
+    pub(crate) fn ns_glue(&self) -> &[u8] {
         self.bytes(self.ns_glue)
     }
 }
