@@ -16,7 +16,7 @@ use mesos_dns::labels::is_valid_dns_name;
 use mesos_dns::state::State;
 
 fn reference_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-records")
+    crate::harness::fixtures().join("reference-records")
 }
 
 fn read_state(dir: &Path) -> Vec<u8> {
