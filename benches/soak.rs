@@ -1315,7 +1315,7 @@ fn soak() {
         let load = &load;
         let mut workers = Vec::new();
         for seed in 1..=2u64 {
-            workers.push(s.spawn(move || udp_load(load, seed * 0x9E37_79B9_7F4A_7C15)));
+            workers.push(s.spawn(move || udp_load(load, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15))));
         }
         workers.push(s.spawn(move || tcp_load(load, 0xD1B5_4A32_D192_ED03)));
         workers.push(s.spawn(move || http_load(load, 0x94D0_49BB_1331_11EB)));
