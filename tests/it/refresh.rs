@@ -30,7 +30,7 @@ type Answers = Vec<(ResponseCode, Vec<String>)>;
 
 /// A DNS query over UDP, off the async workers.
 async fn ask(addr: SocketAddr, name: &'static str, rtype: RecordType) -> Message {
-    tokio::task::spawn_blocking(move || udp(addr, name, rtype, Some(4096))).await.unwrap()
+    udp_async(addr, name, rtype, Some(4096)).await
 }
 
 async fn probe(addr: SocketAddr) -> Answers {

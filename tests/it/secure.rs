@@ -24,10 +24,10 @@ use hickory_proto::rr::RecordType;
 use rcgen::KeyPair;
 use serde_json::{Value, json};
 
-use crate::harness::pki::{Pki, new_ca, pem_block};
+use crate::harness::pki::{Ca, Pki, new_ca, pem_block};
 use crate::harness::{
     Behaviour, FIXTURE, FakeMaster, HttpServer, MasterState, a_answers, fetcher, json_response,
-    logs, merged, serve, serve_tls, start_with_masters, state_with_leader, test_config, udp,
+    logs, merged, serve, serve_tls, start_with_masters, state_with_leader, test_config, udp_async,
     wait_for, wait_loaded,
 };
 use mesos_dns::fetch::{FetchError, Fetcher, SetupError};
@@ -43,12 +43,19 @@ fn assert_clean(text: &str, secrets: &[&str]) {
 // ---------------------------------------------------------------------------
 // HTTPS
 
+/// A master leading with [`FIXTURE`] over HTTPS with `pki`'s server
+/// certificate (wanting client certificates signed by `client_ca`, if any).
+async fn tls_master(pki: &Pki, client_ca: Option<&Ca>) -> (MasterState, HttpServer) {
+    let master = MasterState::new();
+    let server = serve_tls(master.router(), pki.server_config(client_ca)).await;
+    master.lead(FIXTURE, server.addr);
+    (master, server)
+}
+
 #[tokio::test]
 async fn https_verified_with_ca_file() {
     let pki = Pki::new();
-    let master = MasterState::new();
-    let server = serve_tls(master.router(), pki.server_config(None)).await;
-    master.lead(FIXTURE, server.addr);
+    let (_master, server) = tls_master(&pki, None).await;
     let f = fetcher(server.addr, json!({"mesosHTTPSOn": true, "caCertFile": pki.path("ca.pem")}));
     let body = f.fetch(&server.addr.to_string()).await.unwrap();
     assert_eq!(body, state_with_leader(FIXTURE, server.addr));
@@ -61,9 +68,7 @@ async fn https_verified_with_ca_file() {
     .await;
     wait_loaded(&running).await;
     let dns = running.dns_addr.unwrap();
-    let m = tokio::task::spawn_blocking(move || udp(dns, "leader.mesos.", RecordType::A, None))
-        .await
-        .unwrap();
+    let m = udp_async(dns, "leader.mesos.", RecordType::A, None).await;
     assert_eq!(a_answers(&m), vec!["127.0.0.1"]);
     running.shutdown().await;
 }
@@ -71,9 +76,7 @@ async fn https_verified_with_ca_file() {
 #[tokio::test]
 async fn https_without_the_ca_is_refused_clearly() {
     let pki = Pki::new();
-    let master = MasterState::new();
-    let server = serve_tls(master.router(), pki.server_config(None)).await;
-    master.lead(FIXTURE, server.addr);
+    let (master, server) = tls_master(&pki, None).await;
 
     // No caCertFile: the system's roots do not know our CA.
     let f = fetcher(server.addr, json!({"mesosHTTPSOn": true}));
@@ -116,9 +119,7 @@ async fn timeouts_are_named() {
 #[tokio::test]
 async fn client_certificates() {
     let pki = Pki::new();
-    let master = MasterState::new();
-    let server = serve_tls(master.router(), pki.server_config(Some(&pki.ca))).await;
-    master.lead(FIXTURE, server.addr);
+    let (master, server) = tls_master(&pki, Some(&pki.ca)).await;
     let addr = server.addr.to_string();
     let https = |extra: Value| {
         fetcher(
@@ -263,9 +264,7 @@ async fn basic_authentication() {
     let after = running.current.load_full().unwrap();
     assert!(Arc::ptr_eq(&before, &after), "records replaced after a failed refresh");
     let dns = running.dns_addr.unwrap();
-    let m = tokio::task::spawn_blocking(move || udp(dns, "leader.mesos.", RecordType::A, None))
-        .await
-        .unwrap();
+    let m = udp_async(dns, "leader.mesos.", RecordType::A, None).await;
     assert_eq!(a_answers(&m), vec!["127.0.0.1"]);
     running.shutdown().await;
     assert_clean(&logs.text(), &[SECRET, ROTATED, "not-the-Secret"]);

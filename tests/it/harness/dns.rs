@@ -103,6 +103,17 @@ pub fn udp_within(
     m
 }
 
+/// [`udp`] off the async runtime's workers (on a blocking thread).
+pub async fn udp_async(
+    addr: SocketAddr,
+    name: &str,
+    rtype: RecordType,
+    edns: Option<u16>,
+) -> Message {
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || udp(addr, &name, rtype, edns)).await.unwrap()
+}
+
 /// Query over TCP and decode the reply.
 pub fn tcp(addr: SocketAddr, name: &str, rtype: RecordType) -> Message {
     let q = query_msg(name, rtype, None);
