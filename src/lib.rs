@@ -13,8 +13,6 @@ pub mod fetch;
 pub mod generate;
 pub mod http;
 pub mod labels;
-#[cfg(test)]
-mod layers;
 pub mod memory;
 pub mod metrics;
 pub mod proto;

@@ -1,16 +1,12 @@
 //! Forwarding of names outside the domain: real upstreams on
 //! 127.0.0.1 — in-process fakes for the fault cases, and NSD.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use serde_json::json;
@@ -77,15 +73,9 @@ impl FakeUpstream {
     async fn start(behaviour: Upstream) -> FakeUpstream {
         // UDP and TCP on the same port: retry if the TCP side is taken.
         let (udp, tcp) = loop {
-            // A big receive buffer: a burst of hundreds of queries must not
-            // overflow the default one (~208 KB) while the test machine is
-            // busy, or lost queries turn into timeouts.
-            let sock =
-                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
-            sock.set_recv_buffer_size(4 << 20).unwrap();
-            sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+            let sock = roomy_udp_socket();
             sock.set_nonblocking(true).unwrap();
-            let udp = tokio::net::UdpSocket::from_std(sock.into()).unwrap();
+            let udp = tokio::net::UdpSocket::from_std(sock).unwrap();
             if let Ok(tcp) = tokio::net::TcpListener::bind(udp.local_addr().unwrap()).await {
                 break (Arc::new(udp), tcp);
             }
@@ -159,25 +149,20 @@ impl FakeUpstream {
     }
 }
 
-async fn server(
-    extra: serde_json::Value,
-) -> (tempfile::TempDir, mesos_dns::app::Running, SocketAddr) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.json");
-    std::fs::write(
-        &path,
-        state_with_leader("mesos-dns-fake.json", "127.0.0.1:5050".parse().unwrap()),
-    )
-    .unwrap();
-    let mut cfg = json!({"externalon": true, "timeout": 1});
-    for (k, v) in extra.as_object().unwrap() {
-        cfg[k] = v.clone();
-    }
-    let running =
-        start_with_file(test_config(&["127.0.0.1:5050".parse().unwrap()], cfg), &path).await;
-    wait_loaded(&running).await;
-    let addr = running.dns_addr.unwrap();
-    (dir, running, addr)
+/// A UDP socket on 127.0.0.1 with a big receive buffer: a burst of
+/// hundreds of queries must not overflow the default one (~208 KB) while
+/// the test machine is busy, or lost queries turn into timeouts.
+fn roomy_udp_socket() -> std::net::UdpSocket {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    sock.set_recv_buffer_size(4 << 20).unwrap();
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    sock.into()
+}
+
+async fn server(extra: serde_json::Value) -> (tempfile::TempDir, Running, SocketAddr) {
+    let master: SocketAddr = "127.0.0.1:5050".parse().unwrap();
+    let cfg = merged(json!({"externalon": true, "timeout": 1}), &extra);
+    serve_state_file(&state_with_leader(FIXTURE, master), test_config(&[master], cfg)).await
 }
 
 /// Query bytes for `name` with EDNS, and the id used.
@@ -232,17 +217,12 @@ async fn upstream_errors_pass_through_and_total_failure_is_servfail() {
 
 /// A UDP query that may take up to `secs` to be answered.
 fn udp_wait(addr: SocketAddr, name: &str, secs: u64) -> Message {
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
-    let q = query_msg(name, RecordType::A, None);
-    sock.send_to(&q.to_vec().unwrap(), addr).unwrap();
-    let mut buf = vec![0u8; 65535];
-    let (n, _) = sock.recv_from(&mut buf).expect("an answer");
-    Message::from_vec(&buf[..n]).unwrap()
+    udp_within(addr, name, RecordType::A, None, Duration::from_secs(secs))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_to_the_second_upstream_after_one_timeout() {
+    let _pass = exclusive::timing();
     let silent = FakeUpstream::start(Upstream::Silent).await;
     let good = FakeUpstream::start(Upstream::Answer { tag: 2, delay_ms: 0 }).await;
     let (_d, running, addr) =
@@ -326,6 +306,7 @@ async fn external_off_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_concurrent_queries_with_one_slow_upstream() {
+    let _pass = exclusive::load();
     // The slow zone's upstream never answers: its queries end in SERVFAIL
     // after `timeout` (5 s). Every fast-zone answer must arrive before
     // that, whatever the machine's load: no head-of-line blocking.
@@ -337,10 +318,7 @@ async fn a_thousand_concurrent_queries_with_one_slow_upstream() {
         "zoneResolvers": {"slow.test": [slow.addr.to_string()]},
     }))
     .await;
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
-    sock.set_recv_buffer_size(4 << 20).unwrap();
-    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
-    let sock: std::net::UdpSocket = sock.into();
+    let sock = roomy_udp_socket();
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     for i in 0..1000u16 {
         let name = if i % 2 == 0 { format!("n{i}.slow.test.") } else { format!("n{i}.fast.test.") };
@@ -374,21 +352,14 @@ async fn a_thousand_concurrent_queries_with_one_slow_upstream() {
 
 /// NSD, a real authoritative server, as the upstream.
 struct Nsd {
-    child: std::process::Child,
+    _proc: Proc,
     addr: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Nsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_nsd() -> Nsd {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let d = dir.path().display();
     std::fs::write(
         dir.path().join("example.org.zone"),
@@ -408,15 +379,16 @@ fn start_nsd() -> Nsd {
         ),
     )
     .unwrap();
-    let child = std::process::Command::new("nsd")
-        .args(["-d", "-c"])
-        .arg(dir.path().join("nsd.conf"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("nsd is installed (scripts/test installs it)");
+    let proc = Proc::try_spawn(
+        std::process::Command::new("nsd")
+            .args(["-d", "-c"])
+            .arg(dir.path().join("nsd.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    )
+    .expect("nsd is installed (scripts/test installs it)");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let nsd = Nsd { child, addr, _dir: dir };
+    let nsd = Nsd { _proc: proc, addr, _dir: dir };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let q = query_msg("www.example.org.", RecordType::A, None);

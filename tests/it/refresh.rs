@@ -3,23 +3,16 @@
 //! failure, failover along the `masters` list, following the leader a
 //! state names, old masters' `/master/state.json`, and `-state-file` mode.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use mesos_dns::app::Running;
 use mesos_dns::snapshot::Snapshot;
 use serde_json::{Value, json};
-
-const FIXTURE: &str = "mesos-dns-fake.json";
 
 /// Names asked before, during and after a failure.
 const PROBES: &[(&str, RecordType)] = &[
@@ -37,7 +30,7 @@ type Answers = Vec<(ResponseCode, Vec<String>)>;
 
 /// A DNS query over UDP, off the async workers.
 async fn ask(addr: SocketAddr, name: &'static str, rtype: RecordType) -> Message {
-    tokio::task::spawn_blocking(move || udp(addr, name, rtype, Some(4096))).await.unwrap()
+    udp_async(addr, name, rtype, Some(4096)).await
 }
 
 async fn probe(addr: SocketAddr) -> Answers {
@@ -101,28 +94,6 @@ fn one_task_state(leader: SocketAddr, task: &str, ip: &str) -> Vec<u8> {
         "slaves": [{"id": "S1", "hostname": "10.0.0.2", "pid": "slave(1)@10.0.0.2:5051"}],
     }))
     .unwrap()
-}
-
-/// A loopback address nothing listens on (connections are refused).
-fn dead_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-struct Cluster {
-    master: FakeMaster,
-    running: Running,
-    addr: SocketAddr,
-}
-
-/// One master serving the fixture, the server loaded from it.
-async fn cluster(extra: Value) -> Cluster {
-    let master = FakeMaster::start(Behaviour::Status(503)).await;
-    master.set(Behaviour::Serve(state_with_leader(FIXTURE, master.addr)));
-    let running = start_with_masters(test_config(&[master.addr], extra)).await;
-    wait_loaded(&running).await;
-    let addr = running.dns_addr.unwrap();
-    Cluster { master, running, addr }
 }
 
 /// Checks, for at least `min_time` and until `hits` has grown by
@@ -220,6 +191,7 @@ async fn loaded_answers(addr: SocketAddr) -> Answers {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_records_on_http_500() {
+    let _pass = exclusive::timing();
     let c = cluster(json!({})).await;
     let before = snapshot(&c.running);
     let expected = loaded_answers(c.addr).await;
@@ -245,6 +217,7 @@ async fn stale_records_on_http_500() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_records_when_the_master_hangs_past_the_state_timeout() {
+    let _pass = exclusive::timing();
     let c = cluster(json!({"stateTimeoutSeconds": 1})).await;
     let before = snapshot(&c.running);
     let expected = loaded_answers(c.addr).await;
@@ -267,6 +240,7 @@ async fn stale_records_when_the_master_hangs_past_the_state_timeout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_records_on_truncated_json() {
+    let _pass = exclusive::timing();
     let c = cluster(json!({})).await;
     let before = snapshot(&c.running);
     let expected = loaded_answers(c.addr).await;
@@ -292,6 +266,7 @@ async fn stale_records_on_truncated_json() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_records_on_documents_that_are_not_a_state_with_a_leader() {
+    let _pass = exclusive::timing();
     let c = cluster(json!({})).await;
     let before = snapshot(&c.running);
     let expected = loaded_answers(c.addr).await;
@@ -353,8 +328,8 @@ async fn stale_records_on_documents_that_are_not_a_state_with_a_leader() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_records_while_the_master_is_down() {
-    let mut master = FakeMaster::start(Behaviour::Status(503)).await;
-    master.set(Behaviour::Serve(state_with_leader(FIXTURE, master.addr)));
+    let _pass = exclusive::timing();
+    let mut master = FakeMaster::leading(FIXTURE).await;
     let running = start_with_masters(test_config(&[master.addr], json!({}))).await;
     wait_loaded(&running).await;
     let addr = running.dns_addr.unwrap();
@@ -385,8 +360,8 @@ async fn stale_records_while_the_master_is_down() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_past_a_dead_master() {
-    let good = FakeMaster::start(Behaviour::Status(503)).await;
-    good.set(Behaviour::Serve(state_with_leader(FIXTURE, good.addr)));
+    let _pass = exclusive::timing();
+    let good = FakeMaster::leading(FIXTURE).await;
     let dead = dead_addr();
     let running = start_with_masters(test_config(&[dead, good.addr], json!({}))).await;
     wait_loaded(&running).await;
@@ -404,8 +379,8 @@ async fn failover_past_a_dead_master() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_past_failing_masters() {
-    let good = FakeMaster::start(Behaviour::Status(503)).await;
-    good.set(Behaviour::Serve(state_with_leader(FIXTURE, good.addr)));
+    let _pass = exclusive::timing();
+    let good = FakeMaster::leading(FIXTURE).await;
     let erroring = FakeMaster::start(Behaviour::Status(500)).await;
     let hanging = FakeMaster::start(Behaviour::Hang).await;
     let not_a_state = FakeMaster::start(Behaviour::Serve(b"[]".to_vec())).await;
@@ -427,6 +402,7 @@ async fn failover_past_failing_masters() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn leader_failover_between_configured_masters() {
+    let _pass = exclusive::timing();
     // A leads; B's state names A too, as a standby's would.
     let a = FakeMaster::start(Behaviour::Status(503)).await;
     let b = FakeMaster::start(Behaviour::Status(503)).await;
@@ -495,6 +471,7 @@ fn replace(path: &std::path::Path, content: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn state_file_mode_follows_the_file_and_survives_garbage() {
+    let _pass = exclusive::timing();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     let leader: SocketAddr = "1.2.3.4:5050".parse().unwrap();
@@ -633,6 +610,7 @@ impl RawMaster {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_records_when_the_body_breaks_off_or_trickles() {
+    let _pass = exclusive::timing();
     let master = RawMaster::start().await;
     master.set(Raw::Full(state_with_leader(FIXTURE, master.addr)));
     let running =

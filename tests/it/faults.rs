@@ -3,30 +3,18 @@
 //! ANY over plain UDP. In every case the last good records stay in service
 //! and nothing grows without bound.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
-mod common;
-
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 use serde_json::json;
 
-async fn loaded(extra: serde_json::Value) -> (FakeMaster, mesos_dns::app::Running) {
-    let master = FakeMaster::start(Behaviour::Status(503)).await;
-    master.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", master.addr)));
-    let running = start_with_masters(test_config(&[master.addr], extra)).await;
-    wait_loaded(&running).await;
-    (master, running)
-}
-
 /// After `bad` is served for a few refreshes, the same snapshot is in
 /// service and still answers.
-async fn survives(master: &FakeMaster, running: &mesos_dns::app::Running, bad: Behaviour) {
+async fn survives(master: &FakeMaster, running: &Running, bad: Behaviour) {
     let before = running.current.load_full().unwrap();
     let hits = master.hits.load(std::sync::atomic::Ordering::SeqCst);
     master.set(bad);
@@ -43,9 +31,9 @@ async fn survives(master: &FakeMaster, running: &mesos_dns::app::Running, bad: B
 #[tokio::test(flavor = "multi_thread")]
 async fn a_state_over_the_size_cap_is_abandoned() {
     // 1 MiB cap; the master sends 8 MiB of valid JSON.
-    let (master, running) = loaded(json!({"stateMaxMegabytes": 1})).await;
+    let Cluster { master, running, addr: _ } = cluster(json!({"stateMaxMegabytes": 1})).await;
     let mut big: serde_json::Value =
-        serde_json::from_slice(&state_with_leader("mesos-dns-fake.json", master.addr)).unwrap();
+        serde_json::from_slice(&state_with_leader(FIXTURE, master.addr)).unwrap();
     big["padding"] = json!("x".repeat(8 << 20));
     survives(&master, &running, Behaviour::Serve(serde_json::to_vec(&big).unwrap())).await;
     running.shutdown().await;
@@ -53,8 +41,8 @@ async fn a_state_over_the_size_cap_is_abandoned() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_utf8_and_deeply_nested_json_are_rejected() {
-    let (master, running) = loaded(json!({})).await;
-    let mut utf8 = state_with_leader("mesos-dns-fake.json", master.addr);
+    let Cluster { master, running, addr: _ } = cluster(json!({})).await;
+    let mut utf8 = state_with_leader(FIXTURE, master.addr);
     let at = utf8.windows(8).position(|w| w == b"\"name\":\"").unwrap() + 8;
     utf8[at] = 0xFF;
     survives(&master, &running, Behaviour::Serve(utf8)).await;
@@ -68,8 +56,8 @@ async fn invalid_utf8_and_deeply_nested_json_are_rejected() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tcp_client_stalling_mid_query_is_cut_off() {
-    let (_master, running) = loaded(json!({})).await;
-    let addr = running.dns_addr.unwrap();
+    let _pass = exclusive::timing();
+    let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     // Half a length prefix, then nothing (slow loris).
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.write_all(&[0]).unwrap();
@@ -88,8 +76,7 @@ async fn a_tcp_client_stalling_mid_query_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn any_over_plain_udp_stays_within_512_bytes() {
-    let (_master, running) = loaded(json!({})).await;
-    let addr = running.dns_addr.unwrap();
+    let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     for name in ["slave.mesos.", "mesos.", "_liquor-store._tcp.marathon.slave.mesos."] {
         let q = query_msg(name, RecordType::ANY, None);
         let raw = udp_raw(addr, &q.to_vec().unwrap()).unwrap();

@@ -1,74 +1,36 @@
 //! Secure clusters: HTTPS to the masters with a CA bundle and
 //! client certificates, HTTP basic authentication, and DC/OS IAM logins,
 //! against fake masters over real TLS on 127.0.0.1. Certificates and keys
-//! are made here, fresh for each run.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
-mod common;
+//! are made fresh for each run (`harness::pki`). The tests that look at the
+//! logs capture what their own thread logs (`harness::logs::capture`): they
+//! run on a current-thread runtime, so that is what their servers log.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State as AxState;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use axum::routing::{any, post};
+use axum::routing::post;
 use hickory_proto::rr::RecordType;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::KeyPair;
 use serde_json::{Value, json};
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use common::{a_answers, start_with_masters, state_with_leader, test_config, udp, wait_loaded};
-use mesos_dns::config::Config;
+use crate::harness::pki::{Ca, Pki, new_ca, pem_block};
+use crate::harness::{
+    Behaviour, FIXTURE, FakeMaster, HttpServer, MasterState, a_answers, fetcher, json_response,
+    logs, merged, serve, serve_tls, start_with_masters, state_with_leader, test_config, udp_async,
+    wait_for, wait_loaded,
+};
 use mesos_dns::fetch::{FetchError, Fetcher, SetupError};
-
-const FIXTURE: &str = "mesos-dns-fake.json";
-
-// ---------------------------------------------------------------------------
-// Logs: captured for the whole test binary, to check that no secret is ever
-// written and that failures are logged.
-
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(|| Capture)
-            .try_init();
-    });
-}
-
-fn logs() -> String {
-    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
-}
 
 /// `text` holds none of `secrets`.
 #[track_caller]
@@ -79,331 +41,42 @@ fn assert_clean(text: &str, secrets: &[&str]) {
 }
 
 // ---------------------------------------------------------------------------
-// PKI: a CA, a server certificate for 127.0.0.1/localhost and client
-// certificates, written as PEM files.
-
-fn ca_params(name: &str) -> CertificateParams {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    p
-}
-
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    der: CertificateDer<'static>,
-    pem: String,
-}
-
-fn new_ca(name: &str) -> Ca {
-    let key = KeyPair::generate().unwrap();
-    let params = ca_params(name);
-    let cert = params.self_signed(&key).unwrap();
-    Ca { der: cert.der().clone(), pem: cert.pem(), issuer: Issuer::new(params, key) }
-}
-
-/// A leaf certificate signed by `ca`: (certificate PEM, key, certificate DER).
-fn leaf(
-    ca: &Ca,
-    names: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-    key: KeyPair,
-) -> (String, KeyPair, CertificateDer<'static>) {
-    let mut p =
-        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, names[0]);
-    p.extended_key_usages = vec![usage];
-    let cert = p.signed_by(&key, &ca.issuer).unwrap();
-    (cert.pem(), key, cert.der().clone())
-}
-
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: Ca,
-    server_chain: Vec<CertificateDer<'static>>,
-    server_key: PrivateKeyDer<'static>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = new_ca("mesos-dns test CA");
-        let (_, key, der) = leaf(
-            &ca,
-            &["localhost", "127.0.0.1"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-            KeyPair::generate().unwrap(),
-        );
-        let server_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        std::fs::write(dir.path().join("ca.pem"), &ca.pem).unwrap();
-        Pki { dir, ca, server_chain: vec![der], server_key }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_string_lossy().into_owned()
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        std::fs::write(self.dir.path().join(name), text).unwrap();
-        self.path(name)
-    }
-
-    /// A client certificate signed by `ca` written as `<name>.pem` and
-    /// `<name>.key`; the key as PKCS#8 (ECDSA) or, with `rsa_pkcs1`, as a
-    /// PKCS#1 RSA key. Returns the two paths.
-    fn client_cert(&self, ca: &Ca, name: &str, rsa_pkcs1: bool) -> (String, String) {
-        let key = if rsa_pkcs1 {
-            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).unwrap()
-        } else {
-            KeyPair::generate().unwrap()
-        };
-        let (pem, key, _) = leaf(ca, &["mesos-dns"], ExtendedKeyUsagePurpose::ClientAuth, key);
-        let key_pem = if rsa_pkcs1 {
-            pem_block("RSA PRIVATE KEY", &pkcs1_of_pkcs8(&key.serialize_der()))
-        } else {
-            key.serialize_pem()
-        };
-        (self.write(&format!("{name}.pem"), &pem), self.write(&format!("{name}.key"), &key_pem))
-    }
-
-    /// A rustls server config with our certificate; with `client_ca`, client
-    /// certificates signed by it are required.
-    fn server_config(&self, client_ca: Option<&Ca>) -> rustls::ServerConfig {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .unwrap();
-        let builder = match client_ca {
-            None => builder.with_no_client_auth(),
-            Some(ca) => {
-                let mut roots = rustls::RootCertStore::empty();
-                roots.add(ca.der.clone()).unwrap();
-                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider,
-                )
-                .build()
-                .unwrap();
-                builder.with_client_cert_verifier(verifier)
-            }
-        };
-        let mut config = builder
-            .with_single_cert(self.server_chain.clone(), self.server_key.clone_key())
-            .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        config
-    }
-}
-
-fn pem_block(label: &str, der: &[u8]) -> String {
-    let b64 = data_encoding::BASE64.encode(der);
-    let lines: Vec<&str> =
-        b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
-}
-
-/// The RSAPrivateKey (PKCS#1) inside a PKCS#8 PrivateKeyInfo.
-fn pkcs1_of_pkcs8(der: &[u8]) -> Vec<u8> {
-    fn tlv(b: &[u8]) -> (u8, &[u8], &[u8]) {
-        let (len, hdr) = if b[1] < 0x80 {
-            (b[1] as usize, 2)
-        } else {
-            let n = (b[1] & 0x7f) as usize;
-            (b[2..2 + n].iter().fold(0usize, |a, x| a << 8 | *x as usize), 2 + n)
-        };
-        (b[0], &b[hdr..hdr + len], &b[hdr + len..])
-    }
-    let (_, info, _) = tlv(der);
-    let (_, _, rest) = tlv(info); // version
-    let (_, _, rest) = tlv(rest); // algorithm
-    let (tag, key, _) = tlv(rest);
-    assert_eq!(tag, 0x04, "privateKey OCTET STRING");
-    key.to_vec()
-}
-
-// ---------------------------------------------------------------------------
-// Servers: a router over HTTPS (handshakes off the accept loop) or HTTP.
-
-struct Server {
-    addr: SocketAddr,
-    /// TLS handshakes the server refused.
-    refused: Arc<AtomicUsize>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-struct TlsListener {
-    addr: SocketAddr,
-    rx: tokio::sync::mpsc::Receiver<(
-        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-        SocketAddr,
-    )>,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(conn) => conn,
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.addr)
-    }
-}
-
-async fn serve_https(router: Router, config: rustls::ServerConfig) -> Server {
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let refused = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let counter = Arc::clone(&refused);
-    let accept = tokio::spawn(async move {
-        loop {
-            let Ok((stream, peer)) = tcp.accept().await else { continue };
-            let (acceptor, tx, counter) = (acceptor.clone(), tx.clone(), Arc::clone(&counter));
-            tokio::spawn(async move {
-                match acceptor.accept(stream).await {
-                    Ok(tls) => {
-                        let _ = tx.send((tls, peer)).await;
-                    }
-                    Err(_) => {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                    }
-                }
-            });
-        }
-    });
-    let serve = tokio::spawn(async move {
-        let _ = axum::serve(TlsListener { addr, rx }, router).await;
-    });
-    Server { addr, refused, tasks: vec![accept, serve] }
-}
-
-async fn serve_http(router: Router) -> Server {
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let serve = tokio::spawn(async move {
-        let _ = axum::serve(tcp, router).await;
-    });
-    Server { addr, refused: Arc::new(AtomicUsize::new(0)), tasks: vec![serve] }
-}
-
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap()
-}
-
-/// A fake master: `/master/state` answers `body` when `allow` accepts the
-/// request's headers, else 401.
-#[derive(Clone)]
-struct Master {
-    body: Arc<Mutex<Vec<u8>>>,
-    allow: Arc<dyn Fn(&HeaderMap) -> bool + Send + Sync>,
-    hits: Arc<AtomicUsize>,
-}
-
-impl Master {
-    fn new(allow: impl Fn(&HeaderMap) -> bool + Send + Sync + 'static) -> Master {
-        Master {
-            body: Arc::new(Mutex::new(Vec::new())),
-            allow: Arc::new(allow),
-            hits: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    fn open() -> Master {
-        Master::new(|_| true)
-    }
-
-    fn router(&self) -> Router {
-        Router::new().route("/master/state", any(master_state)).with_state(self.clone())
-    }
-
-    /// Serve the fixture naming `addr` the leader.
-    fn lead(&self, addr: SocketAddr) {
-        *self.body.lock().unwrap() = state_with_leader(FIXTURE, addr);
-    }
-}
-
-async fn master_state(AxState(m): AxState<Master>, headers: HeaderMap) -> Response {
-    m.hits.fetch_add(1, Ordering::SeqCst);
-    if !(m.allow)(&headers) {
-        return Response::builder()
-            .status(StatusCode::UNAUTHORIZED)
-            .header(header::WWW_AUTHENTICATE, "Basic realm=\"mesos\"")
-            .body(Body::empty())
-            .unwrap();
-    }
-    let body = m.body.lock().unwrap().clone();
-    json_response(StatusCode::OK, body)
-}
-
-/// A config for these tests (`test_config` plus `extra`).
-fn config(master: SocketAddr, extra: Value) -> Config {
-    test_config(&[master], extra)
-}
-
-fn fetcher(master: SocketAddr, extra: Value) -> Fetcher {
-    Fetcher::new(&config(master, extra)).unwrap()
-}
-
-// ---------------------------------------------------------------------------
 // HTTPS
+
+/// A master leading with [`FIXTURE`] over HTTPS with `pki`'s server
+/// certificate (wanting client certificates signed by `client_ca`, if any).
+async fn tls_master(pki: &Pki, client_ca: Option<&Ca>) -> (MasterState, HttpServer) {
+    let master = MasterState::new();
+    let server = serve_tls(master.router(), pki.server_config(client_ca)).await;
+    master.lead(FIXTURE, server.addr);
+    (master, server)
+}
 
 #[tokio::test]
 async fn https_verified_with_ca_file() {
-    capture_logs();
     let pki = Pki::new();
-    let master = Master::open();
-    let server = serve_https(master.router(), pki.server_config(None)).await;
-    master.lead(server.addr);
+    let (_master, server) = tls_master(&pki, None).await;
     let f = fetcher(server.addr, json!({"mesosHTTPSOn": true, "caCertFile": pki.path("ca.pem")}));
     let body = f.fetch(&server.addr.to_string()).await.unwrap();
     assert_eq!(body, state_with_leader(FIXTURE, server.addr));
 
     // The whole pipeline over HTTPS: records appear.
-    let running = start_with_masters(config(
-        server.addr,
+    let running = start_with_masters(test_config(
+        &[server.addr],
         json!({"mesosHTTPSOn": true, "caCertFile": pki.path("ca.pem")}),
     ))
     .await;
     wait_loaded(&running).await;
     let dns = running.dns_addr.unwrap();
-    let m = tokio::task::spawn_blocking(move || udp(dns, "leader.mesos.", RecordType::A, None))
-        .await
-        .unwrap();
+    let m = udp_async(dns, "leader.mesos.", RecordType::A, None).await;
     assert_eq!(a_answers(&m), vec!["127.0.0.1"]);
     running.shutdown().await;
 }
 
 #[tokio::test]
 async fn https_without_the_ca_is_refused_clearly() {
-    capture_logs();
     let pki = Pki::new();
-    let master = Master::open();
-    let server = serve_https(master.router(), pki.server_config(None)).await;
-    master.lead(server.addr);
+    let (master, server) = tls_master(&pki, None).await;
 
     // No caCertFile: the system's roots do not know our CA.
     let f = fetcher(server.addr, json!({"mesosHTTPSOn": true}));
@@ -426,11 +99,10 @@ async fn https_without_the_ca_is_refused_clearly() {
 
 #[tokio::test]
 async fn https_to_a_plain_http_master() {
-    capture_logs();
     let pki = Pki::new();
-    let master = Master::open();
-    let server = serve_http(master.router()).await;
-    master.lead(server.addr);
+    let master = MasterState::new();
+    let server = serve(master.router()).await;
+    master.lead(FIXTURE, server.addr);
     let f = fetcher(server.addr, json!({"mesosHTTPSOn": true, "caCertFile": pki.path("ca.pem")}));
     let msg = f.fetch(&server.addr.to_string()).await.unwrap_err().to_string();
     assert!(msg.contains("TLS handshake failed") && msg.contains("serving HTTPS"), "{msg}");
@@ -438,7 +110,7 @@ async fn https_to_a_plain_http_master() {
 
 #[tokio::test]
 async fn timeouts_are_named() {
-    let master = common::FakeMaster::start(common::Behaviour::Hang).await;
+    let master = FakeMaster::start(Behaviour::Hang).await;
     let f = fetcher(master.addr, json!({"stateTimeoutSeconds": 1}));
     let msg = f.fetch(&master.addr.to_string()).await.unwrap_err().to_string();
     assert!(msg.contains("timed out"), "{msg}");
@@ -446,18 +118,14 @@ async fn timeouts_are_named() {
 
 #[tokio::test]
 async fn client_certificates() {
-    capture_logs();
     let pki = Pki::new();
-    let master = Master::open();
-    let server = serve_https(master.router(), pki.server_config(Some(&pki.ca))).await;
-    master.lead(server.addr);
+    let (master, server) = tls_master(&pki, Some(&pki.ca)).await;
     let addr = server.addr.to_string();
     let https = |extra: Value| {
-        let mut doc = json!({"mesosHTTPSOn": true, "caCertFile": pki.path("ca.pem")});
-        for (k, v) in extra.as_object().unwrap() {
-            doc[k] = v.clone();
-        }
-        fetcher(server.addr, doc)
+        fetcher(
+            server.addr,
+            merged(json!({"mesosHTTPSOn": true, "caCertFile": pki.path("ca.pem")}), &extra),
+        )
     };
 
     // Ours (an EC key in PKCS#8, an RSA key in PKCS#1) are accepted.
@@ -491,20 +159,16 @@ async fn client_certificates() {
 
 #[tokio::test]
 async fn unusable_tls_files_are_config_errors() {
-    capture_logs();
     let pki = Pki::new();
     let addr: SocketAddr = "127.0.0.1:5050".parse().unwrap();
     let (cert, key) = pki.client_cert(&pki.ca, "client", false);
     let (_, other_key) = pki.client_cert(&pki.ca, "other", false);
-    let setup = |extra: Value| {
-        let mut doc = json!({"mesosHTTPSOn": true});
-        for (k, v) in extra.as_object().unwrap() {
-            doc[k] = v.clone();
-        }
-        match Fetcher::new(&config(addr, doc)) {
-            Err(SetupError::Config(e)) => e.to_string(),
-            other => panic!("expected a config error, got {other:?}"),
-        }
+    let setup = |extra: Value| match Fetcher::new(&test_config(
+        &[addr],
+        merged(json!({"mesosHTTPSOn": true}), &extra),
+    )) {
+        Err(SetupError::Config(e)) => e.to_string(),
+        other => panic!("expected a config error, got {other:?}"),
     };
 
     let missing = pki.path("missing.pem");
@@ -533,7 +197,7 @@ async fn unusable_tls_files_are_config_errors() {
     assert_clean(&msg, &[&body_line]);
 
     // Read even with HTTPS off, as the original does.
-    let msg = match Fetcher::new(&config(addr, json!({"caCertFile": missing}))) {
+    let msg = match Fetcher::new(&test_config(&[addr], json!({"caCertFile": missing}))) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("accepted a missing caCertFile"),
     };
@@ -549,17 +213,17 @@ fn basic_header(principal: &str, secret: &str) -> String {
 
 #[tokio::test]
 async fn basic_authentication() {
-    capture_logs();
+    let logs = logs::capture();
     const SECRET: &str = "s3cr3t-Basic-Pa55";
     const ROTATED: &str = "r0tated-Basic-Pa55";
     let expected = Arc::new(Mutex::new(basic_header("mesos-dns", SECRET)));
     let want = Arc::clone(&expected);
-    let master = Master::new(move |h| {
+    let master = MasterState::with_allow(Arc::new(move |h| {
         h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
             == Some(want.lock().unwrap().as_str())
-    });
-    let server = serve_http(master.router()).await;
-    master.lead(server.addr);
+    }));
+    let server = serve(master.router()).await;
+    master.lead(FIXTURE, server.addr);
     let addr = server.addr.to_string();
     let basic = |secret: &str| {
         json!({"mesosAuthentication": "basic",
@@ -588,7 +252,7 @@ async fn basic_authentication() {
     let right = fetcher(server.addr, basic(SECRET));
     assert_clean(&format!("{right:?}"), &[SECRET]);
     assert_eq!(right.fetch(&addr).await.unwrap(), state_with_leader(FIXTURE, server.addr));
-    let running = start_with_masters(config(server.addr, basic(SECRET))).await;
+    let running = start_with_masters(test_config(&[server.addr], basic(SECRET))).await;
     wait_loaded(&running).await;
     let before = running.current.load_full().unwrap();
 
@@ -596,16 +260,14 @@ async fn basic_authentication() {
     // and the records stay in service.
     *expected.lock().unwrap() = basic_header("mesos-dns", ROTATED);
     let url = format!("http://{addr}/master/state: authentication failed");
-    common::wait_for(10, "the failure to be logged", || logs().contains(&url)).await;
+    wait_for(10, "the failure to be logged", || logs.text().contains(&url)).await;
     let after = running.current.load_full().unwrap();
     assert!(Arc::ptr_eq(&before, &after), "records replaced after a failed refresh");
     let dns = running.dns_addr.unwrap();
-    let m = tokio::task::spawn_blocking(move || udp(dns, "leader.mesos.", RecordType::A, None))
-        .await
-        .unwrap();
+    let m = udp_async(dns, "leader.mesos.", RecordType::A, None).await;
     assert_eq!(a_answers(&m), vec!["127.0.0.1"]);
     running.shutdown().await;
-    assert_clean(&logs(), &[SECRET, ROTATED, "not-the-Secret"]);
+    assert_clean(&logs.text(), &[SECRET, ROTATED, "not-the-Secret"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -626,7 +288,7 @@ struct FakeIam {
     broken: Arc<Mutex<Option<Canned>>>,
     /// Refuse every token at the master.
     refuse_all: Arc<std::sync::atomic::AtomicBool>,
-    master: Master,
+    master: MasterState,
 }
 
 /// A canned reply: status and body.
@@ -644,7 +306,7 @@ impl FakeIam {
         let tokens: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let refuse_all = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (book, refuse) = (Arc::clone(&tokens), Arc::clone(&refuse_all));
-        let master = Master::new(move |h| {
+        let master = MasterState::with_allow(Arc::new(move |h| {
             let Some(token) = h
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
@@ -662,7 +324,7 @@ impl FakeIam {
                 }
                 _ => false,
             }
-        });
+        }));
         FakeIam {
             uid: uid.to_owned(),
             public_key: Arc::new(Mutex::new(public_key)),
@@ -724,7 +386,7 @@ impl FakeIam {
 
 async fn login(AxState(iam): AxState<FakeIam>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some((status, body)) = iam.broken.lock().unwrap().clone() {
-        return json_response(StatusCode::from_u16(status).unwrap(), body);
+        return json_response(status, body);
     }
     assert_eq!(
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
@@ -733,13 +395,13 @@ async fn login(AxState(iam): AxState<FakeIam>, headers: HeaderMap, body: Bytes) 
     if let Err(why) = iam.check(&body) {
         let reply = json!({"title": "Unauthorized", "description": format!("invalid login: {why}"),
                            "code": "ERR_INVALID_JWT"});
-        return json_response(StatusCode::UNAUTHORIZED, reply.to_string().into_bytes());
+        return json_response(401, reply.to_string().into_bytes());
     }
     let n = iam.logins.fetch_add(1, Ordering::SeqCst) + 1;
     let token = format!("iam-token-{n}-{}", rand::random::<u64>());
     let uses = if iam.uses == 0 { usize::MAX } else { iam.uses };
     iam.tokens.lock().unwrap().insert(token.clone(), uses);
-    json_response(StatusCode::OK, json!({ "token": token }).to_string().into_bytes())
+    json_response(200, json!({ "token": token }).to_string().into_bytes())
 }
 
 /// The IAM config file for `uid` with `key`, logging in at `endpoint`.
@@ -757,12 +419,12 @@ fn iam_extra(file: &Path) -> Value {
 
 /// A fake IAM over HTTP with an account; (server, iam, the config extras,
 /// the private key PEM).
-async fn iam_cluster(uses: usize) -> (Server, FakeIam, Value, String, tempfile::TempDir) {
+async fn iam_cluster(uses: usize) -> (HttpServer, FakeIam, Value, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (key, public) = account_key();
     let iam = FakeIam::new("mesos-dns-account", public, uses);
-    let server = serve_http(iam.router()).await;
-    iam.master.lead(server.addr);
+    let server = serve(iam.router()).await;
+    iam.master.lead(FIXTURE, server.addr);
     let endpoint = format!("http://{}/acs/api/v1/auth/login", server.addr);
     let file = iam_file(dir.path(), "mesos-dns-account", &key, &endpoint);
     (server, iam, iam_extra(&file), key, dir)
@@ -775,7 +437,7 @@ fn key_lines(pem: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn iam_login_then_token_reused() {
-    capture_logs();
+    let logs = logs::capture();
     let (server, iam, extra, key, _dir) = iam_cluster(0).await;
     let f = fetcher(server.addr, extra.clone());
     let addr = server.addr.to_string();
@@ -786,7 +448,7 @@ async fn iam_login_then_token_reused() {
     assert_eq!(iam.master.hits.load(Ordering::SeqCst), 3);
 
     // And the server, end to end.
-    let running = start_with_masters(config(server.addr, extra)).await;
+    let running = start_with_masters(test_config(&[server.addr], extra)).await;
     wait_loaded(&running).await;
     running.shutdown().await;
 
@@ -796,12 +458,11 @@ async fn iam_login_then_token_reused() {
     secrets.extend(key_lines(&key));
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     assert_clean(&debug, &secrets);
-    assert_clean(&logs(), &secrets);
+    assert_clean(&logs.text(), &secrets);
 }
 
 #[tokio::test]
 async fn iam_token_expiry_logs_in_again() {
-    capture_logs();
     // Each token is good for one state request, then the master answers 401.
     let (server, iam, extra, _key, _dir) = iam_cluster(1).await;
     let f = fetcher(server.addr, extra);
@@ -832,7 +493,7 @@ async fn iam_token_expiry_logs_in_again() {
 
 #[tokio::test]
 async fn iam_login_failures() {
-    capture_logs();
+    let logs = logs::capture();
     let (server, iam, extra, key, dir) = iam_cluster(0).await;
     let f = fetcher(server.addr, extra);
     let addr = server.addr.to_string();
@@ -877,16 +538,15 @@ async fn iam_login_failures() {
     assert!(msg.starts_with(&format!("IAM login at {endpoint} failed: ")), "{msg}");
     assert!(msg.contains("onnect"), "{msg}");
     let lines = key_lines(&key);
-    assert_clean(&logs(), &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_clean(&logs.text(), &lines.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 #[tokio::test]
 async fn iam_file_problems_are_config_errors() {
-    capture_logs();
     let dir = tempfile::tempdir().unwrap();
     let addr: SocketAddr = "127.0.0.1:5050".parse().unwrap();
     let (key, _) = account_key();
-    let setup = |extra: Value| match Fetcher::new(&config(addr, extra)) {
+    let setup = |extra: Value| match Fetcher::new(&test_config(&[addr], extra)) {
         Err(SetupError::Config(e)) => e.to_string(),
         other => panic!("expected a config error, got {other:?}"),
     };
@@ -910,7 +570,7 @@ async fn iam_file_problems_are_config_errors() {
     assert!(msg.contains("login_endpoint"), "{msg}");
 
     // Named but unused (authentication off): still read, as the original.
-    let msg = match Fetcher::new(&config(addr, json!({"IAMConfigFile": missing}))) {
+    let msg = match Fetcher::new(&test_config(&[addr], json!({"IAMConfigFile": missing}))) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("accepted a missing IAMConfigFile"),
     };
@@ -923,12 +583,12 @@ async fn iam_file_problems_are_config_errors() {
 
 #[tokio::test]
 async fn iam_over_mutual_tls() {
-    capture_logs();
+    let logs = logs::capture();
     let pki = Pki::new();
     let (key, public) = account_key();
     let iam = FakeIam::new("strict-account", public, 1);
-    let server = serve_https(iam.router(), pki.server_config(Some(&pki.ca))).await;
-    iam.master.lead(server.addr);
+    let server = serve_tls(iam.router(), pki.server_config(Some(&pki.ca))).await;
+    iam.master.lead(FIXTURE, server.addr);
     let (cert, client_key) = pki.client_cert(&pki.ca, "client", false);
     let endpoint = format!("https://{}/acs/api/v1/auth/login", server.addr);
     let file = iam_file(pki.dir.path(), "strict-account", &key, &endpoint);
@@ -937,16 +597,16 @@ async fn iam_over_mutual_tls() {
         "certFile": cert, "keyFile": client_key,
         "mesosAuthentication": "iam", "IAMConfigFile": file,
     });
-    let running = start_with_masters(config(server.addr, extra)).await;
+    let running = start_with_masters(test_config(&[server.addr], extra)).await;
     wait_loaded(&running).await;
     // Each refresh (every second) needs a new login: a token is good once.
-    common::wait_for(10, "refreshes with new tokens", || iam.logins() >= 3).await;
+    wait_for(10, "refreshes with new tokens", || iam.logins() >= 3).await;
     running.shutdown().await;
     assert_eq!(server.refused.load(Ordering::SeqCst), 0);
     let failed = format!("{}/master/state", server.addr);
     assert!(
-        !logs().lines().any(|l| l.contains("refresh failed") && l.contains(&failed)),
+        !logs.text().lines().any(|l| l.contains("refresh failed") && l.contains(&failed)),
         "{}",
-        logs()
+        logs.text()
     );
 }

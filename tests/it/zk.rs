@@ -1,25 +1,21 @@
 //! Leading-master detection (`mesos_dns::detect`) against a real ZooKeeper:
 //! Debian's `zookeeper` package started as a standalone server on a free
 //! 127.0.0.1 port with its own data directory (the harness in
-//! `common::zk`). Mesos masters are played by ephemeral sequential
+//! `harness::zk`). Mesos masters are played by ephemeral sequential
 //! `json.info_` nodes holding real MasterInfo JSON, written with the same
 //! client crate detection uses.
 //!
 //! Also the `zk://` URL parser, which needs no server.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-mod common;
-
-use common::zk::{
-    ZkServer, add_member, add_member_with, client, client_with, free_port, master_info, open,
+use crate::harness::zk::{
+    ZkServer, add_member, add_member_with, client, client_with, master_info, open, shared_server,
 };
+use crate::harness::{self, exclusive, free_port, logs};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use mesos_dns::config::{ZkUrl, ZkUrlError};
@@ -28,41 +24,6 @@ use tokio::sync::watch as channel;
 use zookeeper_client as zk;
 
 // ------------------------------------------------------------ harness
-
-/// The server shared by the tests that do not stop it. It is started from a
-/// thread that lives as long as the process, so that the parent-death signal
-/// kills it when the test binary exits.
-fn shared() -> &'static ZkServer {
-    static SHARED: OnceLock<ZkServer> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("zk-server-owner".into())
-            .spawn(move || {
-                tx.send(ZkServer::start()).ok();
-                loop {
-                    std::thread::park();
-                }
-            })
-            .unwrap();
-        rx.recv().expect("the ZooKeeper server did not start")
-    })
-}
-
-/// [`shared`] without blocking the test's runtime.
-async fn shared_server() -> &'static ZkServer {
-    tokio::task::spawn_blocking(shared).await.unwrap()
-}
-
-fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "mesos_dns=debug".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
 
 /// Every test body runs under this bound.
 async fn bounded<F: std::future::Future<Output = ()>>(limit: Duration, body: F) {
@@ -154,15 +115,12 @@ impl Drop for Detection {
     }
 }
 
-fn url_for(server: &ZkServer, path: &str) -> String {
-    format!("zk://{}{path}", server.connect_string())
-}
-
 // ------------------------------------------------------------- tests
 
 #[tokio::test]
 async fn leader_then_more_members_then_failover() {
-    init_logging();
+    let _pass = exclusive::timing();
+    logs::init();
     bounded(Duration::from_secs(40), async {
         let server = shared_server().await;
         let members = client(server).await;
@@ -170,7 +128,7 @@ async fn leader_then_more_members_then_failover() {
         members.mkdir(path, &open()).await.unwrap();
         let m1 = add_member(&members, path, &master_info("10.0.0.1", 5050)).await;
 
-        let mut d = Detection::start(&url_for(server, path));
+        let mut d = Detection::start(&server.url(path));
         d.expect(Some("10.0.0.1:5050"), &["10.0.0.1:5050"]).await;
         assert_eq!(d.stats.sessions.load(Ordering::Relaxed), 1);
 
@@ -200,7 +158,8 @@ async fn leader_then_more_members_then_failover() {
 
 #[tokio::test]
 async fn leader_session_closing_hands_over() {
-    init_logging();
+    let _pass = exclusive::timing();
+    logs::init();
     bounded(Duration::from_secs(40), async {
         let server = shared_server().await;
         let admin = client(server).await;
@@ -212,7 +171,7 @@ async fn leader_session_closing_hands_over() {
         let second = client(server).await;
         add_member(&second, path, &master_info("10.0.1.2", 5050)).await;
 
-        let mut d = Detection::start(&url_for(server, path));
+        let mut d = Detection::start(&server.url(path));
         d.expect(Some("10.0.1.1:5050"), &["10.0.1.1:5050", "10.0.1.2:5050"]).await;
 
         // The leading master's session ends: ZooKeeper drops its node.
@@ -226,7 +185,7 @@ async fn leader_session_closing_hands_over() {
 
 #[tokio::test]
 async fn garbage_and_non_members_are_skipped() {
-    init_logging();
+    logs::init();
     bounded(Duration::from_secs(40), async {
         let server = shared_server().await;
         let members = client(server).await;
@@ -248,7 +207,7 @@ async fn garbage_and_non_members_are_skipped() {
         add_member(&members, path, &master_info("10.0.2.2", 5050)).await;
         add_member(&members, path, &master_info("10.0.2.3", 5050)).await;
 
-        let mut d = Detection::start(&url_for(server, path));
+        let mut d = Detection::start(&server.url(path));
         d.expect(Some("10.0.2.2:5050"), &["10.0.2.2:5050", "10.0.2.3:5050"]).await;
         assert!(d.errors() >= 2, "garbage not counted: {:?}", d.stats);
         assert!(d.seen().iter().all(|m| m.all.iter().all(|a| !a.starts_with("10.9.9."))));
@@ -264,7 +223,7 @@ async fn garbage_and_non_members_are_skipped() {
 
 #[tokio::test]
 async fn empty_or_missing_path_means_no_leader() {
-    init_logging();
+    logs::init();
     bounded(Duration::from_secs(40), async {
         let server = shared_server().await;
         let members = client(server).await;
@@ -274,7 +233,7 @@ async fn empty_or_missing_path_means_no_leader() {
         let path = "/empty/mesos";
         members.mkdir(path, &open()).await.unwrap();
         members.create(&format!("{path}/log_replicas"), b"", &open()).await.unwrap();
-        let mut d = Detection::start_from(&url_for(server, path), stale.clone());
+        let mut d = Detection::start_from(&server.url(path), stale.clone());
         d.expect(None, &[]).await;
         assert!(d.errors() >= 1, "no leader not counted: {:?}", d.stats);
         let member = add_member(&members, path, &master_info("10.0.3.1", 5050)).await;
@@ -285,7 +244,7 @@ async fn empty_or_missing_path_means_no_leader() {
         // The path does not exist yet: no leader until it is created and a
         // master joins.
         let path = "/missing/mesos";
-        let mut d = Detection::start_from(&url_for(server, path), stale);
+        let mut d = Detection::start_from(&server.url(path), stale);
         d.expect(None, &[]).await;
         members.mkdir(path, &open()).await.unwrap();
         add_member(&members, path, &master_info("10.0.3.2", 5050)).await;
@@ -296,7 +255,7 @@ async fn empty_or_missing_path_means_no_leader() {
 
 #[tokio::test]
 async fn hostname_fallback_and_ipv6_addresses() {
-    init_logging();
+    logs::init();
     bounded(Duration::from_secs(40), async {
         let server = shared_server().await;
         let members = client(server).await;
@@ -310,7 +269,7 @@ async fn hostname_fallback_and_ipv6_addresses() {
         // A restarted master's stale node and its new one: listed once.
         add_member(&members, path, &master_info("fd00::1", 5050)).await;
 
-        let mut d = Detection::start(&url_for(server, path));
+        let mut d = Detection::start(&server.url(path));
         d.expect(
             Some("[fd00::1]:5050"),
             &["[fd00::1]:5050", "old-master.example:5051", "10.0.4.3:5050"],
@@ -323,7 +282,7 @@ async fn hostname_fallback_and_ipv6_addresses() {
 
 #[tokio::test]
 async fn digest_credentials_from_the_url() {
-    init_logging();
+    logs::init();
     bounded(Duration::from_secs(40), async {
         let server = shared_server().await;
         // The path and its members are readable only by `mesos:s3cret`.
@@ -356,7 +315,8 @@ async fn digest_credentials_from_the_url() {
 
 #[tokio::test]
 async fn unreachable_zookeeper_publishes_nothing() {
-    init_logging();
+    let _pass = exclusive::timing();
+    logs::init();
     bounded(Duration::from_secs(20), async {
         let port = free_port(); // nothing listens there
         let known =
@@ -375,7 +335,8 @@ async fn unreachable_zookeeper_publishes_nothing() {
 
 #[tokio::test]
 async fn zookeeper_restart_is_survived() {
-    init_logging();
+    let _pass = exclusive::timing();
+    logs::init();
     bounded(Duration::from_secs(50), async {
         // Started (and restarted) from the test's own thread, which outlives
         // the server: a pool thread could exit and take it down with it.
@@ -384,7 +345,7 @@ async fn zookeeper_restart_is_survived() {
         let members = client(&server).await;
         members.mkdir(path, &open()).await.unwrap();
         add_member(&members, path, &master_info("10.0.7.1", 5050)).await;
-        let mut d = Detection::start(&url_for(&server, path));
+        let mut d = Detection::start(&server.url(path));
         d.expect(Some("10.0.7.1:5050"), &["10.0.7.1:5050"]).await;
         let seen_before = d.seen().len();
         let errors_before = d.errors();
@@ -512,30 +473,13 @@ fn zk_url_never_shows_the_password() {
 
 // ------------------------------------------- the binary, end to end
 
-/// Kills the child if a test fails before it exits.
-struct Child2(Child);
-
-impl Drop for Child2 {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn run_binary(config: serde_json::Value) -> (Child2, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_mesos-dns"))
-        .arg(format!("-config={}", path.display()))
-        .arg("-v=1")
-        .env("RUST_LOG", "mesos_dns=debug,zookeeper_client=info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    (Child2(child), dir)
+/// The binary on `config`, logging at debug level.
+fn run_binary(config: &serde_json::Value) -> harness::Server {
+    harness::Server::start(
+        config,
+        &["-v=1"],
+        &[("RUST_LOG", "mesos_dns=debug,zookeeper_client=info")],
+    )
 }
 
 /// The port of `_leader._tcp.mesos.` in the server's `/v1/axfr`.
@@ -549,29 +493,27 @@ async fn served_leader_port(http: u16) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_follows_the_leader_in_zookeeper() {
-    init_logging();
+    logs::init();
     bounded(Duration::from_secs(60), async {
-        use common::{Behaviour, FakeMaster, state_with_leader};
+        use harness::{FIXTURE, FakeMaster};
         let server = shared_server().await;
         let members = client(server).await;
         let path = "/e2e/mesos";
         members.mkdir(path, &open()).await.unwrap();
-        let a = FakeMaster::start(Behaviour::Status(503)).await;
-        a.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", a.addr)));
-        let b = FakeMaster::start(Behaviour::Status(503)).await;
-        b.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", b.addr)));
+        let a = FakeMaster::leading(FIXTURE).await;
+        let b = FakeMaster::leading(FIXTURE).await;
         let node_a = add_member(&members, path, &master_info("127.0.0.1", a.addr.port())).await;
 
         let http = free_port();
-        let (_child, dir) = run_binary(serde_json::json!({
-            "zk": url_for(server, path),
+        let binary = run_binary(&serde_json::json!({
+            "zk": server.url(path),
             "refreshSeconds": 3600,
             "listener": "127.0.0.1", "port": free_port(),
             "httpListener": "127.0.0.1", "httpport": http,
             "externalon": false,
         }));
         let a_port = a.addr.port().to_string();
-        let log = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+        let log = || binary.log();
         let started = Instant::now();
         while served_leader_port(http).await.as_deref() != Some(a_port.as_str()) {
             assert!(started.elapsed() < Duration::from_secs(20), "never served A:\n{}", log());
@@ -595,28 +537,28 @@ async fn the_binary_follows_the_leader_in_zookeeper() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_leader_within_zk_detection_timeout_is_a_clear_exit() {
-    init_logging();
+    logs::init();
     bounded(Duration::from_secs(30), async {
         let server = shared_server().await;
         let members = client(server).await;
         let path = "/nobody/mesos";
         members.mkdir(path, &open()).await.unwrap();
-        let (mut child, dir) = run_binary(serde_json::json!({
-            "zk": url_for(server, path),
+        let binary = run_binary(&serde_json::json!({
+            "zk": server.url(path),
             "zkDetectionTimeout": 1,
             "listener": "127.0.0.1", "port": free_port(),
             "httpon": false, "externalon": false,
         }));
         let started = Instant::now();
         let status = loop {
-            if let Some(status) = child.0.try_wait().unwrap() {
+            if let Some(status) = binary.proc.try_wait() {
                 break status;
             }
             assert!(started.elapsed() < Duration::from_secs(10), "did not give up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert!(!status.success());
-        let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+        let stderr = binary.log();
         assert!(stderr.contains("zkDetectionTimeout"), "{stderr}");
     })
     .await;
@@ -664,8 +606,8 @@ fn cpu_time(pid: u32) -> Duration {
 
 /// One query over real UDP: the reply when it is NOERROR, else why not.
 fn ask(dns: SocketAddr, name: &str, rtype: RecordType) -> Result<Message, String> {
-    let q = common::query_msg(name, rtype, None);
-    match common::udp_raw(dns, &q.to_vec().unwrap()).map(|r| Message::from_vec(&r)) {
+    let q = harness::query_msg(name, rtype, None);
+    match harness::udp_raw(dns, &q.to_vec().unwrap()).map(|r| Message::from_vec(&r)) {
         Some(Ok(m)) if m.metadata.response_code == ResponseCode::NoError => Ok(m),
         Some(Ok(m)) => Err(format!("{name} {rtype}: {}", m.metadata.response_code)),
         Some(Err(e)) => Err(format!("{name} {rtype}: undecodable reply: {e}")),
@@ -704,7 +646,7 @@ fn query_until(dns: SocketAddr, stop: &AtomicBool) -> Answers {
     let mut seen = Answers::default();
     while !stop.load(Ordering::SeqCst) {
         match ask(dns, "liquor-store.marathon.mesos.", RecordType::A) {
-            Ok(m) if common::a_answers(&m) == ["1.2.3.11", "1.2.3.12"] => seen.answered += 1,
+            Ok(m) if harness::a_answers(&m) == ["1.2.3.11", "1.2.3.12"] => seen.answered += 1,
             Ok(m) => seen.failures.push(format!("task A records: {:?}", m.answers)),
             Err(e) => seen.failures.push(e),
         }
@@ -734,9 +676,10 @@ fn query_until(dns: SocketAddr, stop: &AtomicBool) -> Answers {
 /// few seconds of the link holding again.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_survives_zookeeper_flapping() {
-    use common::zk::{FlakyProxy, Link};
-    use common::{Behaviour, FakeMaster, state_with_leader};
-    init_logging();
+    use harness::zk::{FlakyProxy, Link};
+    use harness::{FIXTURE, FakeMaster};
+    logs::init();
+    let _pass = exclusive::load();
     bounded(Duration::from_secs(40), async {
         let server = shared_server().await;
         let proxy = FlakyProxy::start(server.connect_string().parse().unwrap()).await;
@@ -746,8 +689,7 @@ async fn the_binary_survives_zookeeper_flapping() {
         let mut masters = Vec::new();
         for _ in 0..3 {
             // Each claims to lead: only ZooKeeper can move the records on.
-            let m = FakeMaster::start(Behaviour::Status(503)).await;
-            m.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", m.addr)));
+            let m = FakeMaster::leading(FIXTURE).await;
             masters.push(m);
         }
         let port = |i: usize| masters[i].addr.port();
@@ -756,15 +698,15 @@ async fn the_binary_survives_zookeeper_flapping() {
 
         let dns = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http = free_port();
-        let (mut child, dir) = run_binary(serde_json::json!({
+        let binary = run_binary(&serde_json::json!({
             "zk": format!("zk://{}{path}", proxy.connect_string()),
             "refreshSeconds": 1,
             "listener": "127.0.0.1", "port": dns.port(),
             "httpListener": "127.0.0.1", "httpport": http,
             "externalon": false,
         }));
-        let pid = child.0.id();
-        let log = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+        let pid = binary.proc.id();
+        let log = || binary.log();
         let started = Instant::now();
         while served_leader(dns) != Some(port(0)) {
             assert!(started.elapsed() < Duration::from_secs(15), "never served A:\n{}", log());
@@ -861,7 +803,7 @@ async fn the_binary_survives_zookeeper_flapping() {
             cpu * 100.0,
         );
 
-        assert!(child.0.try_wait().unwrap().is_none(), "the server exited:\n{}", log());
+        assert!(binary.proc.try_wait().is_none(), "the server exited:\n{}", binary.log());
         assert!(answers.failures.is_empty(), "{:?}\n{}", answers.failures, log());
         assert!(answers.answered > 500, "only {} answers", answers.answered);
         // Leaders in election order, never back to an older one.

@@ -3,11 +3,9 @@
 //! record set: random queries for names in (and near, and outside) real
 //! zones, and random or mutated packets that must never panic.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
@@ -20,6 +18,8 @@ use mesos_dns::state::State;
 use mesos_dns::zone::Zone;
 use proptest::prelude::*;
 use proptest::sample::Index;
+
+use crate::harness::fixture;
 
 /// A name as lower-case labels, without the root.
 type Labels = Vec<Vec<u8>>;
@@ -61,11 +61,6 @@ struct World {
 }
 
 const SERIAL: u32 = 1_234_567;
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mesos-state").join(name);
-    std::fs::read(path).unwrap()
-}
 
 /// One app of `n` instances, each with its own IPv4 and IPv6 container
 /// addresses and two host ports: TCP answers far past the 16 KiB that
@@ -649,6 +644,7 @@ fn run_property<S: Strategy>(
 
 #[test]
 fn answers_match_the_record_set() {
+    let _pass = crate::harness::exclusive::load(); // thousands of cases, CPU-bound
     run_property(
         2000,
         spec(),
@@ -788,6 +784,7 @@ fn damaged_query() -> impl Strategy<Value = Vec<u8>> {
 
 #[test]
 fn any_packet_is_handled_without_panic() {
+    let _pass = crate::harness::exclusive::load(); // thousands of cases, CPU-bound
     let packets = (
         prop_oneof![
             1 => prop::collection::vec(any::<u8>(), 0..600),

@@ -1,19 +1,15 @@
 //! The HTTP API, `/metrics` and `/health`, against the
 //! fixtures and a fake master, over a real HTTP connection.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
-mod common;
-
 use std::net::SocketAddr;
 
-use common::*;
+use crate::harness::*;
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
 struct Api {
     base: String,
-    running: mesos_dns::app::Running,
+    running: Running,
     master: FakeMaster,
     client: reqwest::Client,
 }
@@ -24,14 +20,13 @@ impl Api {
     }
 
     async fn start_with(extra: Value, serving: bool) -> Api {
-        let master = FakeMaster::start(Behaviour::Status(503)).await;
-        if serving {
-            master.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", master.addr)));
-        }
-        let mut cfg = json!({"httpon": true, "httpport": 0, "httpListener": "127.0.0.1"});
-        for (k, v) in extra.as_object().unwrap() {
-            cfg[k] = v.clone();
-        }
+        let master = if serving {
+            FakeMaster::leading(FIXTURE).await
+        } else {
+            FakeMaster::start(Behaviour::Status(503)).await
+        };
+        let cfg =
+            merged(json!({"httpon": true, "httpport": 0, "httpListener": "127.0.0.1"}), &extra);
         let running = start_with_masters(test_config(&[master.addr], cfg)).await;
         let base = format!("http://{}", running.http_addr.unwrap());
         Api { base, running, master, client: reqwest::Client::new() }
@@ -166,8 +161,7 @@ async fn axfr_and_enumerate_match_the_records() {
 /// document serialized whole from the records in service.
 #[tokio::test(flavor = "multi_thread")]
 async fn big_documents_arrive_whole_and_exact() {
-    let master = FakeMaster::start(Behaviour::Status(503)).await;
-    master.set(Behaviour::Serve(state_with_leader("dcos-ui-0.22.0-ovh-large.json", master.addr)));
+    let master = FakeMaster::leading("dcos-ui-0.22.0-ovh-large.json").await;
     let config = test_config(&[master.addr], json!({"httpon": true, "httpport": 0}));
     let running = start_with_masters(config.clone()).await;
     wait_loaded(&running).await;
@@ -275,11 +269,12 @@ async fn metrics_parse_and_move_with_queries() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_follows_the_age_of_the_records() {
+    let _pass = exclusive::timing();
     let api = Api::start_with(json!({"healthStaleRefreshes": 2}), false).await;
     let (status, v) = api.get("/health").await;
     assert_eq!(status, 503);
     assert!(v["reason"].as_str().unwrap().contains("no records"), "{v}");
-    api.master.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", api.master.addr)));
+    api.master.set(Behaviour::Serve(state_with_leader(FIXTURE, api.master.addr)));
     api.running.trigger.notify_one();
     wait_loaded(&api.running).await;
     let (status, v) = api.get("/healthz").await;

@@ -1,14 +1,11 @@
 //! Truncation, EDNS, TCP framing and malformed input, over
 //! real sockets.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
-mod common;
-
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use common::*;
+use crate::harness::*;
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 use serde_json::json;
@@ -35,16 +32,8 @@ fn big_app_state(n: usize) -> Vec<u8> {
     .unwrap()
 }
 
-async fn big_server(
-    extra: serde_json::Value,
-) -> (tempfile::TempDir, mesos_dns::app::Running, SocketAddr) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.json");
-    std::fs::write(&path, big_app_state(300)).unwrap();
-    let running = start_with_file(test_config(&[], extra), &path).await;
-    wait_loaded(&running).await;
-    let addr = running.dns_addr.unwrap();
-    (dir, running, addr)
+async fn big_server(extra: serde_json::Value) -> (tempfile::TempDir, Running, SocketAddr) {
+    serve_state_file(&big_app_state(300), test_config(&[], extra)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -109,32 +98,15 @@ async fn tcp_serves_many_pipelined_queries_per_connection() {
         let mut q = query_msg("leader.mesos.", RecordType::A, None);
         q.metadata.id = i;
         ids.push(i);
-        let b = q.to_vec().unwrap();
-        batch.extend_from_slice(&(b.len() as u16).to_be_bytes());
-        batch.extend_from_slice(&b);
+        batch.extend_from_slice(&tcp_framed(&q.to_vec().unwrap()));
     }
     s.write_all(&batch).unwrap();
     for id in ids {
-        let mut len = [0u8; 2];
-        s.read_exact(&mut len).unwrap();
-        let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
-        s.read_exact(&mut buf).unwrap();
-        let m = Message::from_vec(&buf).unwrap();
+        let m = Message::from_vec(&read_tcp_reply(&mut s).unwrap()).unwrap();
         assert_eq!(m.metadata.id, id, "answered in order");
         assert_eq!(a_answers(&m), vec!["127.0.0.1"]);
     }
     running.shutdown().await;
-}
-
-/// A raw query: header fields and the question bytes given.
-fn raw_query(id: u16, flags: u16, counts: [u16; 4], body: &[u8]) -> Vec<u8> {
-    let mut p = id.to_be_bytes().to_vec();
-    p.extend_from_slice(&flags.to_be_bytes());
-    for c in counts {
-        p.extend_from_slice(&c.to_be_bytes());
-    }
-    p.extend_from_slice(body);
-    p
 }
 
 const LEADER_A: &[u8] = b"\x06leader\x05mesos\x00\x00\x01\x00\x01";
@@ -202,7 +174,8 @@ async fn malformed_queries_never_crash_the_server() {
             seed ^= seed << 17;
             p.push(seed as u8);
         }
-        if let Some(r) = udp_raw_fast(addr, &p) {
+        // A short wait: most garbage gets no reply.
+        if let Some(r) = udp_raw_within(addr, &p, Duration::from_millis(20)) {
             assert!(r.len() >= 12);
         }
     }
@@ -214,20 +187,11 @@ async fn malformed_queries_never_crash_the_server() {
     running.shutdown().await;
 }
 
-/// Like `udp_raw` with a short wait (most garbage gets no reply).
-fn udp_raw_fast(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(std::time::Duration::from_millis(20))).unwrap();
-    sock.send_to(packet, addr).unwrap();
-    let mut buf = vec![0u8; 65535];
-    sock.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_garbage_flood_does_not_stop_valid_queries() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::time::Duration;
+    let _pass = exclusive::load();
     let (_d, running, addr) = big_server(json!({"masters": ["127.0.0.1:5050"]})).await;
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));

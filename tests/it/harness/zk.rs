@@ -3,19 +3,20 @@
 //! killed (with its JVM's process group) on drop or when the thread that
 //! started it exits. Mesos masters are played by sequential `json.info_`
 //! nodes holding real MasterInfo JSON, written with the same client crate
-//! detection uses.
-#![allow(dead_code)]
+//! detection uses. A shared server serves the tests that do not stop it.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use zookeeper_client as zk;
+
+use super::free_port;
 
 pub const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 
@@ -169,13 +170,6 @@ impl ZkServer {
             let _ = child.wait();
         }
     }
-
-    /// Kills the server and starts it again on the same port and data
-    /// directory; returns once it serves.
-    pub fn restart(&self) {
-        self.stop();
-        self.launch();
-    }
 }
 
 impl Drop for ZkServer {
@@ -184,9 +178,30 @@ impl Drop for ZkServer {
     }
 }
 
-/// A port nothing listens on right now (on 127.0.0.1).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// The server shared by the tests that do not stop it (each uses paths of
+/// its own). It is started from a thread that lives as long as the
+/// process, so that the parent-death signal kills it when the test binary
+/// exits.
+pub fn shared() -> &'static ZkServer {
+    static SHARED: OnceLock<ZkServer> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("zk-server-owner".into())
+            .spawn(move || {
+                tx.send(ZkServer::start()).ok();
+                loop {
+                    std::thread::park();
+                }
+            })
+            .unwrap();
+        rx.recv().expect("the ZooKeeper server did not start")
+    })
+}
+
+/// [`shared`] without blocking the test's runtime.
+pub async fn shared_server() -> &'static ZkServer {
+    tokio::task::spawn_blocking(shared).await.unwrap()
 }
 
 // ------------------------------------------------------- Mesos members
@@ -219,7 +234,9 @@ pub fn ephemeral_seq() -> zk::CreateOptions<'static> {
 }
 
 /// A persistent sequential node anyone may change: a member that outlives
-/// the session that wrote it (and ZooKeeper restarts).
+/// the session that wrote it (and ZooKeeper restarts). For the soak
+/// benchmark.
+#[allow(dead_code)]
 pub fn persistent_seq() -> zk::CreateOptions<'static> {
     zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all())
 }

@@ -2,164 +2,29 @@
 //! error lines, `-dump`, a busy port, the README demo checked with `dig`,
 //! and a clean exit on SIGTERM.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mesos-dns");
+use crate::harness::*;
 
 fn demo(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("demo").join(file)
 }
 
-/// A child process that is killed (and reaped) when dropped, so a failed
-/// assertion never leaks a server.
-struct Guard(Option<Child>);
-
-impl Guard {
-    fn child(&mut self) -> &mut Child {
-        self.0.as_mut().expect("child already reaped")
-    }
-
-    /// Wait for the exit, at most `limit`.
-    fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child().try_wait().unwrap() {
-                self.0 = None;
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// What a finished run printed.
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl fmt::Debug for Run {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Run {
-    fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-
-    /// The non-empty lines of stderr.
-    fn error_lines(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| !l.trim().is_empty()).collect()
-    }
-
-    /// Exactly one non-empty line on stderr, no panic; that line.
-    fn one_error_line(&self) -> &str {
-        self.no_panic();
-        let lines = self.error_lines();
-        assert_eq!(lines.len(), 1, "want one error line: {self:?}");
-        lines[0]
-    }
-
-    fn no_panic(&self) {
-        for text in [&self.stdout, &self.stderr] {
-            assert!(!text.contains("panicked"), "{self:?}");
-            assert!(!text.contains("RUST_BACKTRACE"), "{self:?}");
-        }
-    }
-}
-
-fn command(args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args).env_remove("RUST_LOG").env_remove("RUST_BACKTRACE").stdin(Stdio::null());
-    c
-}
-
-/// Run the binary to completion (killed after 20 s: a test that expects an
-/// exit must not hang on a server that started instead).
-fn run(args: &[&str]) -> Run {
-    let mut guard =
-        Guard(Some(command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()));
-    let mut out = guard.child().stdout.take().unwrap();
-    let mut err = guard.child().stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = guard.wait_for_exit(Duration::from_secs(20));
-    drop(guard); // kills it if still running, so the readers finish
-    let stdout = out.join().unwrap();
-    let stderr = err.join().unwrap();
-    let Some(status) = status else {
-        panic!("mesos-dns {args:?} did not exit within 20 s; stderr:\n{stderr}");
-    };
-    Run { status, stdout, stderr }
-}
-
-/// Write `doc` as a config file in `dir`.
-fn write_config(dir: &Path, name: &str, doc: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, doc).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 /// demo/config.json with `changes` applied.
-fn demo_config(changes: serde_json::Value) -> String {
+fn demo_config(changes: serde_json::Value) -> serde_json::Value {
     let text = std::fs::read_to_string(demo("config.json")).unwrap();
-    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for (k, v) in changes.as_object().unwrap() {
-        doc[k] = v.clone();
-    }
-    doc.to_string()
-}
-
-/// A port free (at this moment) for both UDP and TCP on 127.0.0.1.
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    merged(serde_json::from_str(&text).unwrap(), &changes)
 }
 
 #[test]
@@ -207,7 +72,7 @@ fn bad_configs_are_one_line_and_exit_2() {
         ("", &["JSON"]),
     ];
     for (i, (text, mentions)) in cases.iter().enumerate() {
-        let path = write_config(dir.path(), &format!("bad{i}.json"), text);
+        let path = write_file(dir.path(), &format!("bad{i}.json"), text);
         let r = run(&[&format!("-config={path}")]);
         assert_eq!(r.code(), Some(2), "{text}: {r:?}");
         let line = r.one_error_line();
@@ -388,10 +253,10 @@ fn a_busy_port_is_exit_1() {
         ("tcp", tcp_port, free_port(), tcp_port),
         ("http", free_port(), http_port, http_port),
     ] {
-        let config = write_config(
+        let config = write_file(
             dir.path(),
             &format!("busy-{what}.json"),
-            &demo_config(json!({"port": dns, "httpport": httpport})),
+            &demo_config(json!({"port": dns, "httpport": httpport})).to_string(),
         );
         let r = run(&[
             &format!("-config={config}"),
@@ -408,55 +273,37 @@ fn a_busy_port_is_exit_1() {
 
 /// A started demo server.
 struct Demo {
-    guard: Guard,
+    server: Server,
     port: u16,
-    _dir: tempfile::TempDir,
-    stderr: PathBuf,
 }
 
 impl Demo {
     fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        self.server.log()
     }
 }
 
 /// Ask `name` over UDP; the reply, if any within 300 ms.
 fn ask(port: u16, name: &str, rtype: RecordType) -> Option<Message> {
-    let mut m = Message::query();
-    m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-    sock.send_to(&m.to_vec().unwrap(), SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
-    let mut buf = [0u8; 4096];
-    let (n, _) = sock.recv_from(&mut buf).ok()?;
-    Message::from_vec(&buf[..n]).ok()
+    let q = query_msg(name, rtype, None).to_vec().unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    Message::from_vec(&udp_raw_within(addr, &q, Duration::from_millis(300))?).ok()
 }
 
 /// Start the binary on the demo state, like the README, on a free port;
 /// returns once it answers `search.marathon.mesos`.
 fn start_demo() -> Demo {
     for _attempt in 0..5 {
-        let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let config = write_config(
-            dir.path(),
-            "config.json",
+        let server = Server::start(
             &demo_config(json!({"port": port, "httpport": free_port()})),
+            &[&format!("-state-file={}", demo("state.json").display())],
+            &[],
         );
-        let stderr = dir.path().join("stderr.log");
-        let child = command(&[
-            &format!("-config={config}"),
-            &format!("-state-file={}", demo("state.json").display()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .unwrap();
-        let mut demo = Demo { guard: Guard(Some(child)), port, _dir: dir, stderr };
+        let demo = Demo { server, port };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if let Some(status) = demo.guard.child().try_wait().unwrap() {
-                demo.guard.0 = None;
+            if let Some(status) = demo.server.proc.try_wait() {
                 let text = demo.stderr();
                 if status.code() == Some(1) && text.contains("cannot listen") {
                     break; // lost a race for the port: try another
@@ -501,7 +348,8 @@ fn dig(port: u16, args: &[&str]) -> Vec<String> {
 
 #[test]
 fn readme_demo_answers_dig_and_exits_on_sigterm() {
-    let mut demo = start_demo();
+    let _pass = exclusive::timing();
+    let demo = start_demo();
     let port = demo.port;
     let a = ["10.0.1.11", "10.0.1.12", "10.0.1.13"];
     let srv = [
@@ -553,12 +401,8 @@ fn readme_demo_answers_dig_and_exits_on_sigterm() {
     }
 
     // SIGTERM: a clean exit, status 0, within 2 s.
-    let pid = libc::pid_t::try_from(demo.guard.child().id()).unwrap();
-    // SAFETY: kill(2) on the pid of our own child, which has not been
-    // reaped yet (the guard owns it), so the pid cannot have been reused.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_eq!(rc, 0);
-    let status = demo.guard.wait_for_exit(Duration::from_secs(2));
+    demo.server.proc.signal(libc::SIGTERM);
+    let status = demo.server.proc.wait_for_exit(Duration::from_secs(2));
     let stderr = demo.stderr();
     let status = status.unwrap_or_else(|| panic!("still running 2 s after SIGTERM:\n{stderr}"));
     assert!(status.success(), "{status:?}\n{stderr}");
@@ -567,11 +411,10 @@ fn readme_demo_answers_dig_and_exits_on_sigterm() {
 
 #[test]
 fn sigint_also_exits_cleanly() {
-    let mut demo = start_demo();
-    let pid = libc::pid_t::try_from(demo.guard.child().id()).unwrap();
-    // SAFETY: as above, our own unreaped child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let status = demo.guard.wait_for_exit(Duration::from_secs(2));
+    let _pass = exclusive::timing();
+    let demo = start_demo();
+    demo.server.proc.signal(libc::SIGINT);
+    let status = demo.server.proc.wait_for_exit(Duration::from_secs(2));
     let stderr = demo.stderr();
     let status = status.unwrap_or_else(|| panic!("still running 2 s after SIGINT:\n{stderr}"));
     assert!(status.success(), "{status:?}\n{stderr}");
@@ -587,18 +430,11 @@ fn an_unreadable_tls_file_is_a_config_error() {
             "mesosHTTPSOn": true, "caCertFile": "/nonexistent/ca.pem"}"#,
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mesos-dns"))
-        .arg(format!("-config={}", config.display()))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(
-        lines[0].contains("caCertFile") && lines[0].contains("/nonexistent/ca.pem"),
-        "{stderr}"
-    );
+    let r = run(&[&format!("-config={}", config.display())]);
+    assert_eq!(r.code(), Some(2), "{r:?}");
+    let lines = r.error_lines();
+    assert_eq!(lines.len(), 1, "{r:?}");
+    assert!(lines[0].contains("caCertFile") && lines[0].contains("/nonexistent/ca.pem"), "{r:?}");
 }
 
 /// A state of `n` running tasks `app-0`…, one per app, on one agent.
@@ -648,4 +484,39 @@ fn dump_of_a_big_state_has_every_task_and_fails_on_an_unreadable_one() {
     let line = r.one_error_line();
     assert!(line.contains("duplicate field"), "{line}");
     assert!(r.stdout.is_empty(), "{r:?}");
+}
+
+/// At the default verbosity a newcomer learns, once each, where the server
+/// listens, where its records come from, and when the first are in service;
+/// nothing else is said on a clean start.
+#[test]
+fn a_default_start_says_where_it_listens_and_when_records_are_in_service() {
+    let (dns, http) = (free_port(), free_port());
+    let state = demo("state.json");
+    let config = serde_json::json!({
+        "listener": "127.0.0.1", "port": dns, "httpListener": "127.0.0.1", "httpport": http,
+        "masters": ["127.0.0.1:5050"], "refreshSeconds": 1, "externalon": false,
+    });
+    let server = Server::start(&config, &[&format!("-state-file={}", state.display())], &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.log().lines().count() < 2 {
+        assert!(Instant::now() < deadline, "no start-up lines: {}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Three more refreshes (one a second): the first-records line is said once.
+    std::thread::sleep(Duration::from_secs(3));
+    let log = server.log();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    let listening = format!(
+        "serving the domain mesos: DNS on 127.0.0.1:{dns} (UDP and TCP), HTTP on 127.0.0.1:{http}; records from the state file {}",
+        state.display()
+    );
+    assert!(lines[0].contains(&listening), "{log}");
+    assert!(
+        lines[1].contains(
+            "first records in service: 125 names (115 A, 0 AAAA, 197 SRV), from 127.0.0.1:5050"
+        ),
+        "{log}"
+    );
 }

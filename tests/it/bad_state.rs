@@ -3,8 +3,6 @@
 //! parses leniently where the meaning is clear and otherwise skips just
 //! the bad item.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
 use std::collections::HashMap;
 use std::net::IpAddr;
 

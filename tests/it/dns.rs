@@ -1,23 +1,10 @@
 //! End-to-end DNS serving over real UDP and TCP sockets on
 //! 127.0.0.1, with a fake master serving the fixtures.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
-mod common;
-
-use common::*;
+use crate::harness::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use serde_json::json;
-
-async fn fake_cluster() -> (FakeMaster, mesos_dns::app::Running, std::net::SocketAddr) {
-    let master = FakeMaster::start(Behaviour::Status(503)).await;
-    master.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", master.addr)));
-    let running = start_with_masters(test_config(&[master.addr], json!({}))).await;
-    wait_loaded(&running).await;
-    let addr = running.dns_addr.unwrap();
-    (master, running, addr)
-}
 
 fn rcode(m: &Message) -> ResponseCode {
     m.metadata.response_code
@@ -32,7 +19,7 @@ fn soa_minimum(m: &Message) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_aaaa_srv_with_glue_over_udp_and_tcp() {
-    let (_m, running, addr) = fake_cluster().await;
+    let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     for m in [
         udp(addr, "liquor-store.marathon.mesos.", RecordType::A, None),
         tcp(addr, "liquor-store.marathon.mesos.", RecordType::A),
@@ -82,7 +69,7 @@ async fn a_aaaa_srv_with_glue_over_udp_and_tcp() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn names_match_case_insensitively() {
-    let (_m, running, addr) = fake_cluster().await;
+    let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     let m = udp(addr, "LiQuOr-StOrE.MaRaThOn.MeSoS.", RecordType::A, None);
     assert_eq!(a_answers(&m), vec!["1.2.3.11", "1.2.3.12"]);
     // The question comes back as asked.
@@ -92,7 +79,7 @@ async fn names_match_case_insensitively() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn soa_and_ns_at_the_apex_are_answers() {
-    let (_m, running, addr) = fake_cluster().await;
+    let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     let m = udp(addr, "mesos.", RecordType::SOA, None);
     assert_eq!(m.answers.len(), 1);
     let RData::SOA(soa) = &m.answers[0].data else { panic!("{m:?}") };
@@ -116,7 +103,7 @@ async fn soa_and_ns_at_the_apex_are_answers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn any_returns_every_type_at_a_name() {
-    let (_m, running, addr) = fake_cluster().await;
+    let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     let m = udp(addr, "toy-store.ipv6-framework.mesos.", RecordType::ANY, Some(4096));
     assert_eq!(a_answers(&m), vec!["12.0.1.2", "12.0.1.3", "fd01:b::1:8000:2"]);
     running.shutdown().await;
@@ -124,7 +111,7 @@ async fn any_returns_every_type_at_a_name() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nxdomain_nodata_and_empty_non_terminals() {
-    let (_m, running, addr) = fake_cluster().await;
+    let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     // Nothing at or below: NXDOMAIN with the SOA (minimum = SOAMinttl).
     let m = udp(addr, "no-such-app.marathon.mesos.", RecordType::A, None);
     assert_eq!(rcode(&m), ResponseCode::NXDomain);
@@ -158,7 +145,7 @@ async fn nxdomain_nodata_and_empty_non_terminals() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn outside_the_domain_is_refused_without_forwarding() {
-    let (_m, running, addr) = fake_cluster().await;
+    let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     let m = udp(addr, "example.com.", RecordType::A, Some(1232));
     assert_eq!(rcode(&m), ResponseCode::Refused);
     assert!(m.edns.is_some());
@@ -169,7 +156,7 @@ async fn outside_the_domain_is_refused_without_forwarding() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wildcard_labels_are_stripped_like_the_original() {
-    let (_m, running, addr) = fake_cluster().await;
+    let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     let m = udp(addr, "liquor-store.*.marathon.mesos.", RecordType::A, None);
     assert_eq!(a_answers(&m), vec!["1.2.3.11", "1.2.3.12"]);
     running.shutdown().await;
@@ -182,7 +169,7 @@ async fn before_the_first_load_the_domain_gets_servfail() {
     let addr = running.dns_addr.unwrap();
     let m = udp(addr, "leader.mesos.", RecordType::A, None);
     assert_eq!(rcode(&m), ResponseCode::ServFail);
-    master.set(Behaviour::Serve(state_with_leader("mesos-dns-fake.json", master.addr)));
+    master.set(Behaviour::Serve(state_with_leader(FIXTURE, master.addr)));
     running.trigger.notify_one();
     wait_loaded(&running).await;
     let m = udp(addr, "leader.mesos.", RecordType::A, None);
@@ -192,7 +179,7 @@ async fn before_the_first_load_the_domain_gets_servfail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_are_shuffled() {
-    let (_m, running, addr) = fake_cluster().await;
+    let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     let mut firsts = std::collections::HashSet::new();
     for _ in 0..64 {
         let m = udp(addr, "slave.mesos.", RecordType::A, None);

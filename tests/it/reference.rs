@@ -6,8 +6,6 @@
 //! compared lower-cased (DNS is case-insensitive; we publish raw names
 //! lower-cased).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,10 +13,11 @@ use std::path::{Path, PathBuf};
 use mesos_dns::config::Config;
 use mesos_dns::generate::{StaticResolver, generate};
 use mesos_dns::labels::is_valid_dns_name;
+use mesos_dns::records::RecordSet;
 use mesos_dns::state::State;
 
 fn reference_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-records")
+    crate::harness::fixtures().join("reference-records")
 }
 
 fn read_state(dir: &Path) -> Vec<u8> {
@@ -109,6 +108,14 @@ fn diff(ours: &Sets, theirs: &Sets) -> Vec<String> {
     problems
 }
 
+/// What `generate` makes of a reference fixture's state and config.
+fn generated(dir: &Path) -> RecordSet {
+    let config_text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let config = Config::from_json(&config_text, dir.join("config.json")).unwrap();
+    let state = State::from_slice(&read_state(dir)).unwrap();
+    generate(&state, &config, &config.masters, &StaticResolver::localhost_only()).unwrap()
+}
+
 #[test]
 fn every_fixture_matches_the_original_axfr() {
     let mut checked = 0;
@@ -119,11 +126,7 @@ fn every_fixture_matches_the_original_axfr() {
         if !dir.is_dir() {
             continue;
         }
-        let config_text = std::fs::read_to_string(dir.join("config.json")).unwrap();
-        let config = Config::from_json(&config_text, dir.join("config.json")).unwrap();
-        let state = State::from_slice(&read_state(&dir)).unwrap();
-        let rs =
-            generate(&state, &config, &config.masters, &StaticResolver::localhost_only()).unwrap();
+        let rs = generated(&dir);
         let ours = our_sets(&serde_json::to_value(rs.axfr_records()).unwrap());
         let theirs: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("axfr.json")).unwrap()).unwrap();
@@ -183,11 +186,7 @@ fn every_fixture_matches_the_original_enumeration() {
         if !dir.is_dir() {
             continue;
         }
-        let config_text = std::fs::read_to_string(dir.join("config.json")).unwrap();
-        let config = Config::from_json(&config_text, dir.join("config.json")).unwrap();
-        let state = State::from_slice(&read_state(&dir)).unwrap();
-        let rs =
-            generate(&state, &config, &config.masters, &StaticResolver::localhost_only()).unwrap();
+        let rs = generated(&dir);
         let ours = enumeration_sets(&serde_json::to_value(rs.enumeration()).unwrap());
         let theirs: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("enumerate.json")).unwrap()).unwrap();

@@ -6,20 +6,22 @@
 //! `mesos_dns::generate::generate` makes of the states; the server's RSS and
 //! open file descriptors are sampled every 10 s.
 //!
-//! Ignored by `cargo test`: run it with `bench/soak` (which installs
-//! ZooKeeper and runs `cargo test --release --test soak -- --ignored
-//! --nocapture`). All traffic stays on 127.0.0.1.
+//! A benchmark of its own (`harness = false`), built with the release
+//! profile: `cargo bench` skips it unless given `--soak`; run it with
+//! `bench/soak` (which installs ZooKeeper and runs `cargo bench --bench soak
+//! -- --soak`). It uses the integration tests' harness (`tests/it/harness`).
+//! All traffic stays on 127.0.0.1.
 //!
 //! The cast:
-//! - ZooKeeper: the `common::zk` harness. The masters' `json.info_` members
+//! - ZooKeeper: the `harness::zk` server. The masters' `json.info_` members
 //!   are persistent sequential nodes, so they survive ZooKeeper restarts
 //!   (the test plays the masters and does not re-register them).
-//! - Masters A and B: `common::FakeMaster`s, each behind a restartable TCP
-//!   front ([`Front`]) on a fixed port, which is the address the server,
+//! - Masters A and B: `harness::FakeMaster`s, each behind a TCP proxy
+//!   (`harness::zk::FlakyProxy`) on a fixed port, which is the address the server,
 //!   ZooKeeper and the states know. Each names itself the leader in its
 //!   state (so a fallback to the other master is visible in the records).
-//!   An outage of the leading master is either a real stop (the front is
-//!   closed: connections refused, open ones cut) or the master answering
+//!   An outage of the leading master is either a real stop (the proxy
+//!   refuses connections and cuts open ones) or the master answering
 //!   500, in turn.
 //! - States: S1 is the fixture `mesos-dns-fake.json`; S2 is S1 without the
 //!   `car.store` task and with a new task `soak-newcomer` (on the IPv6
@@ -33,16 +35,17 @@
 //! it is stale if it is right only for the state not in force, more than
 //! [`STALE_AFTER`] after the switch.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+// Test code: a failure should panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+#[allow(dead_code)]
+#[path = "../tests/it/harness/mod.rs"]
+mod harness;
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,8 +54,10 @@ use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde_json::Value;
 
-use common::zk::{ZkServer, add_member_with, client, free_port, master_info, open, persistent_seq};
-use common::{Behaviour, FakeMaster, fixtures, query_msg};
+use harness::zk::{
+    FlakyProxy, Link, ZkServer, add_member_with, client, master_info, open, persistent_seq,
+};
+use harness::{Behaviour, FIXTURE, FakeMaster, Server, fixture, query_msg, tcp_exchange};
 use mesos_dns::config::Config;
 use mesos_dns::generate::{StaticResolver, generate};
 use mesos_dns::records::RecordSet;
@@ -94,8 +99,7 @@ const ZK_PATH: &str = "/soak/mesos";
 
 /// The fixture with host names that are not IP literals set to 127.0.0.1.
 fn state_one() -> Value {
-    let bytes = std::fs::read(fixtures().join("mesos-state/mesos-dns-fake.json")).unwrap();
-    let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+    let mut v: Value = serde_json::from_slice(&fixture(FIXTURE)).unwrap();
     for list in ["frameworks", "slaves"] {
         for item in v[list].as_array_mut().unwrap() {
             let literal =
@@ -504,19 +508,6 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// A DNS query over an open TCP connection; the decoded reply.
-fn tcp_exchange(s: &mut TcpStream, q: &Message) -> std::io::Result<Vec<u8>> {
-    let packet = q.to_vec().map_err(std::io::Error::other)?;
-    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&packet);
-    s.write_all(&framed)?;
-    let mut len = [0u8; 2];
-    s.read_exact(&mut len)?;
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    s.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
 // ------------------------------------------------------------ load
 
 /// Counters shared by the load threads.
@@ -730,7 +721,7 @@ fn tcp_load(load: &Load<'_>, seed: u64) {
         let Ask::Dns(qtype) = probe.ask else { unreachable!() };
         let q = query_msg(&probe.name, qtype, None);
         let epoch = load.epoch.load(Ordering::SeqCst);
-        match tcp_exchange(stream, &q) {
+        match tcp_exchange(stream, &q.to_vec().unwrap()) {
             Ok(reply) => {
                 let got = match Message::from_vec(&reply) {
                     Ok(m) if m.metadata.id == q.metadata.id => dns_answer(&m, &probe.name).0,
@@ -866,87 +857,14 @@ fn sampler(load: &Load<'_>, pid: u32) -> Vec<Sample> {
 
 // ------------------------------------------------------------ masters
 
-/// A restartable TCP front for a fake master on a fixed port: `down`
-/// closes the listening socket and cuts every open connection (the master
-/// is gone: connections are refused), `up` listens on the same port again.
-struct Front {
-    addr: SocketAddr,
-    backend: SocketAddr,
-    running: Mutex<Option<FrontTasks>>,
-}
-
-struct FrontTasks {
-    accept: tokio::task::JoinHandle<()>,
-    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Front {
-    fn start(rt: &tokio::runtime::Runtime, backend: SocketAddr) -> Front {
-        let front = Front {
-            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
-            backend,
-            running: Mutex::new(None),
-        };
-        front.up(rt);
-        front
-    }
-
-    fn listen(&self) -> std::io::Result<tokio::net::TcpListener> {
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.set_reuseaddr(true)?;
-        socket.bind(self.addr)?;
-        socket.listen(128)
-    }
-
-    fn up(&self, rt: &tokio::runtime::Runtime) {
-        let _entered = rt.enter();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match self.listen() {
-                Ok(l) => break l,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "cannot listen on {} again: {e}", self.addr);
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        };
-        let connections = Arc::new(Mutex::new(Vec::<tokio::task::AbortHandle>::new()));
-        let backend = self.backend;
-        let tracked = Arc::clone(&connections);
-        let accept = rt.spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(backend).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                let mut open = tracked.lock().unwrap();
-                open.retain(|t| !t.is_finished());
-                open.push(task.abort_handle());
-            }
-        });
-        *self.running.lock().unwrap() = Some(FrontTasks { accept, connections });
-    }
-
-    fn down(&self) {
-        if let Some(tasks) = self.running.lock().unwrap().take() {
-            tasks.accept.abort();
-            for t in tasks.connections.lock().unwrap().drain(..) {
-                t.abort();
-            }
-        }
-    }
-}
-
-/// A master: the fake behind its front, and what it serves.
+/// A master: the fake behind its proxy (whose address is the master's),
+/// and what it serves.
 struct Master {
     label: &'static str,
     fake: FakeMaster,
-    front: Front,
+    proxy: FlakyProxy,
+    /// The proxy's address.
+    addr: SocketAddr,
     /// The state documents (S1, S2) naming this master the leader.
     docs: [Vec<u8>; 2],
     failing: bool,
@@ -962,72 +880,34 @@ impl Master {
     }
 }
 
-/// The server process, killed on drop (and by the parent-death signal if
-/// the thread that started it ends first).
-struct Server {
-    child: Child,
-    log: PathBuf,
+/// The last `lines` lines of the server's stderr.
+fn log_tail(server: &Server, lines: usize) -> String {
+    let text = server.log();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-impl Server {
-    fn start(config: &Path, log: PathBuf) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mesos-dns"));
-        cmd.arg(format!("-config={}", config.display()))
-            .arg("-v=1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        // SAFETY: prctl is async-signal-safe; the server dies with this thread.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+/// Waits until the server's `/v1/axfr` serves exactly `want` as its
+/// records.
+fn wait_serving(server: &Server, http: SocketAddr, want: &Value) {
+    let ready_by = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = server.proc.try_wait() {
+            panic!("mesos-dns exited ({status}):\n{}", log_tail(server, 50));
         }
-        Server { child: cmd.spawn().unwrap(), log }
-    }
-
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().unwrap()
-    }
-
-    /// The last `lines` lines of its log.
-    fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
-    }
-
-    /// Waits until `/v1/axfr` serves exactly `want` as its records.
-    fn wait_serving(&mut self, http: SocketAddr, want: &Value) {
-        let ready_by = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.exited() {
-                panic!("mesos-dns exited ({status}):\n{}", self.log_tail(50));
-            }
-            let served = http_get(http, "/v1/axfr")
-                .ok()
-                .and_then(|(_, body)| serde_json::from_slice::<Value>(&body).ok());
-            if served.as_ref().is_some_and(|v| v["Records"] == *want) {
-                return;
-            }
-            assert!(
-                Instant::now() < ready_by,
-                "the server never served S1 as generate() makes it; serving {:?}\n{}",
-                served.map(|v| v["Records"].clone()),
-                self.log_tail(50)
-            );
-            std::thread::sleep(Duration::from_millis(200));
+        let served = http_get(http, "/v1/axfr")
+            .ok()
+            .and_then(|(_, body)| serde_json::from_slice::<Value>(&body).ok());
+        if served.as_ref().is_some_and(|v| v["Records"] == *want) {
+            return;
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        assert!(
+            Instant::now() < ready_by,
+            "the server never served S1 as generate() makes it; serving {:?}\n{}",
+            served.map(|v| v["Records"].clone()),
+            log_tail(server, 50)
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -1121,7 +1001,7 @@ impl Chaos<'_> {
                 self.outage_of = self.leader;
                 let m = &mut self.masters[self.outage_of];
                 let text = if n % 2 == 0 {
-                    m.front.down();
+                    m.proxy.set(Link::Refused);
                     format!("leading master {} stopped (connections refused)", m.label)
                 } else {
                     m.failing = true;
@@ -1133,7 +1013,7 @@ impl Chaos<'_> {
             Event::OutageEnd(n) => {
                 let m = &mut self.masters[self.outage_of];
                 if n % 2 == 0 {
-                    m.front.up(self.rt);
+                    m.proxy.set(Link::Up);
                 } else {
                     m.failing = false;
                     m.apply(Self::state(load));
@@ -1151,7 +1031,7 @@ impl Chaos<'_> {
                 self.note(load, format!("ZooKeeper restarted, same port and data ({took:.1} s)"));
             }
             Event::MoveLeader => {
-                let addr_b = self.masters[1].front.addr;
+                let addr_b = self.masters[1].addr;
                 self.rt.block_on(async {
                     let c = client(self.zk).await;
                     let b = master_info("127.0.0.1", addr_b.port());
@@ -1248,7 +1128,7 @@ fn report(
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let secs = f.duration.as_secs_f64();
     let who = |l: &str| -> String {
-        match chaos.masters.iter().find(|m| m.front.addr.to_string() == l) {
+        match chaos.masters.iter().find(|m| m.addr.to_string() == l) {
             Some(m) => m.label.to_owned(),
             None => l.to_owned(),
         }
@@ -1310,10 +1190,17 @@ fn report(
     out.join("\n")
 }
 
-// ------------------------------------------------------------ the test
+// ------------------------------------------------------------ the run
 
-#[test]
-#[ignore = "soak: run with bench/soak"]
+fn main() {
+    // `cargo bench` runs every benchmark: this one only when asked.
+    if !std::env::args().any(|a| a == "--soak") {
+        eprintln!("soak: skipped (run it with bench/soak)");
+        return;
+    }
+    soak();
+}
+
 fn soak() {
     let seconds: u64 =
         std::env::var("SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
@@ -1346,19 +1233,20 @@ fn soak() {
     // ZooKeeper, from this thread (it dies with the thread that starts it).
     let zk = ZkServer::start();
 
-    // Masters A and B behind their fronts, serving S1; A leads in ZooKeeper.
+    // Masters A and B behind their proxies, serving S1; A leads in ZooKeeper.
     let one = state_one();
     let two = state_two(&one);
     let master = |label: &'static str| {
         let fake = rt.block_on(FakeMaster::start(Behaviour::Status(503)));
-        let front = Front::start(&rt, fake.addr);
-        let docs = [with_leader(&one, front.addr), with_leader(&two, front.addr)];
-        let m = Master { label, fake, front, docs, failing: false };
+        let proxy = rt.block_on(FlakyProxy::start(fake.addr));
+        let addr = SocketAddr::from(([127, 0, 0, 1], proxy.port));
+        let docs = [with_leader(&one, addr), with_leader(&two, addr)];
+        let m = Master { label, fake, proxy, addr, docs, failing: false };
         m.apply(0);
         m
     };
     let masters = [master("A"), master("B")];
-    let (addr_a, addr_b) = (masters[0].front.addr, masters[1].front.addr);
+    let (addr_a, addr_b) = (masters[0].addr, masters[1].addr);
     let node_a = rt.block_on(async {
         let c = client(&zk).await;
         c.mkdir(ZK_PATH, &open()).await.unwrap();
@@ -1366,9 +1254,8 @@ fn soak() {
         add_member_with(&c, ZK_PATH, &a, &persistent_seq()).await
     });
 
-    // The server.
-    let dir = tempfile::tempdir().unwrap();
-    let (dns_port, http_port) = (free_port(), free_port());
+    // The server (with the caller's RUST_LOG, if any).
+    let (dns_port, http_port) = (harness::free_port(), harness::free_port());
     let config_json = serde_json::json!({
         "zk": zk.url(ZK_PATH),
         "masters": [addr_a.to_string(), addr_b.to_string()],
@@ -1376,13 +1263,13 @@ fn soak() {
         "listener": "127.0.0.1", "port": dns_port,
         "httpListener": "127.0.0.1", "httpport": http_port,
         "externalon": false,
-    })
-    .to_string();
-    let config_path = dir.path().join("config.json");
-    std::fs::write(&config_path, &config_json).unwrap();
-    let config = Config::from_json(&config_json, config_path.clone()).unwrap();
-    let mut server = Server::start(&config_path, dir.path().join("mesos-dns.log"));
-    let pid = server.child.id();
+    });
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let env: Vec<(&str, &str)> = rust_log.iter().map(|v| ("RUST_LOG", v.as_str())).collect();
+    let server = Server::start(&config_json, &["-v=1"], &env);
+    let config_path = server.dir.path().join("config.json");
+    let config = Config::from_json(&config_json.to_string(), config_path).unwrap();
+    let pid = server.proc.id();
     server_pid.store(pid, Ordering::SeqCst);
     let dns = SocketAddr::from(([127, 0, 0, 1], dns_port));
     let http = SocketAddr::from(([127, 0, 0, 1], http_port));
@@ -1391,7 +1278,7 @@ fn soak() {
     // only member, exactly as generate() makes it.
     let (variants, probes) = oracle(&config, [&one, &two], addr_a, addr_b);
     let differing = probes.iter().filter(|p| p.answers.iter().all(|(_, s)| *s != 3)).count();
-    server.wait_serving(http, &serde_json::to_value(variants[0].records.axfr_records()).unwrap());
+    wait_serving(&server, http, &serde_json::to_value(variants[0].records.axfr_records()).unwrap());
     println!(
         "soak: {seconds} s; server pid {pid}, DNS {dns}, HTTP {http}; masters A {addr_a}, \
          B {addr_b}; ZooKeeper {}; {} probes ({differing} answered differently in S1 and S2); \
@@ -1431,7 +1318,7 @@ fn soak() {
         let load = &load;
         let mut workers = Vec::new();
         for seed in 1..=2u64 {
-            workers.push(s.spawn(move || udp_load(load, seed * 0x9E37_79B9_7F4A_7C15)));
+            workers.push(s.spawn(move || udp_load(load, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15))));
         }
         workers.push(s.spawn(move || tcp_load(load, 0xD1B5_4A32_D192_ED03)));
         workers.push(s.spawn(move || http_load(load, 0x94D0_49BB_1331_11EB)));
@@ -1443,7 +1330,7 @@ fn soak() {
             if let Some(wait) = Duration::from_secs(at).checked_sub(load.since()) {
                 std::thread::sleep(wait);
             }
-            if let Some(status) = server.exited() {
+            if let Some(status) = server.proc.try_wait() {
                 chaos.note(load, format!("mesos-dns EXITED ({status})"));
                 break;
             }
@@ -1460,7 +1347,7 @@ fn soak() {
         samples.extend(sample(pid, load.since()));
         (samples, health.join().unwrap())
     });
-    let still_running = server.exited().is_none();
+    let still_running = server.proc.try_wait().is_none();
 
     let f = figures(&load, &samples);
     let report = report(&f, &load, &samples, &health, &chaos, seconds);
@@ -1469,10 +1356,10 @@ fn soak() {
     // Kept after the run: the report and the server's log.
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let _ = std::fs::write(keep.join("soak-report.txt"), format!("{report}\n"));
-    let _ = std::fs::copy(&server.log, keep.join("soak-mesos-dns.log"));
+    let _ = std::fs::copy(server.log_path(), keep.join("soak-mesos-dns.log"));
     println!("soak: report and server log kept in {}/soak-*", keep.display());
 
-    let context = || format!("{report}\nserver log (tail):\n{}", server.log_tail(40));
+    let context = || format!("{report}\nserver log (tail):\n{}", log_tail(&server, 40));
     assert!(still_running, "mesos-dns exited during the soak\n{}", context());
     assert_eq!(f.wrong, 0, "wrong answers\n{}", context());
     assert_eq!(f.stale, 0, "stale answers\n{}", context());

@@ -1,8 +1,6 @@
 //! Integration tests of the config file: parsing, defaults, every
 //! validation rule (good and bad), normalisation, errors and redaction.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
