@@ -107,14 +107,15 @@ pub mod header {
     /// Offset of the first section count (answer); authority and
     /// additional follow, two bytes each.
     pub const ANCOUNT: usize = 6;
-    /// The section counts, from [`ANCOUNT`].
+    /// The answer section, for [`count_offset`].
     pub const ANSWER: usize = 0;
     /// The authority section, for [`count_offset`].
     pub const AUTHORITY: usize = 1;
     /// The additional section, for [`count_offset`].
     pub const ADDITIONAL: usize = 2;
 
-    /// Flag bits of the flags word.
+    // Bits of the flags word.
+
     /// QR: this message is a response.
     pub const QR: u16 = 0x8000;
     /// The OPCODE field.
