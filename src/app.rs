@@ -247,6 +247,7 @@ pub async fn start(
             exporter.add(f);
         }
         exporter.add(Arc::clone(&refresher.stats) as _);
+        exporter.add(Arc::clone(&refresher.stream) as _);
         if let Some(d) = detect_stats {
             exporter.add(d);
         }

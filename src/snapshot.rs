@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
@@ -27,6 +28,40 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
     /// How long each stage of the refresh that made it took.
     pub timings: Timings,
+    /// When the masters last confirmed these records current, in
+    /// milliseconds since the epoch: when they were published, then each
+    /// event or heartbeat of the stream that changed nothing.
+    pub confirmed: AtomicU64,
+}
+
+impl Snapshot {
+    /// A snapshot published now.
+    pub fn new(zone: Zone, records: RecordSet, leader: Option<String>, timings: Timings) -> Self {
+        let now = SystemTime::now();
+        Snapshot {
+            zone,
+            records,
+            leader,
+            loaded_at: now,
+            timings,
+            confirmed: AtomicU64::new(millis(now)),
+        }
+    }
+
+    /// The masters have confirmed the records current just now.
+    pub fn confirm(&self) {
+        self.confirmed.store(millis(SystemTime::now()), Ordering::Relaxed);
+    }
+
+    /// How long ago the masters last confirmed the records current.
+    pub fn unconfirmed_for(&self) -> Duration {
+        let then = UNIX_EPOCH + Duration::from_millis(self.confirmed.load(Ordering::Relaxed));
+        SystemTime::now().duration_since(then).unwrap_or_default()
+    }
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The cost of each refresh stage (the fetch itself is not included).
@@ -50,6 +85,16 @@ pub fn new_serial() -> u32 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+/// The serial of the version after one numbered `previous`: the time, or
+/// one more than `previous` when versions come faster than one a second.
+pub fn next_serial(previous: Option<u32>) -> u32 {
+    let now = new_serial();
+    match previous {
+        Some(p) if p >= now => p.wrapping_add(1),
+        _ => now,
+    }
 }
 
 /// The records in service, as metrics.

@@ -83,6 +83,42 @@ impl FromStr for IpSource {
     }
 }
 
+/// Where the records' state comes from (`stateSource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateSource {
+    /// `"auto"`: follow the leading master's event stream (the operator
+    /// API's `SUBSCRIBE`), polling `/master/state` while a master cannot
+    /// stream.
+    #[default]
+    Auto,
+    /// `"poll"`: poll `/master/state` every `refreshSeconds`, as the
+    /// original.
+    Poll,
+}
+
+impl StateSource {
+    /// The configuration spelling: `"auto"` or `"poll"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateSource::Auto => "auto",
+            StateSource::Poll => "poll",
+        }
+    }
+}
+
+impl FromStr for StateSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(StateSource::Auto),
+            "poll" => Ok(StateSource::Poll),
+            _ => Err("must be \"auto\" or \"poll\"".to_owned()),
+        }
+    }
+}
+
 /// How to authenticate to the Mesos masters (`mesosAuthentication`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum MesosAuth {
@@ -239,6 +275,10 @@ pub struct Config {
     /// error (default 256).
     #[serde(rename = "StateMaxMegabytes")]
     pub state_max_megabytes: u64,
+    /// Ours: follow the masters' event stream (`"auto"`, the default) or
+    /// poll `/master/state` (`"poll"`).
+    #[serde(rename = "StateSource")]
+    pub state_source: StateSource,
     /// `SetTruncateBit`: set TC on truncated answers.
     #[serde(rename = "SetTruncateBit")]
     pub set_truncate_bit: bool,
@@ -358,6 +398,7 @@ impl Default for Config {
             health_stale_refreshes: 3,
             allow_forward_from: Vec::new(),
             state_max_megabytes: 256,
+            state_source: StateSource::Auto,
             set_truncate_bit: true,
             enforce_rfc952: false,
             ip_sources: vec![IpSource::Netinfo, IpSource::Mesos, IpSource::Host],

@@ -71,6 +71,13 @@ impl Config {
                 &mut self.state_max_megabytes,
                 integer(key::STATE_MAX_MEGABYTES, value, 1 << 20)?,
             ),
+            "statesource" => {
+                if let Some(s) = string(key::STATE_SOURCE, value)? {
+                    self.state_source = s
+                        .parse()
+                        .map_err(|reason| Problem::new(key::STATE_SOURCE, quote(&s), reason))?;
+                }
+            }
             "allowforwardfrom" => {
                 self.allow_forward_from = strings(key::ALLOW_FORWARD_FROM, value)?;
             }

@@ -13,6 +13,8 @@
 //! private key, IAM tokens) never appear in errors, logs or `Debug`.
 
 mod iam;
+mod recordio;
+mod stream;
 mod tls;
 
 use std::fmt;
@@ -20,12 +22,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION};
 
 use crate::config::{Config, ConfigError, MesosAuth, REDACTED};
 
+pub use recordio::{RecordIo, RecordIoError};
+pub use stream::{StreamError, Subscription};
+
 /// Where the leader a state names is fetched from.
 pub use crate::addr::upid_address;
+
+/// The operator API's endpoint.
+const API: &str = "/api/v1";
 
 /// The default cap on a state document's size; a master sending more is
 /// abandoned with an error rather than exhausting memory.
@@ -71,6 +79,17 @@ pub enum FetchError {
         endpoint: String,
         /// Why the login failed.
         reason: String,
+    },
+    /// The master answered with a redirect (a non-leading master sends
+    /// operator API calls to the leader).
+    #[error("{url}: HTTP status {status}, redirected to {location}")]
+    Redirect {
+        /// The URL asked.
+        url: String,
+        /// The 3xx status.
+        status: StatusCode,
+        /// The `Location` header, e.g. `//10.0.0.2:5050/api/v1`.
+        location: String,
     },
     /// The state document was larger than `stateMaxMegabytes`.
     #[error("{url}: state document larger than {limit} bytes")]
@@ -135,6 +154,10 @@ impl fmt::Debug for Auth {
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// For the event stream: no overall timeout, no automatic redirects.
+    stream_client: reqwest::Client,
+    /// `stateTimeoutSeconds`.
+    timeout: Duration,
     scheme: &'static str,
     auth: Auth,
     tls: tls::Context,
@@ -161,27 +184,45 @@ impl Fetcher {
             iam::read_file(config, &config.iam_config_file)?;
         }
 
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.state_timeout_seconds))
-            .connect_timeout(Duration::from_secs(config.state_timeout_seconds.min(10)))
-            .user_agent("Mesos-DNS");
         let https = config.mesos_https_on;
-        if https {
-            if !files.roots.is_empty() {
-                builder = builder.tls_certs_only(files.roots);
-            }
-            if let Some(identity) = files.identity {
-                builder = builder.identity(identity);
-            }
-        } else if !config.ca_cert_file.is_empty() || !config.cert_file.is_empty() {
+        if !https && (!config.ca_cert_file.is_empty() || !config.cert_file.is_empty()) {
             tracing::warn!(
                 "caCertFile/certFile are set but mesosHTTPSOn is false: state is fetched over plain HTTP"
             );
         }
-        let client = builder.build().map_err(|e| SetupError::Client(tls::chain(&e)))?;
+        let timeout = Duration::from_secs(config.state_timeout_seconds);
+        let builder = |files: &tls::TlsFiles| {
+            let mut builder = reqwest::Client::builder()
+                .connect_timeout(timeout.min(Duration::from_secs(10)))
+                .user_agent("Mesos-DNS");
+            if https {
+                if !files.roots.is_empty() {
+                    builder = builder.tls_certs_only(files.roots.clone());
+                }
+                if let Some(identity) = &files.identity {
+                    builder = builder.identity(identity.clone());
+                }
+            }
+            builder
+        };
+        let client = builder(&files)
+            .timeout(timeout)
+            .build()
+            .map_err(|e| SetupError::Client(tls::chain(&e)))?;
+        // The event stream lasts: no overall timeout (the first event must
+        // come within `stateTimeoutSeconds`, then heartbeats keep it
+        // alive), and a non-leading master's redirect is followed by hand,
+        // with the credentials (a client drops them for another host).
+        let stream_client = builder(&files)
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_keepalive(Duration::from_secs(30))
+            .build()
+            .map_err(|e| SetupError::Client(tls::chain(&e)))?;
 
         let fetcher = Fetcher {
             client,
+            stream_client,
+            timeout,
             scheme: if https { "https" } else { "http" },
             auth,
             // The TLS files only apply with HTTPS (as in the original).
@@ -232,33 +273,60 @@ impl Fetcher {
         }
     }
 
-    /// One GET with the configured authentication. With IAM, a 401 drops
-    /// the token, logs in again and retries once.
     async fn get(&self, master: &str, path: &str) -> Result<Vec<u8>, FetchError> {
-        let url = format!("{}://{master}{path}", self.scheme);
+        let resp = self.send(&self.request(&self.client, master, path, None)).await?;
+        self.body(resp).await
+    }
+
+    /// One call of the master's operator API (`POST /api/v1`, JSON), e.g.
+    /// `{"type":"GET_MASTER"}`; the answer's body.
+    pub async fn call(&self, master: &str, call: &'static str) -> Result<Vec<u8>, FetchError> {
+        let resp = self.send(&self.request(&self.client, master, API, Some(call))).await?;
+        self.body(resp).await
+    }
+
+    fn request<'a>(
+        &self,
+        client: &'a reqwest::Client,
+        master: &str,
+        path: &str,
+        call: Option<&'static str>,
+    ) -> Request<'a> {
+        Request { client, url: format!("{}://{master}{path}", self.scheme), call }
+    }
+
+    /// Send `request` with the configured authentication. With IAM, a 401
+    /// drops the token, logs in again and retries once.
+    async fn send(&self, request: &Request<'_>) -> Result<reqwest::Response, FetchError> {
         let Auth::Iam(iam) = &self.auth else {
-            return self.get_once(&url, None).await;
+            return self.send_once(request, None).await;
         };
         let token = iam.token(&self.client, &self.tls).await?;
-        match self.get_once(&url, Some(&token.header)).await {
+        match self.send_once(request, Some(&token.header)).await {
             Err(FetchError::Auth { status: StatusCode::UNAUTHORIZED, .. }) => {
+                let url = &request.url;
                 tracing::info!(uid = %iam.uid(), "{url}: IAM token refused (401); logging in again");
                 iam.invalidate(&token).await;
                 let token = iam.token(&self.client, &self.tls).await?;
-                self.get_once(&url, Some(&token.header)).await
+                self.send_once(request, Some(&token.header)).await
             }
             other => other,
         }
     }
 
-    async fn get_once(
+    async fn send_once(
         &self,
-        url: &str,
+        request: &Request<'_>,
         token: Option<&HeaderValue>,
-    ) -> Result<Vec<u8>, FetchError> {
-        let http =
-            |e| FetchError::Http { url: url.to_owned(), cause: transport_cause(e, &self.tls) };
-        let mut req = self.client.get(url).header(ACCEPT, "application/json");
+    ) -> Result<reqwest::Response, FetchError> {
+        let url = request.url.as_str();
+        let mut req = match request.call {
+            None => request.client.get(url),
+            Some(call) => {
+                request.client.post(url).header(CONTENT_TYPE, "application/json").body(call)
+            }
+        }
+        .header(ACCEPT, "application/json");
         match &self.auth {
             Auth::None => {}
             Auth::Basic { principal, secret } => req = req.basic_auth(principal, Some(&secret.0)),
@@ -268,25 +336,40 @@ impl Fetcher {
                 }
             }
         }
-        let mut resp = req.send().await.map_err(http)?;
+        let resp = req.send().await.map_err(|e| self.http_error(url, e))?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let message = self.auth_failure(status);
             return Err(FetchError::Auth { url: url.to_owned(), status, message });
         }
+        let location = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok());
+        if let Some(location) = location.filter(|_| status.is_redirection()) {
+            let location = location.to_owned();
+            return Err(FetchError::Redirect { url: url.to_owned(), status, location });
+        }
         if !status.is_success() {
             return Err(FetchError::Status { url: url.to_owned(), status });
         }
+        Ok(resp)
+    }
+
+    /// The whole body, up to the size cap.
+    async fn body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        let url = resp.url().to_string();
         let mut body = Vec::with_capacity(
             resp.content_length().unwrap_or(0).min(self.max_bytes as u64) as usize,
         );
-        while let Some(chunk) = resp.chunk().await.map_err(http)? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.http_error(&url, e))? {
             if body.len() + chunk.len() > self.max_bytes {
-                return Err(FetchError::TooLarge { url: url.to_owned(), limit: self.max_bytes });
+                return Err(FetchError::TooLarge { url, limit: self.max_bytes });
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+
+    fn http_error(&self, url: &str, e: reqwest::Error) -> FetchError {
+        FetchError::Http { url: url.to_owned(), cause: transport_cause(e, &self.tls) }
     }
 
     /// What a 401 or 403 means with our authentication, and what to check.
@@ -313,6 +396,14 @@ impl Fetcher {
             ),
         }
     }
+}
+
+/// One request to a master: a GET, or an operator API call.
+struct Request<'a> {
+    client: &'a reqwest::Client,
+    url: String,
+    /// The JSON body of an operator API call (`POST /api/v1`).
+    call: Option<&'static str>,
 }
 
 /// The cause of a failed request, one line: the TLS failure explained when

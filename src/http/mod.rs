@@ -3,7 +3,7 @@
 //! health check.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -243,7 +243,9 @@ async fn health(State(api): Shared) -> Response {
         )
             .into_response();
     };
-    let age = SystemTime::now().duration_since(s.loaded_at).unwrap_or_default();
+    // While the event stream flows, every event and heartbeat confirms the
+    // records; when polling, each refresh does.
+    let age = s.unconfirmed_for();
     let limit = api.config.health_stale_refreshes.saturating_mul(api.config.refresh_seconds);
     let body = |status: &str, reason: Option<String>| -> Value {
         let mut v = json!({

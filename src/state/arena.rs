@@ -37,6 +37,9 @@ pub(super) struct TaskSlots {
     /// after them so that it is dropped after them, and are only handed
     /// out as borrowing the slots ([`borrowing_slots`]).
     slots: Vec<OnceLock<Option<Task<'static>>>>,
+    /// The tasks of a state made from the event stream's cluster model,
+    /// shared with it (and owning their strings); `slots` is then empty.
+    shared: Vec<Arc<Task<'static>>>,
     /// The first task that could not be read.
     error: OnceLock<String>,
     /// The state document; never changed once the slots are shared.
@@ -49,14 +52,24 @@ impl TaskSlots {
     pub(super) fn new(count: usize, body: Vec<u8>) -> Self {
         TaskSlots {
             slots: (0..count).map(|_| OnceLock::new()).collect(),
+            shared: Vec::new(),
             error: OnceLock::new(),
             body,
         }
     }
 
+    /// Slots holding tasks that own their strings, shared with whoever
+    /// made them.
+    pub(super) fn shared(tasks: Vec<Arc<Task<'static>>>) -> Self {
+        TaskSlots { shared: tasks, ..TaskSlots::default() }
+    }
+
     /// Task `i`, once parsed; `None` if it is not an object, could not be
     /// read, or is past the end. Waits for it.
     pub(super) fn task(&self, i: usize) -> Option<&Task<'_>> {
+        if !self.shared.is_empty() {
+            return self.shared.get(i).map(|task| borrowing_slots(task));
+        }
         let all = &self.slots;
         let slot = all.get(i)?;
         if slot.get().is_none() {

@@ -36,6 +36,8 @@ mod arena;
 mod lenient;
 mod outline;
 mod scan;
+pub mod v1;
+pub mod cluster;
 
 use arena::{TaskParser, TaskSlots};
 use lenient::{integer, number, object, objects, string, text};

@@ -670,6 +670,16 @@ fn cert_and_key_go_together() {
     good(json!({"caCertFile": "/ca.pem"}));
 }
 
+#[test]
+fn state_source_is_auto_poll_or_an_error() {
+    use mesos_dns::config::StateSource;
+    assert_eq!(good(json!({})).state_source, StateSource::Auto);
+    assert_eq!(good(json!({"stateSource": "poll"})).state_source, StateSource::Poll);
+    assert_eq!(good(json!({"STATESOURCE": "auto"})).state_source, StateSource::Auto);
+    bad_key(json!({"stateSource": "push"}), "stateSource", "\"push\"");
+    bad_key(json!({"stateSource": true}), "stateSource", "true");
+}
+
 // ------------------------------------------------- rule 9: authentication
 
 #[test]
@@ -875,6 +885,7 @@ fn redacted_uses_the_original_key_names() {
         "HealthStaleRefreshes",
         "AllowForwardFrom",
         "StateMaxMegabytes",
+        "StateSource",
         "MesosHTTPSOn",
         "CACertFile",
         "CertFile",

@@ -26,5 +26,6 @@ mod ops;
 mod reference;
 mod refresh;
 mod secure;
+mod stream;
 mod wire_prop;
 mod zk;

@@ -8,13 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State as AxState;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
+use axum::routing::post;
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio_rustls::rustls;
 
-use super::state_with_leader;
+use super::{operator, state_with_leader};
 
 /// How the fake master answers `/master/state`.
 #[derive(Clone, Debug)]
@@ -29,6 +32,33 @@ pub enum Behaviour {
     OldMaster(Vec<u8>),
 }
 
+/// How the fake master answers the operator API (`POST /api/v1`).
+#[derive(Clone, Debug)]
+pub enum Api {
+    /// 404: a master before Mesos 1.0 (the default, so that tests of
+    /// polling poll).
+    Absent,
+    /// Streams events: `SUBSCRIBED` made from the `/master/state` document
+    /// served, then what [`MasterState::send`] sends.
+    Stream {
+        /// `heartbeat_interval_seconds`.
+        heartbeat: f64,
+        /// The version `GET_MASTER` reports.
+        version: &'static str,
+    },
+    /// 307 to this master, as a master that does not lead answers.
+    Redirect(SocketAddr),
+    /// This status with an empty body.
+    Status(u16),
+}
+
+impl Api {
+    /// A streaming Mesos 1.5 master with heartbeats every `heartbeat` s.
+    pub fn stream(heartbeat: f64) -> Api {
+        Api::Stream { heartbeat, version: "1.5.0" }
+    }
+}
+
 /// Which requests a master accepts: the others get 401 with a
 /// `WWW-Authenticate: Basic` challenge.
 pub type Allow = Arc<dyn Fn(&HeaderMap) -> bool + Send + Sync>;
@@ -38,9 +68,14 @@ pub type Allow = Arc<dyn Fn(&HeaderMap) -> bool + Send + Sync>;
 #[derive(Clone)]
 pub struct MasterState {
     behaviour: Arc<Mutex<Behaviour>>,
-    /// Requests received (refused ones too).
+    /// Requests received (refused ones too), but for the operator API's.
     pub hits: Arc<AtomicUsize>,
     allow: Allow,
+    api: Arc<Mutex<Api>>,
+    /// The open event streams.
+    streams: Arc<Mutex<Vec<UnboundedSender<Bytes>>>>,
+    /// `SUBSCRIBE` calls answered with a stream.
+    pub subscriptions: Arc<AtomicUsize>,
 }
 
 impl MasterState {
@@ -55,7 +90,42 @@ impl MasterState {
             behaviour: Arc::new(Mutex::new(Behaviour::Status(503))),
             hits: Arc::new(AtomicUsize::new(0)),
             allow,
+            api: Arc::new(Mutex::new(Api::Absent)),
+            streams: Arc::new(Mutex::new(Vec::new())),
+            subscriptions: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    pub fn set_api(&self, api: Api) {
+        *self.api.lock().unwrap() = api;
+    }
+
+    /// The `/master/state` document served (`null` when none is).
+    pub fn document(&self) -> Value {
+        match &*self.behaviour.lock().unwrap() {
+            Behaviour::Serve(body) => serde_json::from_slice(body).unwrap(),
+            _ => Value::Null,
+        }
+    }
+
+    /// Serve `doc` as `/master/state`.
+    pub fn set_document(&self, doc: &Value) {
+        self.set(Behaviour::Serve(serde_json::to_vec(doc).unwrap()));
+    }
+
+    /// Send `event` to every open stream.
+    pub fn send(&self, event: &Value) {
+        self.send_raw(operator::record(event));
+    }
+
+    /// Send bytes as they are to every open stream.
+    pub fn send_raw(&self, bytes: Bytes) {
+        self.streams.lock().unwrap().retain(|s| s.send(bytes.clone()).is_ok());
+    }
+
+    /// End every open stream (between records).
+    pub fn end_streams(&self) {
+        self.streams.lock().unwrap().clear();
     }
 
     pub fn set(&self, behaviour: Behaviour) {
@@ -69,7 +139,10 @@ impl MasterState {
 
     /// The master's routes.
     pub fn router(&self) -> Router {
-        Router::new().fallback(master_handler).with_state(self.clone())
+        Router::new()
+            .route("/api/v1", post(api_handler))
+            .fallback(master_handler)
+            .with_state(self.clone())
     }
 }
 
@@ -100,6 +173,50 @@ async fn master_handler(AxState(s): AxState<MasterState>, uri: Uri, h: HeaderMap
         }
         Behaviour::OldMaster(body) if path == "/master/state.json" => respond(200, body),
         _ => respond(StatusCode::NOT_FOUND.as_u16(), Vec::new()),
+    }
+}
+
+async fn api_handler(AxState(s): AxState<MasterState>, h: HeaderMap, body: Bytes) -> Response {
+    if !(s.allow)(&h) {
+        return Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header(header::WWW_AUTHENTICATE, "Basic realm=\"mesos\"")
+            .body(Body::empty())
+            .unwrap();
+    }
+    let call: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let api = s.api.lock().unwrap().clone();
+    let (heartbeat, version) = match api {
+        Api::Absent => return json_response(404, Vec::new()),
+        Api::Status(code) => return json_response(code, Vec::new()),
+        Api::Redirect(to) => {
+            return Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header(header::LOCATION, format!("//{to}/master/api/v1"))
+                .body(Body::empty())
+                .unwrap();
+        }
+        Api::Stream { heartbeat, version } => (heartbeat, version),
+    };
+    let doc = s.document();
+    match call["type"].as_str() {
+        Some("GET_MASTER") => {
+            let answer = serde_json::json!({"type": "GET_MASTER", "get_master": {"master_info": {
+                "pid": doc["leader"], "version": version, "port": 5050}}});
+            json_response(200, answer.to_string().into_bytes())
+        }
+        Some("SUBSCRIBE") => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tx.send(operator::record(&operator::subscribed(&doc, heartbeat))).unwrap();
+            s.streams.lock().unwrap().push(tx);
+            s.subscriptions.fetch_add(1, Ordering::SeqCst);
+            Response::builder()
+                .status(200)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(operator::Chunks(rx)))
+                .unwrap()
+        }
+        _ => json_response(400, Vec::new()),
     }
 }
 
@@ -139,6 +256,11 @@ impl FakeMaster {
 
     pub fn set(&self, behaviour: Behaviour) {
         self.state.set(behaviour);
+    }
+
+    /// What the master serves and has seen.
+    pub fn state(&self) -> &MasterState {
+        &self.state
     }
 
     /// Stop listening: connections are refused from now on (open ones

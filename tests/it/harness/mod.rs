@@ -3,6 +3,8 @@
 //!
 //! - [`master`]: a fake Mesos master (a real HTTP server on 127.0.0.1 that
 //!   can be told to misbehave or to want credentials), plain or over TLS;
+//! - [`operator`]: the same cluster as the operator API shows it, and its
+//!   RecordIO event stream (served by the fake master);
 //! - [`dns`]: raw DNS queries over real UDP and TCP sockets;
 //! - [`process`]: the real `mesos-dns` binary as a child process, free
 //!   ports;
@@ -18,6 +20,7 @@ pub mod dns;
 pub mod exclusive;
 pub mod logs;
 pub mod master;
+pub mod operator;
 pub mod pki;
 pub mod process;
 pub mod zk;
@@ -148,6 +151,30 @@ pub async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The server's `/metrics` (it must serve HTTP).
+pub async fn metrics(r: &Running) -> String {
+    let url = format!("http://{}/metrics", r.http_addr.expect("httpon"));
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// Wait until the server's `/metrics` holds `text`, or panic after `secs`.
+pub async fn wait_metrics(r: &Running, secs: u64, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let now = metrics(r).await;
+        if now.contains(text) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {text:?} in /metrics:\n{now}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The HTTP settings of a test server serving `/metrics`.
+pub fn with_http() -> serde_json::Value {
+    serde_json::json!({"httpon": true, "httpport": 0, "httpListener": "127.0.0.1"})
 }
 
 /// Wait until the server has records.

@@ -1,25 +1,32 @@
-//! The refresh loop (docs/architecture.md): every `refreshSeconds`, and whenever asked,
-//! run fetch → generate → compile → swap. A failure at any step keeps the
-//! records in service, is logged with its cause, and counted.
+//! The refresh loop (docs/architecture.md): where records come from and when
+//! new ones are published. With `stateSource: "poll"` (or a state file),
+//! every `refreshSeconds` and whenever asked: fetch → generate → compile →
+//! swap. With `"auto"` (`follow`): the leading master's event stream,
+//! records published as events change them. A failure at any step keeps
+//! the records in service, is logged with its cause, and counted.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use prometheus_client::encoding::DescriptorEncoder;
 use tokio::sync::{Notify, watch};
 
-use crate::config::Config;
+use crate::config::{Config, StateSource};
 use crate::detect::{DetectStats, Masters};
 use crate::fetch::{Fetcher, candidates, upid_address};
 use crate::generate::{HostResolver, generate};
 use crate::metrics::{AtomicHistogram, Export, SLOW_BUCKETS, counter, histogram};
-use crate::snapshot::{Current, Snapshot, Timings, new_serial};
+use crate::snapshot::{Current, Snapshot, Timings, next_serial};
 use crate::state::State;
 use crate::zone::Zone;
+
+mod follow;
+
+pub use follow::StreamStats;
 
 /// A parsed state document, and what parsing it took.
 struct Parsed {
@@ -143,6 +150,8 @@ pub struct Refresher {
     resolver: Arc<dyn HostResolver + Send + Sync>,
     pub(crate) current: Current,
     pub(crate) stats: Arc<RefreshStats>,
+    /// What the event stream has done.
+    pub(crate) stream: Arc<StreamStats>,
     /// Wakes the loop for an immediate refresh (SIGUSR1, new leader).
     pub trigger: Arc<Notify>,
 }
@@ -159,28 +168,81 @@ impl Refresher {
             resolver,
             current: Arc::new(ArcSwapOption::empty()),
             stats: Arc::new(RefreshStats::default()),
+            stream: Arc::new(StreamStats::default()),
             trigger: Arc::new(Notify::new()),
         }
     }
 
-    /// Refresh now, then every `refreshSeconds`, when triggered, and when
-    /// ZooKeeper reports a new leader. Never returns.
+    /// Follow the leading master's event stream (`stateSource: "auto"`),
+    /// or refresh now, then every `refreshSeconds`, when triggered, and
+    /// when ZooKeeper reports a new leader. Never returns.
     pub async fn run(self) {
+        match (&self.source, self.config.state_source) {
+            (Source::Masters { fetcher, .. }, StateSource::Auto) => {
+                let fetcher = fetcher.clone();
+                self.run_streaming(&fetcher).await;
+            }
+            _ => {
+                self.stream.polling("stateSource is poll");
+                self.poll(None).await;
+            }
+        }
+    }
+
+    /// Refresh now, then every `refreshSeconds`, when triggered, and when
+    /// ZooKeeper reports a new leader; until `until`, when given.
+    async fn poll(&self, until: Option<Instant>) {
         let period = Duration::from_secs(self.config.refresh_seconds.max(1));
-        let mut detected = match &self.source {
-            Source::Masters { detected, .. } => detected.as_ref().map(|d| d.masters.clone()),
-            Source::File(_) => None,
-        };
+        let mut detected = self.detected();
         loop {
             self.refresh_logged().await;
+            let wait =
+                until.map_or(period, |u| period.min(u.saturating_duration_since(Instant::now())));
             tokio::select! {
-                () = tokio::time::sleep(period) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = self.trigger.notified() => {}
                 () = leader_change(&mut detected) => {
                     tracing::info!("new leading master in ZooKeeper; refreshing now");
                 }
             }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return;
+            }
         }
+    }
+
+    /// ZooKeeper's view of the masters, when it is used.
+    fn detected(&self) -> Option<watch::Receiver<Masters>> {
+        match &self.source {
+            Source::Masters { detected, .. } => detected.as_ref().map(|d| d.masters.clone()),
+            Source::File(_) => None,
+        }
+    }
+
+    /// The masters to ask, best first: the leader ZooKeeper names, the
+    /// last leader, ZooKeeper's members, the configured `masters`.
+    fn master_order(&self) -> Vec<String> {
+        let Source::Masters { masters, detected, .. } = &self.source else {
+            return Vec::new();
+        };
+        let last = self.current.load().as_ref().and_then(|s| s.leader.clone());
+        let zk = detected.as_ref().map(|d| d.masters.borrow().clone()).unwrap_or_default();
+        zk.leader.into_iter().chain(last).chain(zk.all).chain(masters.iter().cloned()).collect()
+    }
+
+    /// The start-up line for the first records in service.
+    fn log_first_records(&self, s: &Snapshot, asked: Instant) {
+        let st = &s.zone.stats;
+        tracing::info!(
+            target: crate::START,
+            "first records in service: {} names ({} A, {} AAAA, {} SRV), from {}, {} ms after asking",
+            st.names,
+            st.a,
+            st.aaaa,
+            st.srv,
+            s.leader.as_deref().unwrap_or("a state naming no leader"),
+            asked.elapsed().as_millis(),
+        );
     }
 
     /// One refresh, with its outcome logged and counted.
@@ -193,17 +255,7 @@ impl Refresher {
                 let first = self.stats.ok.fetch_add(1, Ordering::Relaxed) == 0;
                 if let Some(s) = self.current.load().as_ref() {
                     if first {
-                        let st = &s.zone.stats;
-                        tracing::info!(
-                            target: crate::START,
-                            "first records in service: {} names ({} A, {} AAAA, {} SRV), from {}, {} ms after asking",
-                            st.names,
-                            st.a,
-                            st.aaaa,
-                            st.srv,
-                            s.leader.as_deref().unwrap_or("a state naming no leader"),
-                            started.elapsed().as_millis(),
-                        );
+                        self.log_first_records(s, started);
                     }
                     let t = &s.timings;
                     tracing::info!(
@@ -241,10 +293,22 @@ impl Refresher {
     pub async fn refresh(&self) -> Result<Duration, RefreshError> {
         let Loaded { parsed: Parsed { state, parse, received }, leader } =
             self.load_state().await?;
+        self.publish(state, leader, parse).await?;
+        Ok(received.elapsed())
+    }
+
+    /// Generate and compile the records of `state` on a blocking thread,
+    /// then put them in service. Returns what was published.
+    async fn publish(
+        &self,
+        state: State,
+        leader: Option<String>,
+        parse: Duration,
+    ) -> Result<Arc<Snapshot>, RefreshError> {
         let masters = self.known_masters();
         let config = Arc::clone(&self.config);
         let resolver = Arc::clone(&self.resolver);
-        let serial = new_serial();
+        let serial = next_serial(self.current.load().as_ref().map(|s| s.zone.serial));
         let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot, RefreshError> {
             let started = Instant::now();
             let records = generate(&state, &config, &masters, resolver.as_ref())?;
@@ -254,12 +318,12 @@ impl Refresher {
             let zone = Zone::compile(&records, &config, serial);
             let timings =
                 Timings { parse, generate: generated - started, compile: generated.elapsed() };
-            Ok(Snapshot { zone, records, leader, loaded_at: SystemTime::now(), timings })
+            Ok(Snapshot::new(zone, records, leader, timings))
         })
         .await??;
         let snapshot = Arc::new(snapshot);
         let old = self.current.swap(Some(Arc::clone(&snapshot)));
-        let reload = received.elapsed();
+        let published = Arc::clone(&snapshot);
         // Freeing a big record set takes a while: not on the async threads.
         // Then hand the memory the refresh freed back to the system, so the
         // resident set between refreshes is what the records need, and move
@@ -277,7 +341,7 @@ impl Refresher {
                 "zone moved onto 2 MiB pages"
             );
         });
-        Ok(reload)
+        Ok(published)
     }
 
     async fn load_state(&self) -> Result<Loaded, RefreshError> {
@@ -291,13 +355,9 @@ impl Refresher {
                 let leader = upid_address(&parsed.state.leader);
                 Ok(Loaded { parsed, leader })
             }
-            Source::Masters { fetcher, masters, detected } => {
-                let last = self.current.load().as_ref().and_then(|s| s.leader.clone());
-                let zk = detected.as_ref().map(|d| d.masters.borrow().clone()).unwrap_or_default();
-                let order =
-                    zk.leader.into_iter().chain(last).chain(zk.all).chain(masters.iter().cloned());
+            Source::Masters { fetcher, .. } => {
                 let mut errors = Vec::new();
-                for master in candidates(order) {
+                for master in candidates(self.master_order()) {
                     match self.fetch_via(fetcher, &master).await {
                         Ok(found) => {
                             if !errors.is_empty() {

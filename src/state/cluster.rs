@@ -1,0 +1,281 @@
+//! The cluster model: what the leading master has told us over its event
+//! stream, the `SUBSCRIBED` state updated by each event since. It gives a
+//! [`State`] like the one `/master/state` would give for the same cluster,
+//! for record generation to read.
+//!
+//! Rules (docs/architecture.md, live records):
+//! - a task is known from `SUBSCRIBED` or `TASK_ADDED`; `TASK_UPDATED` sets
+//!   its state and appends its status; a terminal state removes it (the
+//!   master will not speak of it again), `TASK_UNREACHABLE` does not (the
+//!   task may come back);
+//! - `FRAMEWORK_REMOVED` removes the framework and its tasks,
+//!   `AGENT_REMOVED` the agent and the tasks on it;
+//! - after a master failover the new leader knows the agents that have not
+//!   re-registered yet only as `recovered_agents`, without their tasks: the
+//!   model keeps those agents and their tasks from before
+//!   ([`Cluster::subscribed`]) until the agent re-registers (its tasks are
+//!   then sent again as `TASK_ADDED`, before `AGENT_ADDED`: the ones not
+//!   sent have ended) or is removed. A failover never empties the zone.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::arena::TaskSlots;
+use super::v1::{Event, FrameworkInfo, GetState, TaskUpdate};
+use super::{Agent, Framework, State, Task, Tasks};
+
+/// The states after which the master forgets a task.
+const TERMINAL: [&str; 8] = [
+    "TASK_FINISHED",
+    "TASK_FAILED",
+    "TASK_KILLED",
+    "TASK_LOST",
+    "TASK_ERROR",
+    "TASK_DROPPED",
+    "TASK_GONE",
+    "TASK_GONE_BY_OPERATOR",
+];
+
+/// The only state whose tasks have records.
+const RUNNING: &str = "TASK_RUNNING";
+
+/// The cluster as the event stream describes it.
+#[derive(Debug, Default, Clone)]
+pub struct Cluster {
+    /// The leading master's UPID, `master@ip:port`.
+    leader: String,
+    frameworks: IndexMap<String, FrameworkEntry>,
+    agents: IndexMap<String, AgentEntry>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct FrameworkEntry {
+    info: FrameworkInfo,
+    tasks: IndexMap<String, TaskEntry>,
+}
+
+#[derive(Debug, Clone)]
+struct TaskEntry {
+    task: Arc<Task<'static>>,
+    /// Kept from before a failover, on an agent that has not re-registered.
+    carried: bool,
+}
+
+#[derive(Debug, Clone)]
+struct AgentEntry {
+    agent: Agent,
+    /// Known from before a failover, not re-registered yet.
+    recovered: bool,
+}
+
+/// What applying one event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The records may have changed.
+    Changed,
+    /// Nothing that records are made of changed (a heartbeat, a task
+    /// moving between states that have no records, an unused event type).
+    Unchanged,
+    /// The event names a task, framework or agent the model does not know;
+    /// what it names. Nothing changed.
+    Unknown(String),
+}
+
+impl Cluster {
+    /// The model of a `SUBSCRIBED` state from the leader `leader`
+    /// (`master@ip:port`). `before` is the model of the previous
+    /// subscription, if any: of its agents that the new state lists as
+    /// recovered (not re-registered since a failover), the agent and its
+    /// tasks are kept.
+    pub fn subscribed(
+        state: GetState,
+        leader: String,
+        before: Option<&Cluster>,
+    ) -> (Cluster, usize) {
+        let mut cluster = Cluster { leader, ..Cluster::default() };
+        for info in state.frameworks {
+            cluster
+                .frameworks
+                .insert(info.id.clone(), FrameworkEntry { info, tasks: IndexMap::new() });
+        }
+        for agent in state.agents {
+            cluster.agents.insert(agent.id.clone(), AgentEntry { agent, recovered: false });
+        }
+        let mut orphans = 0;
+        for (framework, task) in state.tasks {
+            match cluster.frameworks.get_mut(&framework) {
+                Some(f) => {
+                    let mut key = task.id.to_string();
+                    // A master never lists a task id twice in a framework;
+                    // a state that does keeps both, as polling it would
+                    // (events name the first).
+                    while f.tasks.contains_key(&key) {
+                        key.push('\0');
+                    }
+                    f.tasks.insert(key, TaskEntry { task: Arc::new(task), carried: false });
+                }
+                None => orphans += 1,
+            }
+        }
+        if let Some(before) = before {
+            for id in &state.recovered_agents {
+                cluster.carry_over(before, id);
+            }
+        }
+        (cluster, orphans)
+    }
+
+    /// Keep the agent `id` and its tasks from `before`.
+    fn carry_over(&mut self, before: &Cluster, id: &str) {
+        if self.agents.contains_key(id) {
+            return;
+        }
+        let Some(agent) = before.agents.get(id) else {
+            return;
+        };
+        self.agents
+            .insert(id.to_owned(), AgentEntry { agent: agent.agent.clone(), recovered: true });
+        for (fid, f) in &before.frameworks {
+            let on_agent = f.tasks.iter().filter(|(_, t)| t.task.slave_id == id);
+            for (tid, t) in on_agent {
+                let entry = self.frameworks.entry(fid.clone()).or_insert_with(|| FrameworkEntry {
+                    info: f.info.clone(),
+                    tasks: IndexMap::new(),
+                });
+                let task = TaskEntry { task: Arc::clone(&t.task), carried: true };
+                entry.tasks.entry(tid.clone()).or_insert(task);
+            }
+        }
+    }
+
+    /// Apply one event (not `SUBSCRIBED`, which starts a new model).
+    pub fn apply(&mut self, event: Event) -> Applied {
+        match event {
+            Event::TaskAdded(framework, task) => self.task_added(&framework, task),
+            Event::TaskUpdated(update) => self.task_updated(update),
+            Event::Framework(info) => self.framework(info),
+            Event::FrameworkRemoved(id) => match self.frameworks.shift_remove(&id) {
+                Some(f) if f.tasks.values().any(|t| t.task.state == RUNNING) => Applied::Changed,
+                Some(_) => Applied::Unchanged,
+                None => Applied::Unknown(format!("framework {id:?}")),
+            },
+            Event::AgentAdded(agent) => self.agent_added(agent),
+            Event::AgentRemoved(id) => {
+                if self.agents.shift_remove(&id).is_none() {
+                    return Applied::Unknown(format!("agent {id:?}"));
+                }
+                self.remove_tasks(|t| t.task.slave_id == id);
+                Applied::Changed
+            }
+            Event::Subscribed { .. } | Event::Heartbeat | Event::Other(_) => Applied::Unchanged,
+        }
+    }
+
+    fn task_added(&mut self, framework: &str, task: Task<'static>) -> Applied {
+        let Some(f) = self.frameworks.get_mut(framework) else {
+            return Applied::Unknown(format!("framework {framework:?} of task {:?}", task.id));
+        };
+        let running = task.state == RUNNING;
+        let entry = TaskEntry { task: Arc::new(task), carried: false };
+        let before = f.tasks.insert(entry.task.id.to_string(), entry);
+        if running || before.is_some_and(|t| t.task.state == RUNNING) {
+            Applied::Changed
+        } else {
+            Applied::Unchanged
+        }
+    }
+
+    fn task_updated(&mut self, update: TaskUpdate) -> Applied {
+        let TaskUpdate { framework_id, task_id, state, status } = update;
+        let Some(f) = self.frameworks.get_mut(&framework_id) else {
+            return Applied::Unknown(format!("framework {framework_id:?} of task {task_id:?}"));
+        };
+        let Some(entry) = f.tasks.get_mut(&task_id) else {
+            return Applied::Unknown(format!("task {task_id:?}"));
+        };
+        let was_running = entry.task.state == RUNNING;
+        let running = state == RUNNING;
+        if TERMINAL.contains(&state.as_str()) {
+            f.tasks.shift_remove(&task_id);
+        } else {
+            let task = Arc::make_mut(&mut entry.task);
+            task.state = state.into();
+            task.statuses.push(status);
+        }
+        if was_running || running { Applied::Changed } else { Applied::Unchanged }
+    }
+
+    fn framework(&mut self, info: FrameworkInfo) -> Applied {
+        match self.frameworks.get_mut(&info.id) {
+            Some(f) if f.info == info => Applied::Unchanged,
+            Some(f) => {
+                f.info = info;
+                Applied::Changed
+            }
+            None => {
+                self.frameworks
+                    .insert(info.id.clone(), FrameworkEntry { info, tasks: IndexMap::new() });
+                Applied::Changed
+            }
+        }
+    }
+
+    fn agent_added(&mut self, agent: Agent) -> Applied {
+        let id = agent.id.clone();
+        let before = self.agents.get(&id);
+        let recovered = before.is_some_and(|b| b.recovered);
+        let same = before.is_some_and(|b| {
+            !b.recovered && b.agent.hostname == agent.hostname && b.agent.pid == agent.pid
+        });
+        self.agents.insert(id.clone(), AgentEntry { agent, recovered: false });
+        if recovered {
+            // Re-registered after a failover: its tasks that still run
+            // were sent again (TASK_ADDED) just before.
+            self.remove_tasks(|t| t.carried && t.task.slave_id == id);
+        }
+        if same { Applied::Unchanged } else { Applied::Changed }
+    }
+
+    fn remove_tasks(&mut self, remove: impl Fn(&TaskEntry) -> bool) {
+        for f in self.frameworks.values_mut() {
+            f.tasks.retain(|_, t| !remove(t));
+        }
+    }
+
+    /// How many tasks the model holds (running or not).
+    pub fn task_count(&self) -> usize {
+        self.frameworks.values().map(|f| f.tasks.len()).sum()
+    }
+
+    /// The state `/master/state` would give for this cluster: the
+    /// frameworks in the order the master first listed them, each with its
+    /// tasks in order, and the agents. The tasks are shared, not copied.
+    pub fn state(&self) -> State {
+        let mut shared = Vec::with_capacity(self.task_count());
+        let mut frameworks = Vec::with_capacity(self.frameworks.len());
+        let mut ranges = Vec::with_capacity(self.frameworks.len());
+        for f in self.frameworks.values() {
+            let start = shared.len();
+            shared.extend(f.tasks.values().map(|t| Arc::clone(&t.task)));
+            ranges.push(start..shared.len());
+            frameworks.push(&f.info);
+        }
+        let slots = Arc::new(TaskSlots::shared(shared));
+        State {
+            frameworks: frameworks
+                .into_iter()
+                .zip(ranges)
+                .map(|(info, range)| Framework {
+                    name: info.name.clone(),
+                    pid: String::new(),
+                    hostname: info.hostname.clone(),
+                    tasks: Tasks { slots: Arc::clone(&slots), range },
+                })
+                .collect(),
+            slaves: self.agents.values().map(|a| a.agent.clone()).collect(),
+            leader: self.leader.clone(),
+            tasks: slots,
+        }
+    }
+}
