@@ -50,7 +50,14 @@ pub enum Api {
     Redirect(SocketAddr),
     /// This status with an empty body.
     Status(u16),
+    /// Streams a recorded stream, once: its first event (`SUBSCRIBED`),
+    /// then each record the test sends down the channel.
+    Replay(Recorded),
 }
+
+/// A recorded stream to replay: its first event, and the channel the
+/// rest comes down (taken by the first subscription).
+pub type Recorded = Arc<Mutex<Option<(Value, tokio::sync::mpsc::UnboundedReceiver<Bytes>)>>>;
 
 impl Api {
     /// A streaming Mesos 1.5 master with heartbeats every `heartbeat` s.
@@ -197,6 +204,29 @@ async fn api_handler(AxState(s): AxState<MasterState>, h: HeaderMap, body: Bytes
                 .unwrap();
         }
         Api::Stream { heartbeat, version } => (heartbeat, version),
+        Api::Replay(replay) => {
+            if call["type"] != "SUBSCRIBE" {
+                return json_response(404, Vec::new());
+            }
+            let Some((first, mut rx)) = replay.lock().unwrap().take() else {
+                return json_response(503, Vec::new());
+            };
+            let (tx, out) = tokio::sync::mpsc::unbounded_channel();
+            tx.send(operator::record(&first)).unwrap();
+            tokio::spawn(async move {
+                while let Some(chunk) = rx.recv().await {
+                    if tx.send(chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+            s.subscriptions.fetch_add(1, Ordering::SeqCst);
+            return Response::builder()
+                .status(200)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(operator::Chunks(out)))
+                .unwrap();
+        }
     };
     let doc = s.document();
     match call["type"].as_str() {
