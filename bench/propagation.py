@@ -10,6 +10,8 @@ asked over UDP every millisecond until it resolves: the time from sending
 its TASK_ADDED to that answer is its propagation time.
 
 Usage: bench/propagation.py BINARY [TASKS] [RATE] [DURATION]
+Environment: SETTLE, seconds between the first records and the first event
+(default: 1 per 20,000 tasks, at least 2).
 Prints one line of results: propagation p50/p99/max, server CPU per event,
 RSS, and probes that never resolved (lost).
 """
@@ -192,16 +194,20 @@ def main():
                    "httpon": False, "externalon": False, "refreshSeconds": 60,
                    "stateTimeoutSeconds": 60}, f)
     log = open(os.path.join(work, "server.log"), "w")
-    proc = subprocess.Popen([binary, "-config", config], stdout=log, stderr=log)
+    proc = subprocess.Popen([binary, "-config", config] + os.environ.get("SERVER_ARGS", "").split(),
+                            stdout=log, stderr=log)
     dns = ("127.0.0.1", dport)
     try:
         if resolved_after(dns, "leader.mesos", time.monotonic(), time.monotonic() + 120) is None:
             sys.exit("the server did not load its first records in 120 s")
-        time.sleep(1)
+        # Let the server index the records by part (about 1.5 s at 100,000
+        # tasks): until then a change waits for it.
+        time.sleep(float(os.environ.get("SETTLE", max(2, tasks // 20000 + 1))))
         agents = state["slaves"]
         running = [t["id"] for t in state["frameworks"][0]["tasks"]]
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         times, lost, events, n = [], 0, 0, 0
+        slow = []
         probes = []
         while time.monotonic() - t0 < duration:
             due = t0 + events / rate
@@ -237,6 +243,8 @@ def main():
                     lost += 1
                 else:
                     times.append(took)
+                    if took > 0.1:
+                        slow.append(f"{sent - t0:.1f}s:{took * 1000:.0f}ms")
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(proc.pid) - cpu0
         times.sort()
@@ -244,10 +252,13 @@ def main():
         print(f"tasks={tasks} rate={rate:g}/s events={events} probes={len(times) + lost} "
               f"p50={pct(0.5):.1f}ms p99={pct(0.99):.1f}ms max={(times[-1] * 1000 if times else float('nan')):.1f}ms "
               f"cpu_per_event={cpu / max(events, 1) * 1000:.2f}ms cpu_cores={cpu / elapsed:.3f} "
-              f"rss={rss_mib(proc.pid):.0f}MiB lost={lost}")
+              f"rss={rss_mib(proc.pid):.0f}MiB lost={lost}"
+              + (f" slow(at:took)={','.join(slow)}" if slow else ""))
     finally:
         proc.terminate()
         proc.wait()
+        if os.environ.get("KEEP"):
+            print(f"server log: {log.name}", file=sys.stderr)
 
 
 if __name__ == "__main__":

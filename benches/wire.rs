@@ -20,7 +20,7 @@ use mesos_dns::dns::wire::{self, Disposition, Responder, Scratch, Settings};
 use mesos_dns::generate::{StaticResolver, generate};
 use mesos_dns::records::RecordSet;
 use mesos_dns::state::State;
-use mesos_dns::zone::Zone;
+use mesos_dns::zone::{Zone, ZoneView};
 
 const TASKS: usize = 20_000;
 
@@ -73,7 +73,14 @@ impl Server {
                 );
             }
         };
-        self.responder.answer(&mut self.out, packet, &q, Some(&self.zone), true, &mut self.scratch)
+        self.responder.answer(
+            &mut self.out,
+            packet,
+            &q,
+            Some(ZoneView::new(&self.zone, None)),
+            true,
+            &mut self.scratch,
+        )
     }
 
     /// Answer `case` once and check the reply with hickory's decoder.

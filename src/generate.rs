@@ -106,6 +106,29 @@ pub enum GenerateError {
     Task(#[from] crate::state::TaskError),
 }
 
+/// Which records [`generate_parts`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// Each framework's `frag(name).D.` and `_framework._tcp` records.
+    pub frameworks: bool,
+    /// `slave.D.` and `_slave._tcp.D.`.
+    pub agents: bool,
+    /// `SOAMname`, the leader and the masters.
+    pub masters: bool,
+    /// Every running task's records, and the enumeration.
+    pub tasks: bool,
+}
+
+impl Parts {
+    /// Every record: what [`generate`] makes.
+    pub const ALL: Parts = Parts { frameworks: true, agents: true, masters: true, tasks: true };
+    /// Only the tasks' records.
+    pub const TASKS: Parts = Parts { tasks: true, ..Parts::NONE };
+    /// No record (to be combined: `Parts { agents: true, ..Parts::NONE }`).
+    pub const NONE: Parts =
+        Parts { frameworks: false, agents: false, masters: false, tasks: false };
+}
+
 /// Generate the record set for `state`. `masters` are the known masters in
 /// order (the config's `masters`, or the members found in ZooKeeper).
 pub fn generate(
@@ -114,12 +137,30 @@ pub fn generate(
     masters: &[String],
     resolver: &dyn HostResolver,
 ) -> Result<RecordSet, GenerateError> {
-    if state.leader.is_empty() {
-        return Err(GenerateError::NoLeader);
-    }
-    let leader = match Upid::parse(&state.leader) {
-        Some(Upid { host, port: Some(port), addr }) => Leader { host, port, addr },
-        _ => return Err(GenerateError::BadLeader(state.leader.clone())),
+    generate_parts(state, config, masters, resolver, Parts::ALL)
+}
+
+/// Generate the `parts` of the record set of `state`: a part of the
+/// cluster (one task, one agent) gives exactly its share of the records
+/// the whole cluster gives, which is how live records are kept up to date
+/// one change at a time.
+pub fn generate_parts(
+    state: &State,
+    config: &Config,
+    masters: &[String],
+    resolver: &dyn HostResolver,
+    parts: Parts,
+) -> Result<RecordSet, GenerateError> {
+    let leader = if parts.masters {
+        if state.leader.is_empty() {
+            return Err(GenerateError::NoLeader);
+        }
+        match Upid::parse(&state.leader) {
+            Some(Upid { host, port: Some(port), addr }) => Some(Leader { host, port, addr }),
+            _ => return Err(GenerateError::BadLeader(state.leader.clone())),
+        }
+    } else {
+        None
     };
     let mut g = Generator {
         rs: RecordSet::default(),
@@ -134,14 +175,20 @@ pub fn generate(
     let tasks: usize = state.frameworks.iter().map(|f| f.tasks.len()).sum();
     // Typical: ~3 names and ~12 records a task (2 ports).
     g.rs.reserve(tasks * 3 + state.slaves.len(), tasks * 12);
-    g.frameworks(&state.frameworks);
-    let agents = g.agents(&state.slaves);
-    g.listener(config.parsed.listener, &config.soa_mname);
-    g.masters(masters, &leader);
-    g.tasks(&state.frameworks, &agents, &config.ip_sources);
-    // A task that could not be read fails the state, as a bad document
-    // does: the last good records stay in service.
-    state.tasks_parsed()?;
+    if parts.frameworks {
+        g.frameworks(&state.frameworks);
+    }
+    let agents = g.agents(&state.slaves, parts.agents);
+    if let Some(leader) = leader {
+        g.listener(config.parsed.listener, &config.soa_mname);
+        g.masters(masters, &leader);
+    }
+    if parts.tasks {
+        g.tasks(&state.frameworks, &agents, &config.ip_sources);
+        // A task that could not be read fails the state, as a bad document
+        // does: the last good records stay in service.
+        state.tasks_parsed()?;
+    }
     g.rs.seal();
     Ok(g.rs)
 }
@@ -284,9 +331,10 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// `slave.D.` → every agent IP; `_slave._tcp.D.` SRV at each agent port.
-    /// Returns every known agent by id (those without addresses too).
-    fn agents(&mut self, agents: &'a [Agent]) -> FastMap<&'a str, AgentInfo> {
+    /// `slave.D.` → every agent IP; `_slave._tcp.D.` SRV at each agent port
+    /// (when `emit`). Returns every known agent by id (those without
+    /// addresses too).
+    fn agents(&mut self, agents: &'a [Agent], emit: bool) -> FastMap<&'a str, AgentInfo> {
         let mut known = FastMap::with_capacity_and_hasher(agents.len(), Default::default());
         let name = self.fqdn("slave");
         let srv = self.fqdn("_slave._tcp");
@@ -295,7 +343,7 @@ impl<'a> Generator<'a> {
             // Without a usable pid, fall back to the agent's hostname.
             let host = pid.as_ref().map_or(agent.hostname.as_str(), |p| p.host);
             let ips = self.hosts.ips(host);
-            if !ips.is_empty() {
+            if emit && !ips.is_empty() {
                 for &ip in &ips {
                     self.rs.insert_ip(&name, ip);
                 }
@@ -308,7 +356,7 @@ impl<'a> Generator<'a> {
                     }
                     None => {}
                 }
-            } else {
+            } else if ips.is_empty() {
                 tracing::debug!("agent {:?}: host {host:?} has no address", agent.id);
             }
             known.insert(agent.id.as_str(), AgentInfo { ips, tail: agent_id_tail(&agent.id) });

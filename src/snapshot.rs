@@ -12,16 +12,19 @@ use arc_swap::ArcSwapOption;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use crate::metrics::{Export, gauge};
-use crate::records::RecordSet;
-use crate::zone::Zone;
+use crate::records::{RecordSet, RrSet};
+use crate::zone::{Overlay, Zone, ZoneView};
 
 /// What is in service: the zone for DNS and the record set for HTTP.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// The compiled zone the DNS hot path answers from.
-    pub zone: Zone,
-    /// The record set the HTTP API shows.
-    pub records: RecordSet,
+    /// The compiled zone the DNS hot path answers from (through the
+    /// overlay, when there is one).
+    pub zone: Arc<Zone>,
+    /// The names changed since `zone` was compiled (live records).
+    pub overlay: Option<Overlay>,
+    /// The record set `zone` was compiled from, which the HTTP API shows.
+    pub records: Arc<RecordSet>,
     /// The leading master named by the state (`host:port`), if any.
     pub leader: Option<String>,
     /// When it was published.
@@ -39,13 +42,47 @@ impl Snapshot {
     pub fn new(zone: Zone, records: RecordSet, leader: Option<String>, timings: Timings) -> Self {
         let now = SystemTime::now();
         Snapshot {
-            zone,
-            records,
+            zone: Arc::new(zone),
+            overlay: None,
+            records: Arc::new(records),
             leader,
             loaded_at: now,
             timings,
             confirmed: AtomicU64::new(millis(now)),
         }
+    }
+
+    /// `base`'s zone and records with one more version over them.
+    pub fn with_overlay(base: &Snapshot, overlay: Overlay) -> Self {
+        let now = SystemTime::now();
+        Snapshot {
+            zone: Arc::clone(&base.zone),
+            overlay: Some(overlay),
+            records: Arc::clone(&base.records),
+            leader: base.leader.clone(),
+            loaded_at: now,
+            timings: Timings::default(),
+            confirmed: AtomicU64::new(millis(now)),
+        }
+    }
+
+    /// What DNS answers from: the zone through its overlay.
+    pub fn view(&self) -> ZoneView<'_> {
+        ZoneView::new(&self.zone, self.overlay.as_ref())
+    }
+
+    /// The records at `name` (lower case, fully qualified), as the newest
+    /// version has them.
+    pub fn get(&self, name: &str) -> Option<RrSet> {
+        match self.overlay.as_ref().and_then(|o| o.get(name)) {
+            Some(now) => now,
+            None => self.records.get(name),
+        }
+    }
+
+    /// The serial of the newest version: the SOA's.
+    pub fn serial(&self) -> u32 {
+        self.overlay.as_ref().map_or(self.zone.serial, Overlay::serial)
     }
 
     /// The masters have confirmed the records current just now.

@@ -9,7 +9,7 @@ use mesos_dns::config::Config;
 use mesos_dns::dns::wire::{self, Disposition, Responder, Scratch, Settings};
 use mesos_dns::generate::{StaticResolver, generate};
 use mesos_dns::state::State;
-use mesos_dns::zone::Zone;
+use mesos_dns::zone::{Zone, ZoneView};
 
 fn zone() -> &'static (Zone, Responder) {
     static ZONE: OnceLock<(Zone, Responder)> = OnceLock::new();
@@ -32,9 +32,14 @@ fuzz_target!(|packet: &[u8]| {
         match wire::parse(packet) {
             Ok(q) => {
                 let limit = wire::size_limit(&q, udp);
-                if let Disposition::Answered { .. } =
-                    responder.answer(&mut out, packet, &q, Some(zone), udp, &mut scratch)
-                {
+                if let Disposition::Answered { .. } = responder.answer(
+                    &mut out,
+                    packet,
+                    &q,
+                    Some(ZoneView::new(zone, None)),
+                    udp,
+                    &mut scratch,
+                ) {
                     assert!(out.len() <= limit + 11, "{} > {limit}", out.len());
                 }
                 responder.answer(&mut out, packet, &q, None, udp, &mut scratch);

@@ -91,7 +91,7 @@ impl Handler {
             }
         };
         let guard = self.current.load();
-        let zone = guard.as_ref().map(|s| &s.zone);
+        let zone = guard.as_ref().map(|s| s.view());
         let mut d = self.responder.answer(out, packet, &q, zone, udp, scratch);
         if d == Disposition::Outside && !self.may_forward(peer) {
             let refused =

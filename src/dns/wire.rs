@@ -13,7 +13,7 @@ use crate::proto::{
     CLASS_IN, MAX_LABEL_LEN, MAX_WIRE_NAME_LEN, POINTER, POINTER_LEN, POINTER_LIMIT,
     QUESTION_POINTER, header, label_count, rtype, skip_name, skip_rr, u16_at, wire_name,
 };
-use crate::zone::{Node, Zone};
+use crate::zone::{Node, Zone, ZoneView};
 
 const MAX_LABELS: usize = 128;
 /// The UDP payload size we advertise in our OPT record (DNS flag day 2020).
@@ -360,7 +360,7 @@ impl Responder {
         out: &mut Vec<u8>,
         packet: &[u8],
         q: &Query,
-        zone: Option<&Zone>,
+        zone: Option<ZoneView<'_>>,
         udp: bool,
         scratch: &mut Scratch,
     ) -> Disposition {
@@ -373,7 +373,7 @@ fn answer(
     out: &mut Vec<u8>,
     packet: &[u8],
     q: &Query,
-    zone: Option<&Zone>,
+    view: Option<ZoneView<'_>>,
     (apex, apex_labels): (&[u8], usize),
     udp: bool,
     s: &Settings,
@@ -397,16 +397,16 @@ fn answer(
     let Some(apex_off) = q.apex_offset(apex, apex_labels) else {
         return Disposition::Outside;
     };
-    let Some(zone) = zone else {
+    let Some(view) = view else {
         begin(out, packet, q, false, s, rcode::SERVFAIL);
         finish_with_opt(out, q, 0);
         return Disposition::Answered { rcode: rcode::SERVFAIL, truncated: false };
     };
 
-    let node = lookup(zone, q);
+    let found = lookup(view, q);
     let limit = size_limit(q, udp) - if q.edns.is_some() { OPT_LEN } else { 0 };
-    let Some(node) = node else {
-        return negative(out, packet, q, zone, apex_off, limit, rcode::NXDOMAIN, s);
+    let Some((zone, node)) = found else {
+        return negative(out, packet, q, view.head(), apex_off, limit, rcode::NXDOMAIN, s);
     };
     let at_apex = apex_off == 0;
     begin(out, packet, q, true, s, rcode::NOERROR);
@@ -424,17 +424,17 @@ fn answer(
         w.srv_rrset(zone, node, scratch);
     }
     if at_apex && (any || qt == rtype::SOA) {
-        w.answer(zone.soa());
+        w.answer(view.head().soa());
     }
     let mut ns_target = None;
     if at_apex && (any || qt == rtype::NS) {
         let start = w.out.len();
-        if w.answer(zone.ns()) {
+        if w.answer(view.base().ns()) {
             ns_target = Some(start + POINTER_LEN + RDATA_OFFSET);
         }
     }
     if w.answers == 0 && !w.truncated {
-        return negative(w.out, packet, q, zone, apex_off, limit, rcode::NOERROR, s);
+        return negative(w.out, packet, q, view.head(), apex_off, limit, rcode::NOERROR, s);
     }
     let answers = w.answers;
     let truncated = w.truncated;
@@ -456,7 +456,8 @@ fn answer(
         additional += w.glue(zone.bytes(srv.glue), target_at, target);
     }
     if let Some(at) = ns_target {
-        additional += w.glue(zone.ns_glue(), at, zone.ns().get(RDATA_OFFSET..).unwrap_or_default());
+        let base = view.base();
+        additional += w.glue(base.ns_glue(), at, base.ns().get(RDATA_OFFSET..).unwrap_or_default());
     }
     let out = w.out;
     set_count(out, header::ANSWER, answers);
@@ -470,7 +471,7 @@ fn answer(
 
 /// Look the name up, applying the original's `.*` stripping (a label that
 /// starts with `*`, other than the first, is removed with its dot).
-fn lookup<'z>(zone: &'z Zone, q: &Query) -> Option<&'z Node> {
+fn lookup<'z>(zone: ZoneView<'z>, q: &Query) -> Option<(&'z Zone, &'z Node)> {
     let name = q.name();
     let has_wild = (1..q.label_count)
         .any(|i| q.label_offset(i).and_then(|o| name.get(o + 1)).is_some_and(|&b| b == b'*'));

@@ -81,6 +81,14 @@ impl RecordIo {
         Ok(Some(record))
     }
 
+    /// Whether a whole record has arrived and not been read yet.
+    pub fn has_record(&self) -> bool {
+        let pending = self.buf.get(self.start..).unwrap_or_default();
+        let Some(newline) = memchr::memchr(b'\n', pending) else { return false };
+        let length = pending.get(..newline).and_then(parse_length);
+        length.is_some_and(|l| (pending.len() - newline - 1) as u64 >= l)
+    }
+
     /// Bytes received that are not yet part of a whole record.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start

@@ -67,6 +67,12 @@ impl Fetcher {
 }
 
 impl Subscription {
+    /// Whether another event has already arrived (it is read without
+    /// waiting).
+    pub fn has_event(&self) -> bool {
+        self.records.has_record()
+    }
+
     /// The next event's bytes; `None` when the master closed the stream
     /// between records. Waits as long as the master does: the caller
     /// times it out.

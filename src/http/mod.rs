@@ -85,7 +85,7 @@ async fn version() -> Response {
 async fn config(State(api): Shared) -> Response {
     let mut v = api.config.redacted();
     if let (Some(obj), Some(s)) = (v.as_object_mut(), api.current.load().as_ref()) {
-        obj.insert("SOASerial".into(), s.zone.serial.into());
+        obj.insert("SOASerial".into(), s.serial().into());
     }
     axum::Json(v).into_response()
 }
@@ -143,13 +143,14 @@ async fn hosts(State(api): Shared, Path(host): Path<String>) -> Response {
         Ok(d) => d,
         Err(e) => return *e,
     };
-    let out: Vec<HostRecord> = with_records(&api, |rs, _| {
-        rs.get(&dom).map_or_else(Vec::new, |set| {
+    let snapshot = api.current.load_full();
+    let out: Vec<HostRecord> = {
+        snapshot.as_ref().and_then(|s| s.get(&dom)).map_or_else(Vec::new, |set| {
             let v4 = set.a.iter().map(ToString::to_string);
             let v6 = set.aaaa.iter().map(ToString::to_string);
             v4.chain(v6).map(|ip| HostRecord { host: dom.clone(), ip }).collect()
         })
-    });
+    };
     records_or_empty(out)
 }
 
@@ -166,10 +167,12 @@ async fn services(State(api): Shared, Path(service): Path<String>) -> Response {
         Ok(d) => d,
         Err(e) => return *e,
     };
-    let out: Vec<ServiceRecord> = with_records(&api, |rs, _| {
+    let snapshot = api.current.load_full();
+    let get = |name: &str| snapshot.as_ref().and_then(|s| s.get(name));
+    let out: Vec<ServiceRecord> = {
         let mut out = Vec::new();
-        for srv in rs.get(&dom).map(|s| s.srv).unwrap_or_default() {
-            let target = rs.get(&srv.target).unwrap_or_default();
+        for srv in get(&dom).map(|s| s.srv).unwrap_or_default() {
+            let target = get(&srv.target).unwrap_or_default();
             let first_v4 = target.a.first().map(ToString::to_string);
             let first_v6 = target.aaaa.first().map(ToString::to_string);
             for ip in first_v4.into_iter().chain(first_v6) {
@@ -182,7 +185,7 @@ async fn services(State(api): Shared, Path(service): Path<String>) -> Response {
             }
         }
         out
-    });
+    };
     records_or_empty(out)
 }
 
@@ -253,7 +256,7 @@ async fn health(State(api): Shared) -> Response {
             "age_seconds": age.as_secs(),
             "max_age_seconds": limit,
             "leader": s.leader,
-            "serial": s.zone.serial,
+            "serial": s.serial(),
         });
         if let (Some(r), Some(o)) = (reason, v.as_object_mut()) {
             o.insert("reason".into(), r.into());

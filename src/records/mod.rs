@@ -32,6 +32,7 @@ use serde::Serialize;
 
 mod insert;
 mod json;
+pub mod live;
 
 use insert::{Batch, Fingerprints};
 pub use json::{Axfr, AxfrRecords, Enumeration};

@@ -17,11 +17,13 @@ use std::time::{Duration, Instant};
 use prometheus_client::encoding::DescriptorEncoder;
 use reqwest::StatusCode;
 
+use super::live::{Generation, next_version};
 use super::{RefreshError, Refresher, leader_change, millis};
 use crate::fetch::{FetchError, Fetcher, Subscription, candidates};
 use crate::metrics::{AtomicHistogram, Export, counter, gauge, histogram};
-use crate::snapshot::Snapshot;
-use crate::state::cluster::{Applied, Cluster};
+use crate::records::live::LiveIndex;
+use crate::snapshot::{Snapshot, next_serial};
+use crate::state::cluster::{Applied, Cluster, Touched};
 use crate::state::v1::{Event, MasterInfo};
 
 /// How many polls of a master that cannot stream before the stream is
@@ -35,6 +37,9 @@ const POLLS_AFTER_BREAKS: u32 = 2;
 /// A stream that lasted this long was working: its end starts a new count
 /// of breaks.
 const STEADY: Duration = Duration::from_secs(60);
+/// A full compile is made at most once per this many times its own
+/// duration (a tenth of a core at most).
+const COMPACTION_SHARE: u32 = 10;
 /// Heartbeats missed before a silent stream counts as stalled.
 const MISSED_HEARTBEATS: u32 = 3;
 
@@ -86,9 +91,9 @@ impl Cause {
     }
 }
 
-/// Records being built and published.
+/// A full compile under way.
 type Build<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Arc<Snapshot>, RefreshError>> + Send + 'a>,
+    Box<dyn std::future::Future<Output = Result<Snapshot, RefreshError>> + Send + 'a>,
 >;
 
 /// How following a stream ended.
@@ -329,30 +334,81 @@ impl Refresher {
             "following the event stream of {}",
             sub.master
         );
+        // The records of each part of the cluster, for versions made of
+        // what changed: built off the async threads, once.
+        let copy = cluster.clone();
+        let (config, resolver, masters) =
+            (Arc::clone(&self.config), Arc::clone(&self.resolver), self.known_masters());
+        let indexed = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let g = Generation { config: &config, masters: &masters, resolver: resolver.as_ref() };
+            g.index(&copy).map(|index| (index, started.elapsed()))
+        })
+        .await;
+        let mut index = match indexed {
+            Ok(Ok((index, took))) => {
+                tracing::debug!(names = index.len(), ms = millis(took), "records indexed by part");
+                index
+            }
+            Ok(Err(e)) => return Ended::Stopped(Cause::Build, e.to_string()),
+            Err(e) => return Ended::Stopped(Cause::Build, e.to_string()),
+        };
         let stall = heartbeat.map(|h| h * MISSED_HEARTBEATS);
-        self.apply_events(&mut sub, cluster, stall).await
+        self.apply_events(&mut sub, cluster, &mut index, stall).await
     }
 
-    /// Apply the stream's events to `cluster`, publishing new records when
-    /// they change; returns when the stream stops. Events that arrive while
-    /// records are being built go into the next build, together.
+    /// Apply the stream's events to `cluster`, publishing a new version as
+    /// soon as they change records (events already arrived go into it
+    /// together); returns when the stream stops. A version compiles only
+    /// what changed, over the zone in service; now and then a full compile
+    /// in the background folds those versions away, at most a tenth of
+    /// the time (its cost ten times over between two).
     async fn apply_events(
         &self,
         sub: &mut Subscription,
         cluster: &mut Cluster,
+        index: &mut LiveIndex,
         stall: Option<Duration>,
     ) -> Ended {
         let mut detected = self.detected();
         let leader = sub.master.clone();
-        // The first event not yet in a build, when there is one.
-        let mut pending: Option<Instant> = None;
-        // The build under way, and the first event it holds.
-        let mut building: Option<(Build<'_>, Instant)> = None;
+        let masters = self.known_masters();
+        // The parts changed since the last version, and when the first of
+        // their events arrived.
+        let mut touched: Vec<Touched> = Vec::new();
+        let mut first: Option<Instant> = None;
+        let mut version: u64 = 0;
+        // The full compile under way: the build, the version it holds, when
+        // it started.
+        let mut compaction: Option<(Build<'_>, u64, Instant)> = None;
+        let mut next_compaction = Instant::now();
         let ended = loop {
-            if let (None, Some(first)) = (&building, pending) {
-                pending = None;
-                let build = self.publish(cluster.state(), Some(leader.clone()), Duration::ZERO);
-                building = Some((Box::pin(build), first));
+            if first.is_some() && !sub.has_event() {
+                version += 1;
+                let g = Generation {
+                    config: &self.config,
+                    masters: &masters,
+                    resolver: self.resolver.as_ref(),
+                };
+                if let Err(e) = g.update(index, cluster, touched.drain(..)) {
+                    break Ended::Stopped(Cause::Build, e.to_string());
+                }
+                let current = self.current.load_full();
+                if let Some(current) = current {
+                    let serial = next_serial(Some(current.serial()));
+                    if let Some(next) = next_version(&current, index, &self.config, serial, version)
+                    {
+                        self.swap(next);
+                    }
+                }
+                if let Some(first) = first.take() {
+                    self.stream.propagation.observe(first.elapsed());
+                }
+            }
+            let overlaid = self.current.load().as_ref().is_some_and(|s| s.overlay.is_some());
+            if compaction.is_none() && overlaid && Instant::now() >= next_compaction {
+                let build = self.builder(cluster.state(), Some(leader.clone()), Duration::ZERO);
+                compaction = Some((Box::pin(in_background(build)), version, Instant::now()));
             }
             let next = async {
                 match stall {
@@ -360,20 +416,35 @@ impl Refresher {
                     None => Some(sub.next_event().await),
                 }
             };
-            let built = async {
-                match building.as_mut() {
-                    Some((build, _)) => build.await,
+            // Wakes the loop when a compaction is due and no event comes.
+            let idle = overlaid && compaction.is_none();
+            let due = async {
+                if idle {
+                    tokio::time::sleep_until(next_compaction.into()).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let compacted = async {
+                match compaction.as_mut() {
+                    Some((build, _, _)) => build.await,
                     None => std::future::pending().await,
                 }
             };
             let read = tokio::select! {
-                result = built => {
-                    let first = building.take().map(|(_, first)| first);
-                    match result {
-                        Ok(_) => {
-                            if let Some(first) = first {
-                                self.stream.propagation.observe(first.elapsed());
-                            }
+                () = due => continue,
+                built = compacted => {
+                    let Some((_, at, started)) = compaction.take() else { continue };
+                    match built {
+                        Ok(base) => {
+                            let took = started.elapsed();
+                            tracing::debug!(
+                                names = base.zone.stats.names,
+                                ms = millis(took),
+                                "versions folded into a full compile"
+                            );
+                            self.fold(base, at);
+                            next_compaction = Instant::now() + took * COMPACTION_SHARE;
                         }
                         Err(e) => break Ended::Stopped(Cause::Build, e.to_string()),
                     }
@@ -418,8 +489,9 @@ impl Refresher {
                 break Ended::Stopped(Cause::Garbage, format!("{leader}: SUBSCRIBED again"));
             }
             match cluster.apply(event) {
-                Applied::Changed => {
-                    pending.get_or_insert(received);
+                Applied::Changed(parts) => {
+                    touched.extend(parts);
+                    first.get_or_insert(received);
                 }
                 Applied::Unchanged => {}
                 Applied::Unknown(what) => {
@@ -429,13 +501,22 @@ impl Refresher {
             }
         };
         // What was applied goes into service before subscribing again.
-        if let Some((build, _)) = building {
-            let _ = build.await;
-        }
-        if pending.is_some() {
+        if first.is_some() {
             let _ = self.publish(cluster.state(), Some(leader), Duration::ZERO).await;
         }
         ended
+    }
+
+    /// Put a full compile made at version `at` in service, with the
+    /// versions made since laid over it.
+    fn fold(&self, base: Snapshot, at: u64) {
+        let current = self.current.load_full();
+        let later = current.as_ref().and_then(|c| c.overlay.as_ref()).and_then(|o| o.after(at));
+        let folded = match later {
+            Some(overlay) => Snapshot::with_overlay(&base, overlay),
+            None => base,
+        };
+        self.swap(folded);
     }
 
     /// Open a stream from the leader, trying the masters in the order a
@@ -505,6 +586,25 @@ impl Refresher {
         let pid = if info.pid.is_empty() { format!("master@{}", sub.master) } else { info.pid };
         Ok((sub, MasterInfo { pid, ..info }))
     }
+}
+
+/// Run `build` on a thread of its own at a lower CPU priority (nice 10,
+/// which the threads it starts inherit), so that a full compile never
+/// holds up the threads that answer DNS.
+async fn in_background(
+    build: impl FnOnce() -> Result<Snapshot, RefreshError> + Send + 'static,
+) -> Result<Snapshot, RefreshError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("compaction".into()).spawn(move || {
+        // SAFETY: setpriority only reads its integer arguments; `0` names
+        // the calling thread (Linux: priorities are per thread).
+        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+        let _ = tx.send(build());
+    });
+    if let Err(e) = spawned {
+        return Err(RefreshError::Worker(format!("cannot start a thread: {e}")));
+    }
+    rx.await.unwrap_or_else(|_| Err(RefreshError::Worker("the compaction thread stopped".into())))
 }
 
 /// Why a master's refusal means it cannot stream (as opposed to failing

@@ -25,6 +25,7 @@ use crate::state::State;
 use crate::zone::Zone;
 
 mod follow;
+pub mod live;
 
 pub use follow::StreamStats;
 
@@ -141,6 +142,9 @@ pub enum RefreshError {
     /// was cancelled.
     #[error("worker thread failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// A thread of our own could not start, or stopped without an answer.
+    #[error("worker thread failed: {0}")]
+    Worker(String),
 }
 
 /// Owns the refresh schedule and publishes snapshots.
@@ -305,11 +309,33 @@ impl Refresher {
         leader: Option<String>,
         parse: Duration,
     ) -> Result<Arc<Snapshot>, RefreshError> {
+        let snapshot = self.build(state, leader, parse).await?;
+        Ok(self.swap(snapshot))
+    }
+
+    /// Generate and compile the records of `state` on a blocking thread.
+    async fn build(
+        &self,
+        state: State,
+        leader: Option<String>,
+        parse: Duration,
+    ) -> Result<Snapshot, RefreshError> {
+        let build = self.builder(state, leader, parse);
+        tokio::task::spawn_blocking(build).await?
+    }
+
+    /// Generating and compiling the records of `state`, to run on a thread.
+    fn builder(
+        &self,
+        state: State,
+        leader: Option<String>,
+        parse: Duration,
+    ) -> impl FnOnce() -> Result<Snapshot, RefreshError> + Send + 'static {
         let masters = self.known_masters();
         let config = Arc::clone(&self.config);
         let resolver = Arc::clone(&self.resolver);
-        let serial = next_serial(self.current.load().as_ref().map(|s| s.zone.serial));
-        let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot, RefreshError> {
+        let serial = next_serial(self.current.load().as_ref().map(|s| s.serial()));
+        move || {
             let started = Instant::now();
             let records = generate(&state, &config, &masters, resolver.as_ref())?;
             drop(state);
@@ -319,8 +345,11 @@ impl Refresher {
             let timings =
                 Timings { parse, generate: generated - started, compile: generated.elapsed() };
             Ok(Snapshot::new(zone, records, leader, timings))
-        })
-        .await??;
+        }
+    }
+
+    /// Put `snapshot` in service.
+    fn swap(&self, snapshot: Snapshot) -> Arc<Snapshot> {
         let snapshot = Arc::new(snapshot);
         let old = self.current.swap(Some(Arc::clone(&snapshot)));
         let published = Arc::clone(&snapshot);
@@ -328,20 +357,24 @@ impl Refresher {
         // Then hand the memory the refresh freed back to the system, so the
         // resident set between refreshes is what the records need, and move
         // the new zone onto 2 MiB pages (after it is published: the copy
-        // takes ~1 ms per 2 MiB).
-        tokio::task::spawn_blocking(move || {
-            drop(old);
-            crate::memory::release_free_memory();
-            let started = Instant::now();
-            let done = snapshot.zone.collapse_to_huge_pages();
-            tracing::debug!(
-                pages = done.pages,
-                refused = done.refused,
-                ms = millis(started.elapsed()),
-                "zone moved onto 2 MiB pages"
-            );
-        });
-        Ok(published)
+        // takes ~1 ms per 2 MiB). A version over the same zone frees and
+        // moves nothing.
+        let new_zone = old.as_ref().is_none_or(|o| !Arc::ptr_eq(&o.zone, &snapshot.zone));
+        if new_zone {
+            tokio::task::spawn_blocking(move || {
+                drop(old);
+                crate::memory::release_free_memory();
+                let started = Instant::now();
+                let done = snapshot.zone.collapse_to_huge_pages();
+                tracing::debug!(
+                    pages = done.pages,
+                    refused = done.refused,
+                    ms = millis(started.elapsed()),
+                    "zone moved onto 2 MiB pages"
+                );
+            });
+        }
+        published
     }
 
     async fn load_state(&self) -> Result<Loaded, RefreshError> {

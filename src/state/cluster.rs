@@ -72,14 +72,25 @@ struct AgentEntry {
 /// What applying one event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    /// The records may have changed.
-    Changed,
+    /// The records of these may have changed.
+    Changed(Vec<Touched>),
     /// Nothing that records are made of changed (a heartbeat, a task
     /// moving between states that have no records, an unused event type).
     Unchanged,
     /// The event names a task, framework or agent the model does not know;
     /// what it names. Nothing changed.
     Unknown(String),
+}
+
+/// A part of the cluster whose records an event may have changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Touched {
+    /// A task: its framework's id and its key.
+    Task(String, String),
+    /// A framework's own records.
+    Framework(String),
+    /// An agent's own records.
+    Agent(String),
 }
 
 impl Cluster {
@@ -156,8 +167,12 @@ impl Cluster {
             Event::TaskUpdated(update) => self.task_updated(update),
             Event::Framework(info) => self.framework(info),
             Event::FrameworkRemoved(id) => match self.frameworks.shift_remove(&id) {
-                Some(f) if f.tasks.values().any(|t| t.task.state == RUNNING) => Applied::Changed,
-                Some(_) => Applied::Unchanged,
+                Some(f) => {
+                    let mut touched: Vec<Touched> =
+                        f.tasks.keys().map(|k| Touched::Task(id.clone(), k.clone())).collect();
+                    touched.push(Touched::Framework(id));
+                    Applied::Changed(touched)
+                }
                 None => Applied::Unknown(format!("framework {id:?}")),
             },
             Event::AgentAdded(agent) => self.agent_added(agent),
@@ -165,8 +180,9 @@ impl Cluster {
                 if self.agents.shift_remove(&id).is_none() {
                     return Applied::Unknown(format!("agent {id:?}"));
                 }
-                self.remove_tasks(|t| t.task.slave_id == id);
-                Applied::Changed
+                let mut touched = self.remove_tasks(|t| t.task.slave_id == id);
+                touched.push(Touched::Agent(id));
+                Applied::Changed(touched)
             }
             Event::Subscribed { .. } | Event::Heartbeat | Event::Other(_) => Applied::Unchanged,
         }
@@ -177,10 +193,11 @@ impl Cluster {
             return Applied::Unknown(format!("framework {framework:?} of task {:?}", task.id));
         };
         let running = task.state == RUNNING;
+        let key = task.id.to_string();
         let entry = TaskEntry { task: Arc::new(task), carried: false };
-        let before = f.tasks.insert(entry.task.id.to_string(), entry);
+        let before = f.tasks.insert(key.clone(), entry);
         if running || before.is_some_and(|t| t.task.state == RUNNING) {
-            Applied::Changed
+            Applied::Changed(vec![Touched::Task(framework.to_owned(), key)])
         } else {
             Applied::Unchanged
         }
@@ -203,22 +220,31 @@ impl Cluster {
             task.state = state.into();
             task.statuses.push(status);
         }
-        if was_running || running { Applied::Changed } else { Applied::Unchanged }
+        if was_running || running {
+            Applied::Changed(vec![Touched::Task(framework_id, task_id)])
+        } else {
+            Applied::Unchanged
+        }
     }
 
     fn framework(&mut self, info: FrameworkInfo) -> Applied {
-        match self.frameworks.get_mut(&info.id) {
-            Some(f) if f.info == info => Applied::Unchanged,
+        let id = info.id.clone();
+        let f = match self.frameworks.get_mut(&id) {
+            Some(f) if f.info == info => return Applied::Unchanged,
             Some(f) => {
                 f.info = info;
-                Applied::Changed
+                f
             }
-            None => {
-                self.frameworks
-                    .insert(info.id.clone(), FrameworkEntry { info, tasks: IndexMap::new() });
-                Applied::Changed
-            }
-        }
+            None => self
+                .frameworks
+                .entry(id.clone())
+                .or_insert(FrameworkEntry { info, tasks: IndexMap::new() }),
+        };
+        // Its tasks' names hold its name.
+        let mut touched: Vec<Touched> =
+            f.tasks.keys().map(|k| Touched::Task(id.clone(), k.clone())).collect();
+        touched.push(Touched::Framework(id));
+        Applied::Changed(touched)
     }
 
     fn agent_added(&mut self, agent: Agent) -> Applied {
@@ -229,18 +255,86 @@ impl Cluster {
             !b.recovered && b.agent.hostname == agent.hostname && b.agent.pid == agent.pid
         });
         self.agents.insert(id.clone(), AgentEntry { agent, recovered: false });
+        let mut touched = Vec::new();
         if recovered {
             // Re-registered after a failover: its tasks that still run
             // were sent again (TASK_ADDED) just before.
-            self.remove_tasks(|t| t.carried && t.task.slave_id == id);
+            touched = self.remove_tasks(|t| t.carried && t.task.slave_id == id);
         }
-        if same { Applied::Unchanged } else { Applied::Changed }
+        if same && touched.is_empty() {
+            return Applied::Unchanged;
+        }
+        // Its tasks' records hold its addresses.
+        for (fid, f) in &self.frameworks {
+            let on_agent = f.tasks.iter().filter(|(_, t)| t.task.slave_id == id);
+            touched.extend(on_agent.map(|(k, _)| Touched::Task(fid.clone(), k.clone())));
+        }
+        touched.push(Touched::Agent(id));
+        Applied::Changed(touched)
     }
 
-    fn remove_tasks(&mut self, remove: impl Fn(&TaskEntry) -> bool) {
-        for f in self.frameworks.values_mut() {
-            f.tasks.retain(|_, t| !remove(t));
+    /// Remove the tasks `remove` picks; which they were.
+    fn remove_tasks(&mut self, remove: impl Fn(&TaskEntry) -> bool) -> Vec<Touched> {
+        let mut removed = Vec::new();
+        for (fid, f) in &mut self.frameworks {
+            f.tasks.retain(|k, t| {
+                let keep = !remove(t);
+                if !keep {
+                    removed.push(Touched::Task(fid.clone(), k.clone()));
+                }
+                keep
+            });
         }
+        removed
+    }
+
+    /// Every part of the cluster that has records of its own: each
+    /// framework, agent and task.
+    pub fn parts(&self) -> Vec<Touched> {
+        let mut out =
+            Vec::with_capacity(self.task_count() + self.frameworks.len() + self.agents.len());
+        for (fid, f) in &self.frameworks {
+            out.push(Touched::Framework(fid.clone()));
+            out.extend(f.tasks.keys().map(|k| Touched::Task(fid.clone(), k.clone())));
+        }
+        out.extend(self.agents.keys().map(|a| Touched::Agent(a.clone())));
+        out
+    }
+
+    /// The state of one part alone, for generating its records: a task
+    /// with its framework and agent, a framework without tasks, or an
+    /// agent. `None` when the model no longer has it.
+    pub fn part_state(&self, part: &Touched) -> Option<State> {
+        let (framework, task, agent) = match part {
+            Touched::Task(fid, key) => {
+                let f = self.frameworks.get(fid)?;
+                let t = f.tasks.get(key)?;
+                (Some(&f.info), Some(&t.task), self.agents.get(&*t.task.slave_id))
+            }
+            Touched::Framework(fid) => (Some(&self.frameworks.get(fid)?.info), None, None),
+            Touched::Agent(id) => (None, None, Some(self.agents.get(id)?)),
+        };
+        let slots = Arc::new(TaskSlots::shared(task.into_iter().cloned().collect()));
+        let range = 0..usize::from(task.is_some());
+        Some(State {
+            frameworks: framework
+                .map(|info| Framework {
+                    name: info.name.clone(),
+                    pid: String::new(),
+                    hostname: info.hostname.clone(),
+                    tasks: Tasks { slots: Arc::clone(&slots), range },
+                })
+                .into_iter()
+                .collect(),
+            slaves: agent.map(|a| a.agent.clone()).into_iter().collect(),
+            leader: self.leader.clone(),
+            tasks: slots,
+        })
+    }
+
+    /// The leading master's UPID.
+    pub fn leader(&self) -> &str {
+        &self.leader
     }
 
     /// How many tasks the model holds (running or not).

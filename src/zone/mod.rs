@@ -16,9 +16,11 @@ use crate::proto::{label_count, rtype, wire_name};
 use crate::records::{NameId, RecordSet};
 
 mod index;
+mod overlay;
 mod tails;
 
 use index::NameIndex;
+pub use overlay::{Batch, Overlay, ZoneView};
 use tails::Tails;
 
 /// A range of the zone's byte arena.

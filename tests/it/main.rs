@@ -22,6 +22,7 @@ mod faults;
 mod forward;
 mod http;
 mod layers;
+mod live_prop;
 mod ops;
 mod reference;
 mod refresh;

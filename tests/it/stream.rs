@@ -40,9 +40,26 @@ fn polled(doc: &Value, config: &Config) -> BTreeMap<String, BTreeSet<String>> {
     canonical(&generate(&state, config, &config.masters, &resolver).unwrap())
 }
 
-/// The records in service.
+/// The records in service: the compiled ones, as the versions since have
+/// changed them.
 fn served(r: &Running) -> BTreeMap<String, BTreeSet<String>> {
-    canonical(&r.current.load_full().expect("records loaded").records)
+    let s = r.current.load_full().expect("records loaded");
+    let mut names: BTreeSet<String> = s.records.iter().map(|(n, _)| n.to_owned()).collect();
+    names.extend(s.overlay.iter().flat_map(|o| o.names()));
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let set = s.get(&name)?;
+            let values = set
+                .a
+                .iter()
+                .map(ToString::to_string)
+                .chain(set.aaaa.iter().map(ToString::to_string))
+                .chain(set.srv.iter().map(ToString::to_string))
+                .collect();
+            Some((name, values))
+        })
+        .collect()
 }
 
 /// `fixture` led by `master`, without framework pids (the operator API
@@ -83,7 +100,7 @@ async fn until_served(r: &Running, doc: &Value, what: &str) -> Duration {
     let current = Arc::clone(&r.current);
     let deadline = started + Duration::from_secs(5);
     loop {
-        let have = current.load_full().map(|s| canonical(&s.records));
+        let have = current.load_full().map(|_| served(r));
         if have.as_ref() == Some(&want) {
             return started.elapsed();
         }

@@ -15,7 +15,7 @@ use mesos_dns::dns::wire::{self, Disposition, Responder, Scratch, Settings};
 use mesos_dns::generate::{StaticResolver, generate};
 use mesos_dns::records::RrSet;
 use mesos_dns::state::State;
-use mesos_dns::zone::Zone;
+use mesos_dns::zone::{Zone, ZoneView};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -382,7 +382,14 @@ fn check_query(s: &Spec) -> Result<Vec<&'static str>, TestCaseError> {
     prop_assert_eq!(q.qtype, u16::from(qtype));
     let mut out = Vec::new();
     let mut scratch = Scratch::new(s.seed);
-    let d = w.responder.answer(&mut out, &packet, &q, Some(&w.zone), s.udp, &mut scratch);
+    let d = w.responder.answer(
+        &mut out,
+        &packet,
+        &q,
+        Some(ZoneView::new(&w.zone, None)),
+        s.udp,
+        &mut scratch,
+    );
 
     let in_domain = lower.ends_with(&w.apex);
     if !in_domain {
@@ -724,7 +731,7 @@ fn check_packet(
     let settings = w.responder.settings;
     let (d, edns) = match wire::parse(packet) {
         Ok(q) => {
-            let zone = loaded.then_some(&w.zone);
+            let zone = loaded.then(|| ZoneView::new(&w.zone, None));
             let d = w.responder.answer(&mut out, packet, &q, zone, udp, &mut scratch);
             let d = if d == Disposition::Outside {
                 let refused = wire::ParseError::Reply {
