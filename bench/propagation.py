@@ -205,6 +205,18 @@ def main():
         time.sleep(float(os.environ.get("SETTLE", max(2, tasks // 20000 + 1))))
         agents = state["slaves"]
         running = [t["id"] for t in state["frameworks"][0]["tasks"]]
+        # Queries for the names in service, from dnsperf, meanwhile (when
+        # DNSPERF_RATE is set): every answer must come.
+        perf = None
+        qps = int(os.environ.get("DNSPERF_RATE", "0"))
+        if qps:
+            qfile = os.path.join(work, "queries.txt")
+            with open(qfile, "w") as f:
+                for app in range(0, tasks // 10, max(1, tasks // 10000)):
+                    f.write(f"app-{app}.marathon.mesos A\n_app-{app}._tcp.marathon.mesos SRV\n")
+            perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(dport), "-d", qfile,
+                                     "-l", str(int(duration)), "-Q", str(qps), "-c", "2", "-q", "200"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         times, lost, events, n = [], 0, 0, 0
         slow = []
@@ -247,13 +259,18 @@ def main():
                         slow.append(f"{sent - t0:.1f}s:{took * 1000:.0f}ms")
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(proc.pid) - cpu0
+        dns_lost = ""
+        if perf:
+            out = perf.communicate()[0]
+            sent = [l for l in out.splitlines() if "Queries sent" in l or "Queries lost" in l]
+            dns_lost = " dnsperf(" + "; ".join(l.strip() for l in sent) + ")"
         times.sort()
         pct = lambda p: times[min(len(times) - 1, int(p * len(times)))] * 1000 if times else float("nan")
         print(f"tasks={tasks} rate={rate:g}/s events={events} probes={len(times) + lost} "
               f"p50={pct(0.5):.1f}ms p99={pct(0.99):.1f}ms max={(times[-1] * 1000 if times else float('nan')):.1f}ms "
               f"cpu_per_event={cpu / max(events, 1) * 1000:.2f}ms cpu_cores={cpu / elapsed:.3f} "
               f"rss={rss_mib(proc.pid):.0f}MiB lost={lost}"
-              + (f" slow(at:took)={','.join(slow)}" if slow else ""))
+              + dns_lost + (f" slow(at:took)={','.join(slow)}" if slow else ""))
     finally:
         proc.terminate()
         proc.wait()

@@ -38,8 +38,8 @@ const POLLS_AFTER_BREAKS: u32 = 2;
 /// of breaks.
 const STEADY: Duration = Duration::from_secs(60);
 /// A full compile is made at most once per this many times its own
-/// duration (a tenth of a core at most).
-const COMPACTION_SHARE: u32 = 10;
+/// duration (a twentieth of a core at most).
+const COMPACTION_SHARE: u32 = 20;
 /// Heartbeats missed before a silent stream counts as stalled.
 const MISSED_HEARTBEATS: u32 = 3;
 
@@ -361,8 +361,8 @@ impl Refresher {
     /// soon as they change records (events already arrived go into it
     /// together); returns when the stream stops. A version compiles only
     /// what changed, over the zone in service; now and then a full compile
-    /// in the background folds those versions away, at most a tenth of
-    /// the time (its cost ten times over between two).
+    /// in the background folds those versions away, at most a twentieth of
+    /// the time (its cost twenty times over between two).
     async fn apply_events(
         &self,
         sub: &mut Subscription,

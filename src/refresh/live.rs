@@ -25,7 +25,8 @@ pub struct Generation<'a> {
 }
 
 impl Generation<'_> {
-    /// Every part's records, from scratch.
+    /// Every part's records, from scratch (their names are not marked
+    /// changed: a full build of the same cluster is what is in service).
     pub fn index(&self, cluster: &Cluster) -> Result<LiveIndex, GenerateError> {
         let mut index = LiveIndex::new(&self.config.domain);
         let mut global = State::default();
@@ -36,6 +37,9 @@ impl Generation<'_> {
             &generate_parts(&global, self.config, self.masters, self.resolver, masters)?,
         );
         self.update(&mut index, cluster, cluster.parts())?;
+        // A full build of the same cluster is in service: nothing to lay
+        // over it yet.
+        index.take_changed();
         Ok(index)
     }
 

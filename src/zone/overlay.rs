@@ -42,11 +42,14 @@ static EMPTY: Node = Node {
     srv_len: 0,
 };
 
+/// Changed names by lower-case wire name (foldhash: looked up per query).
+type Names = HashMap<Box<[u8]>, (Layer, u64), foldhash::fast::RandomState>;
+
 /// The changed names over a compiled zone, by lower-case wire name, each
 /// with the number of the version that changed it last.
 #[derive(Debug, Clone)]
 pub struct Overlay {
-    names: HashMap<Box<[u8]>, (Layer, u64)>,
+    names: Names,
     /// The newest version's batch: its SOA carries the newest serial.
     head: Arc<Batch>,
 }
@@ -77,7 +80,7 @@ impl Overlay {
     /// The names changed after version `version` (a full compile made at
     /// that version holds the others); `None` when there are none.
     pub fn after(&self, version: u64) -> Option<Overlay> {
-        let names: HashMap<Box<[u8]>, (Layer, u64)> = self
+        let names: Names = self
             .names
             .iter()
             .filter(|(_, (_, v))| *v > version)
