@@ -373,3 +373,80 @@ impl Cluster {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(json: &str) -> GetState {
+        GetState::parse(json.as_bytes()).unwrap()
+    }
+
+    fn task(id: &str, agent: &str) -> String {
+        format!(
+            r#"{{"task_id":{{"value":"{id}"}},"framework_id":{{"value":"F"}},"agent_id":{{"value":"{agent}"}},
+                "name":"web","state":"TASK_RUNNING"}}"#
+        )
+    }
+
+    fn running(c: &Cluster) -> Vec<String> {
+        let s = c.state();
+        let mut ids: Vec<String> =
+            s.frameworks.iter().flat_map(|f| f.tasks.iter().map(|t| t.id.to_string())).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn a_failover_keeps_the_tasks_of_agents_not_yet_back() {
+        let frameworks = r#""get_frameworks":{"frameworks":[{"framework_info":{"id":{"value":"F"},"name":"marathon"}}]}"#;
+        let agent = |id: &str| {
+            format!(r#"{{"agent_info":{{"id":{{"value":"{id}"}},"hostname":"h-{id}"}}}}"#)
+        };
+        let before = state(&format!(
+            r#"{{"get_state":{{{frameworks},"get_agents":{{"agents":[{},{}]}},
+                "get_tasks":{{"tasks":[{},{}]}}}}}}"#,
+            agent("A"),
+            agent("B"),
+            task("a1", "A"),
+            task("b1", "B")
+        ));
+        let (old, _) = Cluster::subscribed(before, "master@m1:5050".into(), None);
+        // The new leader: A re-registered, B only recovered from the registry.
+        let after = state(&format!(
+            r#"{{"get_state":{{{frameworks},"get_agents":{{"agents":[{}],
+                "recovered_agents":[{{"id":{{"value":"B"}}}}]}},"get_tasks":{{"tasks":[{}]}}}}}}"#,
+            agent("A"),
+            task("a1", "A")
+        ));
+        let (mut new, _) = Cluster::subscribed(after, "master@m2:5050".into(), Some(&old));
+        assert_eq!(running(&new), ["a1", "b1"], "B's task is kept while B is away");
+
+        // B re-registers: its running tasks come again first; the others ended.
+        let added = Event::parse(
+            format!(r#"{{"type":"TASK_ADDED","task_added":{{"task":{}}}}}"#, task("b2", "B"))
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(matches!(new.apply(added), Applied::Changed(_)));
+        let back = Event::parse(
+            format!(r#"{{"type":"AGENT_ADDED","agent_added":{{"agent":{}}}}}"#, agent("B"))
+                .as_bytes(),
+        )
+        .unwrap();
+        let Applied::Changed(touched) = new.apply(back) else { panic!("not changed") };
+        assert!(touched.contains(&Touched::Task("F".into(), "b1".into())), "{touched:?}");
+        assert_eq!(running(&new), ["a1", "b2"]);
+    }
+
+    #[test]
+    fn events_for_what_the_model_lacks_change_nothing() {
+        let mut c = Cluster::default();
+        let update = r#"{"type":"TASK_UPDATED","task_updated":{"framework_id":{"value":"F"},
+            "state":"TASK_RUNNING","status":{"task_id":{"value":"t"},"state":"TASK_RUNNING"}}}"#;
+        assert!(matches!(c.apply(Event::parse(update.as_bytes()).unwrap()), Applied::Unknown(_)));
+        let removed = r#"{"type":"AGENT_REMOVED","agent_removed":{"agent_id":{"value":"X"}}}"#;
+        assert!(matches!(c.apply(Event::parse(removed.as_bytes()).unwrap()), Applied::Unknown(_)));
+        assert_eq!(c.task_count(), 0);
+    }
+}

@@ -535,6 +535,91 @@ async fn the_binary_follows_the_leader_in_zookeeper() {
     .await;
 }
 
+/// Whether the server's `/v1/hosts/{name}` has an address for `name`.
+async fn hosts(http: u16, name: &str) -> bool {
+    let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/v1/hosts/{name}")).await else {
+        return false;
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
+    v[0]["ip"].as_str().is_some_and(|ip| !ip.is_empty())
+}
+
+/// A running task `id` named `name` on the fixture's first agent, as
+/// `TASK_ADDED` of the fixture's first framework.
+fn task_added(master: &harness::FakeMaster, name: &str) -> serde_json::Value {
+    let doc = master.state().document();
+    let agent = doc["slaves"][0]["id"].as_str().unwrap();
+    let task = serde_json::json!({"id": format!("{name}.1"), "name": name, "slave_id": agent,
+        "state": "TASK_RUNNING", "resources": {"ports": "[31999-31999]"}});
+    harness::operator::task_added(&task, &harness::operator::framework_id(&doc, 0))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_follows_the_leaders_event_stream_through_zookeeper() {
+    logs::init();
+    bounded(Duration::from_secs(60), async {
+        use harness::{Api, FIXTURE, FakeMaster};
+        let server = shared_server().await;
+        let members = client(server).await;
+        let path = "/e2e-stream/mesos";
+        members.mkdir(path, &open()).await.unwrap();
+        let a = FakeMaster::leading(FIXTURE).await;
+        let b = FakeMaster::leading(FIXTURE).await;
+        for m in [&a, &b] {
+            m.state().set_api(Api::stream(15.0));
+        }
+        let node_a = add_member(&members, path, &master_info("127.0.0.1", a.addr.port())).await;
+        let http = free_port();
+        let binary = run_binary(&serde_json::json!({
+            "zk": server.url(path),
+            "refreshSeconds": 3600,
+            "listener": "127.0.0.1", "port": free_port(),
+            "httpListener": "127.0.0.1", "httpport": http,
+            "externalon": false,
+        }));
+        let log = || binary.log();
+        let subscribed = |m: &FakeMaster| m.state().subscriptions.load(Ordering::SeqCst);
+        let fname = harness::operator::framework_name(&a.state().document(), 0);
+        let wait = |what: String| {
+            let started = Instant::now();
+            move |done: bool| {
+                assert!(started.elapsed() < Duration::from_secs(20), "never {what}:\n{}", log());
+                done
+            }
+        };
+        // A leads: the server follows its stream, and A's events show.
+        let until = wait("subscribed to A".into());
+        while !until(subscribed(&a) >= 1 && served_leader_port(http).await.is_some()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        a.state().send(&task_added(&a, "from-a"));
+        let until = wait("served A's task".into());
+        while !until(hosts(http, &format!("from-a.{fname}.mesos")).await) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A steps down, B is elected: the server subscribes to B at once,
+        // well before the hour-long refresh period.
+        add_member(&members, path, &master_info("127.0.0.1", b.addr.port())).await;
+        members.delete(&node_a, None).await.unwrap();
+        let b_port = b.addr.port().to_string();
+        let until = wait("followed B".into());
+        while !until(
+            subscribed(&b) >= 1 && served_leader_port(http).await.as_deref() == Some(&b_port),
+        ) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        b.state().send(&task_added(&b, "from-b"));
+        let until = wait("served B's task".into());
+        while !until(hosts(http, &format!("from-b.{fname}.mesos")).await) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // B's state does not hold A's task.
+        assert!(!hosts(http, &format!("from-a.{fname}.mesos")).await, "{}", log());
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_leader_within_zk_detection_timeout_is_a_clear_exit() {
     logs::init();

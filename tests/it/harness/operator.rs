@@ -24,6 +24,13 @@ pub fn framework_id(state: &Value, index: usize) -> String {
     }
 }
 
+/// A framework's name in a state document, as a DNS label (lower case,
+/// what is not a letter, digit or `-` dropped).
+pub fn framework_name(state: &Value, index: usize) -> String {
+    let name = state["frameworks"][index]["name"].as_str().unwrap_or_default().to_lowercase();
+    name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
+
 /// The operator API's `get_state` for the cluster a `/master/state`
 /// document describes.
 pub fn get_state(state: &Value) -> Value {
