@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{NameId, RecordSet, Value};
+use super::{RecordSet, Value};
 
 /// Who contributes records.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -114,11 +114,6 @@ impl LiveIndex {
         for (name, value) in self.contributions.remove(who).unwrap_or_default() {
             self.remove(name, value);
         }
-    }
-
-    /// Whether `who` contributes records.
-    pub fn contributes(&self, who: &Contributor) -> bool {
-        self.contributions.contains_key(who)
     }
 
     fn add(&mut self, name: u32, value: LiveValue) {
@@ -241,10 +236,9 @@ impl LiveIndex {
         out
     }
 
-    /// The names changed since the last call, each with its standing now;
-    /// names nothing refers to any more are then forgotten.
-    /// The SRV records that name a changed name as their target are
-    /// changed too: their answers carry its addresses as glue.
+    /// The names changed since the last call, each with its standing now.
+    /// The names whose SRV records target a changed name count as changed
+    /// too: their answers carry its addresses as glue.
     pub fn take_changed(&mut self) -> Vec<(u32, Standing)> {
         let mut changed: HashSet<u32> = self.changed.drain().collect();
         let owners: Vec<u32> = changed
@@ -254,8 +248,7 @@ impl LiveIndex {
         changed.extend(owners);
         let mut changed: Vec<u32> = changed.into_iter().collect();
         changed.sort_unstable();
-        let out: Vec<(u32, Standing)> = changed.iter().map(|&id| (id, self.standing(id))).collect();
-        out
+        changed.into_iter().map(|id| (id, self.standing(id))).collect()
     }
 
     /// Forget `ids` if nothing refers to them any more (call after their
@@ -310,12 +303,6 @@ impl LiveIndex {
         rs
     }
 
-    /// Every name holding records, and its records: the whole record set
-    /// (for tests: it must equal generation from scratch).
-    pub fn every_name(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.names.len() as u32).filter(|&id| self.standing(id) == Standing::Records)
-    }
-
     /// How many names hold records.
     pub fn len(&self) -> usize {
         self.values.iter().filter(|v| !v.is_empty()).count()
@@ -325,21 +312,6 @@ impl LiveIndex {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// A record set's records at one name id, spelled as live values would be
-/// (for comparing with the index in tests).
-pub fn spelled(rs: &RecordSet, id: NameId) -> Vec<String> {
-    let mut out: Vec<String> = rs
-        .values(id)
-        .map(|v| match v {
-            Value::A(ip) => ip.to_string(),
-            Value::Aaaa(ip) => ip.to_string(),
-            Value::Srv { target, port } => format!("{}:{port}", rs.name(target)),
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 #[cfg(test)]
