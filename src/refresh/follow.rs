@@ -105,11 +105,12 @@ enum Ended {
 }
 
 /// The event types counted one by one; others are counted as `other`.
-const EVENT_TYPES: [&str; 10] = [
+const EVENT_TYPES: [&str; 11] = [
     "SUBSCRIBED",
     "TASK_ADDED",
     "TASK_UPDATED",
-    "FRAMEWORK_ADDED_OR_UPDATED",
+    "FRAMEWORK_ADDED",
+    "FRAMEWORK_UPDATED",
     "FRAMEWORK_REMOVED",
     "AGENT_ADDED",
     "AGENT_REMOVED",

@@ -17,6 +17,7 @@
 //!   then sent again as `TASK_ADDED`, before `AGENT_ADDED`: the ones not
 //!   sent have ended) or is removed. A failover never empties the zone.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -130,26 +131,31 @@ impl Cluster {
             }
         }
         if let Some(before) = before {
-            for id in &state.recovered_agents {
-                cluster.carry_over(before, id);
-            }
+            cluster.carry_over(before, &state.recovered_agents);
         }
         (cluster, orphans)
     }
 
-    /// Keep the agent `id` and its tasks from `before`.
-    fn carry_over(&mut self, before: &Cluster, id: &str) {
-        if self.agents.contains_key(id) {
+    /// Keep the agents `recovered` (those not registered now) and their
+    /// tasks from `before`, in one pass over its tasks.
+    fn carry_over(&mut self, before: &Cluster, recovered: &[String]) {
+        let mut kept = HashSet::new();
+        for id in recovered {
+            if self.agents.contains_key(id) {
+                continue;
+            }
+            if let Some(agent) = before.agents.get(id) {
+                let entry = AgentEntry { agent: agent.agent.clone(), recovered: true };
+                self.agents.insert(id.clone(), entry);
+                kept.insert(id.as_str());
+            }
+        }
+        if kept.is_empty() {
             return;
         }
-        let Some(agent) = before.agents.get(id) else {
-            return;
-        };
-        self.agents
-            .insert(id.to_owned(), AgentEntry { agent: agent.agent.clone(), recovered: true });
         for (fid, f) in &before.frameworks {
-            let on_agent = f.tasks.iter().filter(|(_, t)| t.task.slave_id == id);
-            for (tid, t) in on_agent {
+            let on_kept = f.tasks.iter().filter(|(_, t)| kept.contains(&*t.task.slave_id));
+            for (tid, t) in on_kept {
                 let entry = self.frameworks.entry(fid.clone()).or_insert_with(|| FrameworkEntry {
                     info: f.info.clone(),
                     tasks: IndexMap::new(),
@@ -165,7 +171,7 @@ impl Cluster {
         match event {
             Event::TaskAdded(framework, task) => self.task_added(&framework, task),
             Event::TaskUpdated(update) => self.task_updated(update),
-            Event::Framework(info) => self.framework(info),
+            Event::FrameworkAdded(info) | Event::FrameworkUpdated(info) => self.framework(info),
             Event::FrameworkRemoved(id) => match self.frameworks.shift_remove(&id) {
                 Some(f) => {
                     let mut touched: Vec<Touched> =

@@ -67,8 +67,10 @@ pub enum Event {
     TaskAdded(String, Task<'static>),
     /// A task's status changed.
     TaskUpdated(TaskUpdate),
-    /// A framework registered (or re-registered), or changed.
-    Framework(FrameworkInfo),
+    /// A framework registered (or re-registered).
+    FrameworkAdded(FrameworkInfo),
+    /// A framework changed (re-subscribed, or updated its info).
+    FrameworkUpdated(FrameworkInfo),
     /// A framework was removed, with all its tasks: its id.
     FrameworkRemoved(String),
     /// An agent registered (or re-registered).
@@ -138,10 +140,10 @@ impl Event {
                     status: u.status.into_status(),
                 })
             }
-            "FRAMEWORK_ADDED" => Event::Framework(
+            "FRAMEWORK_ADDED" => Event::FrameworkAdded(
                 e.framework_added.ok_or_else(|| incomplete("framework_added"))?.framework.info(),
             ),
-            "FRAMEWORK_UPDATED" => Event::Framework(
+            "FRAMEWORK_UPDATED" => Event::FrameworkUpdated(
                 e.framework_updated
                     .ok_or_else(|| incomplete("framework_updated"))?
                     .framework
@@ -149,7 +151,7 @@ impl Event {
             ),
             "FRAMEWORK_REMOVED" => {
                 let r = e.framework_removed.ok_or_else(|| incomplete("framework_removed"))?;
-                Event::FrameworkRemoved(r.framework_info.id.value.into_owned())
+                Event::FrameworkRemoved(r.info().id)
             }
             "AGENT_ADDED" => Event::AgentAdded(
                 e.agent_added.ok_or_else(|| incomplete("agent_added"))?.agent.agent(),
@@ -170,7 +172,8 @@ impl Event {
             Event::Subscribed { .. } => "SUBSCRIBED",
             Event::TaskAdded(..) => "TASK_ADDED",
             Event::TaskUpdated(_) => "TASK_UPDATED",
-            Event::Framework(_) => "FRAMEWORK_ADDED_OR_UPDATED",
+            Event::FrameworkAdded(_) => "FRAMEWORK_ADDED",
+            Event::FrameworkUpdated(_) => "FRAMEWORK_UPDATED",
             Event::FrameworkRemoved(_) => "FRAMEWORK_REMOVED",
             Event::AgentAdded(_) => "AGENT_ADDED",
             Event::AgentRemoved(_) => "AGENT_REMOVED",
@@ -258,8 +261,9 @@ struct RawEvent<'a> {
     framework_added: Option<RawFrameworkEvent<'a>>,
     #[serde(borrow)]
     framework_updated: Option<RawFrameworkEvent<'a>>,
+    /// Its `framework_info`, the one field read of a framework.
     #[serde(borrow)]
-    framework_removed: Option<RawFrameworkRemoved<'a>>,
+    framework_removed: Option<RawFramework<'a>>,
     #[serde(borrow)]
     agent_added: Option<RawAgentAdded<'a>>,
     #[serde(borrow)]
@@ -372,13 +376,6 @@ impl RawFrameworkInfo<'_> {
 struct RawFrameworkEvent<'a> {
     #[serde(borrow, deserialize_with = "object")]
     framework: RawFramework<'a>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawFrameworkRemoved<'a> {
-    #[serde(borrow, deserialize_with = "object")]
-    framework_info: RawFrameworkInfo<'a>,
 }
 
 #[derive(Deserialize, Default)]
