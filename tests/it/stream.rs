@@ -13,24 +13,20 @@ use crate::harness::*;
 use axum::body::Bytes;
 use mesos_dns::config::Config;
 use mesos_dns::generate::{StaticResolver, generate};
-use mesos_dns::records::RecordSet;
+use mesos_dns::records::{RecordSet, RrSet};
 use mesos_dns::state::State;
 use serde_json::{Value, json};
 
+/// The records at one name, spelled out and sorted.
+fn values(set: &RrSet) -> BTreeSet<String> {
+    let a = set.a.iter().map(ToString::to_string);
+    let aaaa = set.aaaa.iter().map(ToString::to_string);
+    a.chain(aaaa).chain(set.srv.iter().map(ToString::to_string)).collect()
+}
+
 /// Every record of a set, by name, sorted: the form two sets compare in.
 fn canonical(rs: &RecordSet) -> BTreeMap<String, BTreeSet<String>> {
-    rs.iter()
-        .map(|(name, set)| {
-            let values = set
-                .a
-                .iter()
-                .map(ToString::to_string)
-                .chain(set.aaaa.iter().map(ToString::to_string))
-                .chain(set.srv.iter().map(ToString::to_string))
-                .collect();
-            (name.to_owned(), values)
-        })
-        .collect()
+    rs.iter().map(|(name, set)| (name.to_owned(), values(&set))).collect()
 }
 
 /// The records polling `doc` gives.
@@ -46,20 +42,7 @@ fn served(r: &Running) -> BTreeMap<String, BTreeSet<String>> {
     let s = r.current.load_full().expect("records loaded");
     let mut names: BTreeSet<String> = s.records.iter().map(|(n, _)| n.to_owned()).collect();
     names.extend(s.overlay.iter().flat_map(|o| o.names()));
-    names
-        .into_iter()
-        .filter_map(|name| {
-            let set = s.get(&name)?;
-            let values = set
-                .a
-                .iter()
-                .map(ToString::to_string)
-                .chain(set.aaaa.iter().map(ToString::to_string))
-                .chain(set.srv.iter().map(ToString::to_string))
-                .collect();
-            Some((name, values))
-        })
-        .collect()
+    names.into_iter().filter_map(|name| s.get(&name).map(|set| (name, values(&set)))).collect()
 }
 
 /// `fixture` led by `master`, without framework pids (the operator API
@@ -75,19 +58,22 @@ fn document(fixture_name: &str, master: &FakeMaster) -> Value {
     doc
 }
 
-/// A streaming master serving `doc`, and the server following it.
-async fn following(
-    doc_of: impl Fn(&FakeMaster) -> Value,
-    extra: Value,
-) -> (FakeMaster, Running, Value) {
+/// A master serving `fixture_name` (its [`document`]) and answering the
+/// operator API as `api` says, and the server (serving HTTP) loaded from it.
+async fn following(fixture_name: &str, api: Api, extra: Value) -> (FakeMaster, Running, Value) {
     let master = FakeMaster::start(Behaviour::Status(503)).await;
-    let doc = doc_of(&master);
+    let doc = document(fixture_name, &master);
     master.state().set_document(&doc);
-    master.state().set_api(Api::stream(15.0));
+    master.state().set_api(api);
     let running =
         start_with_masters(test_config(&[master.addr], merged(with_http(), &extra))).await;
     wait_loaded(&running).await;
     (master, running, doc)
+}
+
+/// How many streams `master` has opened.
+fn subscriptions(master: &FakeMaster) -> usize {
+    master.state().subscriptions.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Wait until the records in service are those polling `doc` gives.
@@ -125,13 +111,9 @@ async fn every_fixture_streamed_gives_the_records_polling_gives() {
         if !name.ends_with(".json") || name.starts_with("v1-") {
             continue;
         }
-        let (master, running, doc) = following(|m| document(&name, m), json!({})).await;
+        let (master, running, doc) = following(&name, Api::stream(15.0), json!({})).await;
         until_served(&running, &doc, &name).await;
-        assert_eq!(
-            master.state().subscriptions.load(std::sync::atomic::Ordering::SeqCst),
-            1,
-            "{name}"
-        );
+        assert_eq!(subscriptions(&master), 1, "{name}");
         assert!(!served(&running).is_empty(), "{name}");
         running.shutdown().await;
         checked += 1;
@@ -148,7 +130,7 @@ fn running_task(id: &str, name: &str, agent: &str, port: u16) -> Value {
 
 #[tokio::test]
 async fn events_reach_the_records_in_service() {
-    let (master, running, mut doc) = following(|m| document(FIXTURE, m), json!({})).await;
+    let (master, running, mut doc) = following(FIXTURE, Api::stream(15.0), json!({})).await;
     until_served(&running, &doc, "subscribed").await;
     let fid = framework_id(&doc, 0);
     let agent = doc["slaves"][0]["id"].as_str().unwrap().to_owned();
@@ -188,7 +170,7 @@ async fn events_reach_the_records_in_service() {
     until_served(&running, &doc, "agent removed").await;
 
     // One stream all along.
-    assert_eq!(master.state().subscriptions.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(subscriptions(&master), 1);
     let text = metrics(&running).await;
     assert!(text.contains("mesos_dns_state_source{source=\"stream\",reason=\"\"} 1"), "{text}");
     assert!(text.contains("mesos_dns_stream_events_total{type=\"TASK_UPDATED\"} 3"), "{text}");
@@ -199,9 +181,8 @@ async fn events_reach_the_records_in_service() {
 #[tokio::test]
 async fn broken_streams_are_subscribed_to_again_and_the_records_stay() {
     let cap = json!({"stateMaxMegabytes": 1});
-    let (master, running, doc) = following(|m| document(FIXTURE, m), cap).await;
+    let (master, running, doc) = following(FIXTURE, Api::stream(15.0), cap).await;
     until_served(&running, &doc, "subscribed").await;
-    let subscriptions = || master.state().subscriptions.load(std::sync::atomic::Ordering::SeqCst);
     let before = served(&running);
     let cuts: [(&str, &dyn Fn()); 3] = [
         ("cut mid-record", &|| {
@@ -214,47 +195,36 @@ async fn broken_streams_are_subscribed_to_again_and_the_records_stay() {
     for (n, (what, cut)) in cuts.iter().enumerate() {
         cut();
         let want = n + 2;
-        wait_for(10, what, || subscriptions() >= want).await;
+        wait_for(10, what, || subscriptions(&master) >= want).await;
         assert_eq!(served(&running), before, "{what}");
     }
     // A record over the cap breaks the stream too, never the server.
     master.state().send_raw(Bytes::from(format!("{}\n", 2u64 << 20)));
-    wait_for(10, "over the cap", || subscriptions() >= 5).await;
+    wait_for(10, "over the cap", || subscriptions(&master) >= 5).await;
     assert_eq!(served(&running), before);
     running.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_silent_stream_is_given_up_after_three_heartbeats() {
-    let master = FakeMaster::start(Behaviour::Status(503)).await;
-    let doc = document(FIXTURE, &master);
-    master.state().set_document(&doc);
-    master.state().set_api(Api::stream(0.2));
-    let running = start_with_masters(test_config(&[master.addr], json!({}))).await;
-    wait_loaded(&running).await;
-    let subscriptions = || master.state().subscriptions.load(std::sync::atomic::Ordering::SeqCst);
+    let (master, running, _) = following(FIXTURE, Api::stream(0.2), json!({})).await;
     let started = Instant::now();
-    wait_for(5, "a second subscription", || subscriptions() >= 2).await;
+    wait_for(5, "a second subscription", || subscriptions(&master) >= 2).await;
     assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
     running.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_master_that_cannot_stream_is_polled_until_it_can() {
-    let master = FakeMaster::start(Behaviour::Status(503)).await;
-    let doc = document(FIXTURE, &master);
-    master.state().set_document(&doc);
     // Api::Absent: 404, a master before the operator API.
-    let running = start_with_masters(test_config(&[master.addr], with_http())).await;
-    wait_loaded(&running).await;
+    let (master, running, doc) = following(FIXTURE, Api::Absent, json!({})).await;
     until_served(&running, &doc, "polled").await;
     wait_metrics(&running, 5, "mesos_dns_state_source{source=\"poll\",reason=\"").await;
 
     // The master is upgraded: the stream is taken up again (after ten
     // polls; `refreshSeconds` is 1 here).
     master.state().set_api(Api::stream(15.0));
-    let subscriptions = || master.state().subscriptions.load(std::sync::atomic::Ordering::SeqCst);
-    wait_for(15, "the stream taken up", || subscriptions() >= 1).await;
+    wait_for(15, "the stream taken up", || subscriptions(&master) >= 1).await;
     wait_metrics(&running, 5, "source=\"stream\"").await;
 
     // A Mesos 1.0 master streams events without task statuses: polled.
@@ -274,7 +244,7 @@ async fn a_master_that_does_not_lead_redirects_to_the_one_that_does() {
     follower.state().set_api(Api::Redirect(leader.addr));
     let running = start_with_masters(test_config(&[follower.addr], json!({}))).await;
     wait_loaded(&running).await;
-    assert_eq!(leader.state().subscriptions.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(subscriptions(&leader), 1);
     let snapshot = running.current.load_full().unwrap();
     assert_eq!(snapshot.leader.as_deref(), Some(leader.addr.to_string().as_str()));
     running.shutdown().await;
@@ -282,13 +252,8 @@ async fn a_master_that_does_not_lead_redirects_to_the_one_that_does() {
 
 #[tokio::test]
 async fn a_stream_refused_for_now_is_retried_and_the_masters_polled_meanwhile() {
-    let master = FakeMaster::start(Behaviour::Status(503)).await;
-    let doc = document(FIXTURE, &master);
-    master.state().set_document(&doc);
     // 503: a master that has not finished recovering, or no leader yet.
-    master.state().set_api(Api::Status(503));
-    let running = start_with_masters(test_config(&[master.addr], with_http())).await;
-    wait_loaded(&running).await;
+    let (_master, running, doc) = following(FIXTURE, Api::Status(503), json!({})).await;
     until_served(&running, &doc, "polled").await;
     wait_metrics(&running, 5, "mesos_dns_stream_resubscriptions_total{cause=\"connect\"} 3").await;
     wait_metrics(&running, 5, "reason=\"stream stopped: connect\"").await;

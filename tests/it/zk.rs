@@ -491,19 +491,32 @@ async fn served_leader_port(http: u16) -> Option<String> {
     target.rsplit_once(':').map(|(_, p)| p.to_owned())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_binary_follows_the_leader_in_zookeeper() {
-    logs::init();
-    bounded(Duration::from_secs(60), async {
+/// Two masters serving the fixture, A a member in ZooKeeper under
+/// `path`, and the binary following it (its refresh period an hour).
+struct TwoMasters {
+    members: zk::Client,
+    path: &'static str,
+    a: harness::FakeMaster,
+    b: harness::FakeMaster,
+    node_a: String,
+    http: u16,
+    binary: harness::Server,
+}
+
+impl TwoMasters {
+    async fn start(path: &'static str, api: Option<harness::Api>) -> TwoMasters {
         use harness::{FIXTURE, FakeMaster};
         let server = shared_server().await;
         let members = client(server).await;
-        let path = "/e2e/mesos";
         members.mkdir(path, &open()).await.unwrap();
         let a = FakeMaster::leading(FIXTURE).await;
         let b = FakeMaster::leading(FIXTURE).await;
+        if let Some(api) = api {
+            for m in [&a, &b] {
+                m.state().set_api(api.clone());
+            }
+        }
         let node_a = add_member(&members, path, &master_info("127.0.0.1", a.addr.port())).await;
-
         let http = free_port();
         let binary = run_binary(&serde_json::json!({
             "zk": server.url(path),
@@ -512,25 +525,47 @@ async fn the_binary_follows_the_leader_in_zookeeper() {
             "httpListener": "127.0.0.1", "httpport": http,
             "externalon": false,
         }));
-        let a_port = a.addr.port().to_string();
-        let log = || binary.log();
+        TwoMasters { members, path, a, b, node_a, http, binary }
+    }
+
+    /// A steps down, B is elected.
+    async fn fail_over(&self) {
+        let b = master_info("127.0.0.1", self.b.addr.port());
+        add_member(&self.members, self.path, &b).await;
+        self.members.delete(&self.node_a, None).await.unwrap();
+    }
+
+    /// Wait until `cond` holds (asked every 20 ms), or fail after 20 s
+    /// with `what` and the server's log.
+    async fn until(&self, what: &str, mut cond: impl AsyncFnMut() -> bool) {
         let started = Instant::now();
-        while served_leader_port(http).await.as_deref() != Some(a_port.as_str()) {
-            assert!(started.elapsed() < Duration::from_secs(20), "never served A:\n{}", log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        while !cond().await {
+            let log = self.binary.log();
+            assert!(started.elapsed() < Duration::from_secs(20), "never {what}:\n{log}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The port of the leader the server's records name.
+    async fn leader_port(&self) -> Option<String> {
+        served_leader_port(self.http).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_follows_the_leader_in_zookeeper() {
+    logs::init();
+    bounded(Duration::from_secs(60), async {
+        let t = TwoMasters::start("/e2e/mesos", None).await;
         // master0 is the leader from ZooKeeper's member list.
+        let a_port = t.a.addr.port().to_string();
+        t.until("served A", async || t.leader_port().await.as_deref() == Some(&a_port)).await;
         // A steps down, B is elected: records follow at once, well before
         // the hour-long refresh period.
-        add_member(&members, path, &master_info("127.0.0.1", b.addr.port())).await;
-        members.delete(&node_a, None).await.unwrap();
-        let b_port = b.addr.port().to_string();
-        let started = Instant::now();
-        while served_leader_port(http).await.as_deref() != Some(b_port.as_str()) {
-            assert!(started.elapsed() < Duration::from_secs(20), "never served B:\n{}", log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(b.hits.load(Ordering::SeqCst) >= 1);
+        t.fail_over().await;
+        let b_port = t.b.addr.port().to_string();
+        t.until("served B", async || t.leader_port().await.as_deref() == Some(&b_port)).await;
+        assert!(t.b.hits.load(Ordering::SeqCst) >= 1);
     })
     .await;
 }
@@ -559,63 +594,28 @@ fn task_added(master: &harness::FakeMaster, name: &str) -> serde_json::Value {
 async fn the_binary_follows_the_leaders_event_stream_through_zookeeper() {
     logs::init();
     bounded(Duration::from_secs(60), async {
-        use harness::{Api, FIXTURE, FakeMaster};
-        let server = shared_server().await;
-        let members = client(server).await;
-        let path = "/e2e-stream/mesos";
-        members.mkdir(path, &open()).await.unwrap();
-        let a = FakeMaster::leading(FIXTURE).await;
-        let b = FakeMaster::leading(FIXTURE).await;
-        for m in [&a, &b] {
-            m.state().set_api(Api::stream(15.0));
-        }
-        let node_a = add_member(&members, path, &master_info("127.0.0.1", a.addr.port())).await;
-        let http = free_port();
-        let binary = run_binary(&serde_json::json!({
-            "zk": server.url(path),
-            "refreshSeconds": 3600,
-            "listener": "127.0.0.1", "port": free_port(),
-            "httpListener": "127.0.0.1", "httpport": http,
-            "externalon": false,
-        }));
-        let log = || binary.log();
-        let subscribed = |m: &FakeMaster| m.state().subscriptions.load(Ordering::SeqCst);
+        let t = TwoMasters::start("/e2e-stream/mesos", Some(harness::Api::stream(15.0))).await;
+        let (a, b, http) = (&t.a, &t.b, t.http);
+        let subscribed = |m: &harness::FakeMaster| m.state().subscriptions.load(Ordering::SeqCst);
         let fname = harness::operator::framework_name(&a.state().document(), 0);
-        let wait = |what: String| {
-            let started = Instant::now();
-            move |done: bool| {
-                assert!(started.elapsed() < Duration::from_secs(20), "never {what}:\n{}", log());
-                done
-            }
-        };
+        let (from_a, from_b) = (format!("from-a.{fname}.mesos"), format!("from-b.{fname}.mesos"));
         // A leads: the server follows its stream, and A's events show.
-        let until = wait("subscribed to A".into());
-        while !until(subscribed(&a) >= 1 && served_leader_port(http).await.is_some()) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        a.state().send(&task_added(&a, "from-a"));
-        let until = wait("served A's task".into());
-        while !until(hosts(http, &format!("from-a.{fname}.mesos")).await) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        t.until("subscribed to A", async || subscribed(a) >= 1 && t.leader_port().await.is_some())
+            .await;
+        a.state().send(&task_added(a, "from-a"));
+        t.until("served A's task", async || hosts(http, &from_a).await).await;
         // A steps down, B is elected: the server subscribes to B at once,
         // well before the hour-long refresh period.
-        add_member(&members, path, &master_info("127.0.0.1", b.addr.port())).await;
-        members.delete(&node_a, None).await.unwrap();
+        t.fail_over().await;
         let b_port = b.addr.port().to_string();
-        let until = wait("followed B".into());
-        while !until(
-            subscribed(&b) >= 1 && served_leader_port(http).await.as_deref() == Some(&b_port),
-        ) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        b.state().send(&task_added(&b, "from-b"));
-        let until = wait("served B's task".into());
-        while !until(hosts(http, &format!("from-b.{fname}.mesos")).await) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        t.until("followed B", async || {
+            subscribed(b) >= 1 && t.leader_port().await.as_deref() == Some(&b_port)
+        })
+        .await;
+        b.state().send(&task_added(b, "from-b"));
+        t.until("served B's task", async || hosts(http, &from_b).await).await;
         // B's state does not hold A's task.
-        assert!(!hosts(http, &format!("from-a.{fname}.mesos")).await, "{}", log());
+        assert!(!hosts(http, &from_a).await, "{}", t.binary.log());
     })
     .await;
 }

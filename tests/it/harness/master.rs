@@ -162,11 +162,7 @@ impl Default for MasterState {
 async fn master_handler(AxState(s): AxState<MasterState>, uri: Uri, h: HeaderMap) -> Response {
     s.hits.fetch_add(1, Ordering::SeqCst);
     if !(s.allow)(&h) {
-        return Response::builder()
-            .status(StatusCode::UNAUTHORIZED)
-            .header(header::WWW_AUTHENTICATE, "Basic realm=\"mesos\"")
-            .body(Body::empty())
-            .unwrap();
+        return unauthorized();
     }
     let behaviour = s.behaviour.lock().unwrap().clone();
     let path = uri.path();
@@ -185,11 +181,7 @@ async fn master_handler(AxState(s): AxState<MasterState>, uri: Uri, h: HeaderMap
 
 async fn api_handler(AxState(s): AxState<MasterState>, h: HeaderMap, body: Bytes) -> Response {
     if !(s.allow)(&h) {
-        return Response::builder()
-            .status(StatusCode::UNAUTHORIZED)
-            .header(header::WWW_AUTHENTICATE, "Basic realm=\"mesos\"")
-            .body(Body::empty())
-            .unwrap();
+        return unauthorized();
     }
     let call: Value = serde_json::from_slice(&body).unwrap_or_default();
     let api = s.api.lock().unwrap().clone();
@@ -248,6 +240,15 @@ async fn api_handler(AxState(s): AxState<MasterState>, h: HeaderMap, body: Bytes
         }
         _ => json_response(400, Vec::new()),
     }
+}
+
+/// 401 with a `WWW-Authenticate: Basic` challenge.
+fn unauthorized() -> Response {
+    Response::builder()
+        .status(StatusCode::UNAUTHORIZED)
+        .header(header::WWW_AUTHENTICATE, "Basic realm=\"mesos\"")
+        .body(Body::empty())
+        .unwrap()
 }
 
 /// A response with a JSON content type.
