@@ -11,7 +11,8 @@ its TASK_ADDED to that answer is its propagation time.
 
 Usage: bench/propagation.py BINARY [TASKS] [RATE] [DURATION]
 Environment: SETTLE, seconds between the first records and the first event
-(default: 1 per 20,000 tasks, at least 2).
+(default: 1 per 20,000 tasks, at least 2); ENUMERATE=1 also fetches
+/v1/enumerate every 2 s meanwhile and times it (each asks for a full compile).
 Prints one line of results: propagation p50/p99/max, server CPU per event,
 RSS, and probes that never resolved (lost).
 """
@@ -25,10 +26,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FW = "20261122-000000-1-5050-0000-0001"
+ENUMERATE = os.environ.get("ENUMERATE", "") not in ("", "0")
 
 
 def v1_task(t):
@@ -190,9 +193,10 @@ def main():
     work = tempfile.mkdtemp(prefix="propagation-")
     config = os.path.join(work, "config.json")
     with open(config, "w") as f:
+        hport = free_port()
         json.dump({"masters": [f"127.0.0.1:{mport}"], "listener": "127.0.0.1", "port": dport,
-                   "httpon": False, "externalon": False, "refreshSeconds": 60,
-                   "stateTimeoutSeconds": 60}, f)
+                   "httpon": bool(ENUMERATE), "httpport": hport, "httpListener": "127.0.0.1",
+                   "externalon": False, "refreshSeconds": 60, "stateTimeoutSeconds": 60}, f)
     log = open(os.path.join(work, "server.log"), "w")
     proc = subprocess.Popen([binary, "-config", config] + os.environ.get("SERVER_ARGS", "").split(),
                             stdout=log, stderr=log)
@@ -217,6 +221,16 @@ def main():
             perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(dport), "-d", qfile,
                                      "-l", str(int(duration)), "-Q", str(qps), "-c", "2", "-q", "200"],
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # With ENUMERATE=1, /v1/enumerate is fetched every 2 s meanwhile
+        # (each asks for a full compile): request → whole body.
+        fetches, done = [], threading.Event()
+        def enumerate_meanwhile():
+            while not done.wait(2):
+                asked = time.monotonic()
+                urllib.request.urlopen(f"http://127.0.0.1:{hport}/v1/enumerate", timeout=60).read()
+                fetches.append(time.monotonic() - asked)
+        if ENUMERATE:
+            threading.Thread(target=enumerate_meanwhile, daemon=True).start()
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         times, lost, events, n = [], 0, 0, 0
         slow = []
@@ -259,6 +273,12 @@ def main():
                         slow.append(f"{sent - t0:.1f}s:{took * 1000:.0f}ms")
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(proc.pid) - cpu0
+        done.set()
+        if fetches:
+            fetches.sort()
+            enumerated = f" enumerate(n={len(fetches)} p50={fetches[len(fetches) // 2] * 1000:.0f}ms max={fetches[-1] * 1000:.0f}ms)"
+        else:
+            enumerated = ""
         dns_lost = ""
         if perf:
             out = perf.communicate()[0]
@@ -270,7 +290,7 @@ def main():
               f"p50={pct(0.5):.1f}ms p99={pct(0.99):.1f}ms max={(times[-1] * 1000 if times else float('nan')):.1f}ms "
               f"cpu_per_event={cpu / max(events, 1) * 1000:.2f}ms cpu_cores={cpu / elapsed:.3f} "
               f"rss={rss_mib(proc.pid):.0f}MiB lost={lost}"
-              + dns_lost + (f" slow(at:took)={','.join(slow)}" if slow else ""))
+              + dns_lost + enumerated + (f" slow(at:took)={','.join(slow)}" if slow else ""))
     finally:
         proc.terminate()
         proc.wait()

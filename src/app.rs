@@ -51,7 +51,7 @@ pub fn run(args: &Args, config: Config) -> anyhow::Result<()> {
             anyhow::bail!("-dump needs -state-file=PATH");
         };
         let records = records_from_file(path, &config)?;
-        let doc = Axfr::new(&records, &config, new_serial());
+        let doc = Axfr::new(records.axfr_records(), &config, new_serial());
         // Buffered: stdout alone writes each line with its own syscall.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, &doc)?;

@@ -6,13 +6,14 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use prometheus_client::encoding::DescriptorEncoder;
+use tokio::sync::{Notify, watch};
 
 use crate::metrics::{Export, gauge};
-use crate::records::{RecordSet, RrSet};
+use crate::records::{AxfrRecords, RecordSet, RrSet, Value};
 use crate::zone::{Overlay, Zone, ZoneView};
 
 /// What is in service: the zone for DNS and the record set for HTTP.
@@ -29,6 +30,8 @@ pub struct Snapshot {
     pub leader: Option<String>,
     /// When it was published.
     pub loaded_at: SystemTime,
+    /// When the state `records` were generated from was taken.
+    pub state_taken: Instant,
     /// How long each stage of the refresh that made it took.
     pub timings: Timings,
     /// When the masters last confirmed these records current, in
@@ -38,7 +41,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// A snapshot published now.
+    /// A snapshot published now (of a state taken now: see
+    /// [`Snapshot::taken`]).
     pub fn new(zone: Zone, records: RecordSet, leader: Option<String>, timings: Timings) -> Self {
         let now = SystemTime::now();
         Snapshot {
@@ -47,6 +51,7 @@ impl Snapshot {
             records: Arc::new(records),
             leader,
             loaded_at: now,
+            state_taken: Instant::now(),
             timings,
             confirmed: AtomicU64::new(millis(now)),
         }
@@ -61,9 +66,15 @@ impl Snapshot {
             records: Arc::clone(&base.records),
             leader: base.leader.clone(),
             loaded_at: now,
+            state_taken: base.state_taken,
             timings: Timings::default(),
             confirmed: AtomicU64::new(millis(now)),
         }
+    }
+
+    /// The same, of a state taken at `taken`.
+    pub fn taken(self, taken: Instant) -> Self {
+        Snapshot { state_taken: taken, ..self }
     }
 
     /// What DNS answers from: the zone through its overlay.
@@ -78,6 +89,35 @@ impl Snapshot {
             Some(now) => now,
             None => self.records.get(name),
         }
+    }
+
+    /// Every name holding records in the newest version, with the record
+    /// set that holds them, sorted: the records of `/v1/axfr`.
+    pub fn axfr_records(&self) -> AxfrRecords<'_> {
+        let Some(overlay) = &self.overlay else {
+            return self.records.axfr_records();
+        };
+        let base = self.records.names().filter(|&id| !overlay.overrides(self.records.name(id)));
+        AxfrRecords::new(base.map(|id| (&*self.records, id)).chain(overlay.with_records()))
+    }
+
+    /// The SRV records of the newest version whose target is `target`:
+    /// (owner name, port).
+    pub fn srv_targeting(&self, target: &str) -> Vec<(&str, u16)> {
+        let mut out = self.records.srv_targeting(target);
+        if let Some(overlay) = &self.overlay {
+            out.retain(|(owner, _)| !overlay.overrides(owner));
+            for (rs, id) in overlay.with_records() {
+                for value in rs.values(id) {
+                    if let Value::Srv { target: t, port } = value
+                        && rs.name(t) == target
+                    {
+                        out.push((rs.name(id), port));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The serial of the newest version: the SOA's.
@@ -112,9 +152,82 @@ pub struct Timings {
     pub compile: Duration,
 }
 
-/// The current snapshot, swapped atomically; readers never wait. Empty
-/// until the first state has loaded.
-pub type Current = Arc<ArcSwapOption<Snapshot>>;
+/// The snapshot in service, shared by the refresh loop and the servers.
+pub type Current = Arc<Published>;
+
+/// The snapshot in service, swapped atomically (readers never wait; empty
+/// until the first state has loaded), with a signal of each swap for those
+/// who wait for the records to change.
+#[derive(Debug)]
+pub struct Published {
+    slot: ArcSwapOption<Snapshot>,
+    /// How many snapshots have been put in service.
+    swaps: watch::Sender<u64>,
+    /// Asks the refresh loop for a full compile now.
+    wanted: Notify,
+}
+
+impl Default for Published {
+    fn default() -> Self {
+        Published {
+            slot: ArcSwapOption::empty(),
+            swaps: watch::Sender::new(0),
+            wanted: Notify::new(),
+        }
+    }
+}
+
+impl Published {
+    /// The snapshot in service, borrowed for a short read.
+    pub fn load(&self) -> arc_swap::Guard<Option<Arc<Snapshot>>> {
+        self.slot.load()
+    }
+
+    /// The snapshot in service, held as long as needed.
+    pub fn load_full(&self) -> Option<Arc<Snapshot>> {
+        self.slot.load_full()
+    }
+
+    /// Put `snapshot` in service; the one it replaces is returned.
+    pub fn swap(&self, snapshot: Arc<Snapshot>) -> Option<Arc<Snapshot>> {
+        let old = self.slot.swap(Some(snapshot));
+        self.swaps.send_modify(|n| *n = n.wrapping_add(1));
+        old
+    }
+
+    /// Wakes its holder at each swap.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.swaps.subscribe()
+    }
+
+    /// A snapshot whose record set is whole (no overlay over it, or one
+    /// compiled from a state taken after this call): what the views of the
+    /// whole record set (`/v1/enumerate`) read. With live records this asks
+    /// for a full compile and waits for it, at most `limit`; then, or
+    /// without records, it settles for the snapshot in service.
+    pub async fn whole(&self, limit: Duration) -> Option<Arc<Snapshot>> {
+        let asked = Instant::now();
+        let mut changes = self.changes();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let s = self.load_full()?;
+            if s.overlay.is_none() || s.state_taken >= asked {
+                return Some(s);
+            }
+            self.wanted.notify_one();
+            let changed = tokio::time::timeout_at(deadline, changes.changed()).await;
+            if !matches!(changed, Ok(Ok(()))) {
+                return self.load_full();
+            }
+        }
+    }
+
+    /// Resolves when someone waits for a whole record set
+    /// ([`Published::whole`]).
+    pub async fn compile_wanted(&self) {
+        self.wanted.notified().await;
+    }
+}
 
 /// The serial of a zone made now: seconds since the epoch, as the original
 /// numbers its zones.

@@ -41,6 +41,9 @@ async fn with_timeout(req: axum::extract::Request, next: axum::middleware::Next)
     }
 }
 
+/// The longest `/v1/enumerate` waits for a full compile.
+const WHOLE_WAIT: Duration = Duration::from_secs(30);
+
 /// The routes; `/v1/enumerate` and `/v1/axfr` only with `enumerationon`.
 pub fn router(api: Arc<Api>) -> Router {
     let mut r = Router::new()
@@ -105,11 +108,6 @@ fn normalize(name: &str) -> Result<String, Box<Response>> {
         )));
     }
     Ok(dom)
-}
-
-/// The records in service (empty before the first load).
-fn with_records<T>(api: &Api, f: impl FnOnce(&RecordSet, Option<&Snapshot>) -> T) -> T {
-    with_snapshot(api.current.load().as_deref(), f)
 }
 
 /// The records of `snapshot`, empty without one.
@@ -202,9 +200,12 @@ async fn ports(State(api): Shared, Path(host): Path<String>) -> Response {
         Ok(d) => d,
         Err(e) => return *e,
     };
-    let out: Vec<PortRecord> = with_records(&api, |rs, _| {
-        let mut out: Vec<PortRecord> = rs
-            .srv_targeting(&dom)
+    let snapshot = api.current.load_full();
+    let out: Vec<PortRecord> = {
+        let mut out: Vec<PortRecord> = snapshot
+            .as_deref()
+            .map(|s| s.srv_targeting(&dom))
+            .unwrap_or_default()
             .into_iter()
             .map(|(service, port)| PortRecord {
                 service: service.to_owned(),
@@ -214,19 +215,25 @@ async fn ports(State(api): Shared, Path(host): Path<String>) -> Response {
             .collect();
         out.sort_by(|a, b| (&a.service, &a.port).cmp(&(&b.service, &b.port)));
         out
-    });
+    };
     records_or_empty(out)
 }
 
+/// The records each task contributed. With live records this waits for
+/// a full compile of a state at least as new as the request (at most
+/// [`WHOLE_WAIT`]): which task owns a record shared by several is only
+/// known in a compile of the whole cluster.
 async fn enumerate(State(api): Shared) -> Response {
-    stream_json(api.current.load_full(), |out, rs, _| serde_json::to_writer(out, &rs.enumeration()))
+    let snapshot = api.current.whole(WHOLE_WAIT).await;
+    stream_json(snapshot, |out, rs, _| serde_json::to_writer(out, &rs.enumeration()))
 }
 
+/// The newest version's records, its serial the SOA's.
 async fn axfr(State(api): Shared) -> Response {
     let config = Arc::clone(&api.config);
-    stream_json(api.current.load_full(), move |out, rs, snap| {
-        let serial = snap.map_or(0, |s| s.zone.serial);
-        serde_json::to_writer(out, &Axfr::new(rs, &config, serial))
+    stream_json(api.current.load_full(), move |out, rs, snap| match snap {
+        Some(s) => serde_json::to_writer(out, &Axfr::new(s.axfr_records(), &config, s.serial())),
+        None => serde_json::to_writer(out, &Axfr::new(rs.axfr_records(), &config, 0)),
     })
 }
 

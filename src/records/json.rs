@@ -20,9 +20,7 @@ impl RecordSet {
 
     /// The `Records` member of `/v1/axfr` (names sorted here, once).
     pub fn axfr_records(&self) -> AxfrRecords<'_> {
-        let mut names: Vec<(&str, NameId)> = self.names().map(|id| (self.name(id), id)).collect();
-        names.sort_unstable();
-        AxfrRecords { rs: self, sorted: names.into_iter().map(|(_, id)| id).collect() }
+        AxfrRecords::new(self.names().map(|id| (self, id)))
     }
 
     fn range<'s, T>(items: &'s [T], r: &Range<u32>) -> &'s [T] {
@@ -35,9 +33,19 @@ impl RecordSet {
 /// name left out of a map it has no records for. Serialized straight from
 /// the record set, a name at a time: the document is never whole in memory.
 pub struct AxfrRecords<'a> {
-    rs: &'a RecordSet,
-    /// Every name holding records, in name order.
-    sorted: Vec<NameId>,
+    /// Every name holding records, in name order, with the record set
+    /// that holds its records.
+    sorted: Vec<(&'a RecordSet, NameId)>,
+}
+
+impl<'a> AxfrRecords<'a> {
+    /// The names of `named`, each with its records in the record set
+    /// beside it (a version's names can be in several), sorted.
+    pub fn new(named: impl IntoIterator<Item = (&'a RecordSet, NameId)>) -> Self {
+        let mut sorted: Vec<_> = named.into_iter().collect();
+        sorted.sort_unstable_by(|(a, x), (b, y)| a.name(*x).cmp(b.name(*y)));
+        AxfrRecords { sorted }
+    }
 }
 
 impl Serialize for AxfrRecords<'_> {
@@ -56,11 +64,11 @@ struct TypeMap<'r, 'a>(&'r AxfrRecords<'a>, RecordType);
 impl Serialize for TypeMap<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use std::fmt::Write;
-        let (AxfrRecords { rs, sorted }, rtype) = (self.0, self.1);
+        let (AxfrRecords { sorted }, rtype) = (self.0, self.1);
         let mut map = s.serialize_map(None)?;
         // A name's values as text, one after another in `text`.
         let (mut text, mut spans) = (String::new(), Vec::<Range<usize>>::new());
-        for &id in sorted {
+        for &(rs, id) in sorted {
             text.clear();
             spans.clear();
             for value in rs.values(id).filter(|v| v.rtype() == rtype) {
@@ -100,7 +108,7 @@ pub struct Axfr<'a> {
 
 impl<'a> Axfr<'a> {
     /// The document for `records`, served under `config` as zone `serial`.
-    pub fn new(records: &'a RecordSet, config: &Config, serial: u32) -> Axfr<'a> {
+    pub fn new(records: AxfrRecords<'a>, config: &Config, serial: u32) -> Axfr<'a> {
         Axfr {
             ttl: config.ttl,
             serial,
@@ -108,7 +116,7 @@ impl<'a> Axfr<'a> {
             mname: config.soa_mname.clone(),
             rname: config.soa_rname.clone(),
             domain: config.domain.clone(),
-            records: records.axfr_records(),
+            records,
         }
     }
 }

@@ -458,6 +458,11 @@ impl Refresher {
                 () = self.trigger.notified() => {
                     break Ended::Stopped(Cause::Resync, "asked to load the state again".into());
                 }
+                () = self.current.compile_wanted() => {
+                    // A view of the whole record set was asked for.
+                    next_compaction = Instant::now();
+                    continue;
+                }
             };
             let bytes = match read {
                 None => {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
 use prometheus_client::encoding::DescriptorEncoder;
 use tokio::sync::{Notify, watch};
 
@@ -20,7 +19,7 @@ use crate::detect::{DetectStats, Masters};
 use crate::fetch::{Fetcher, candidates, upid_address};
 use crate::generate::{HostResolver, generate};
 use crate::metrics::{AtomicHistogram, Export, SLOW_BUCKETS, counter, histogram};
-use crate::snapshot::{Current, Snapshot, Timings, next_serial};
+use crate::snapshot::{Current, Published, Snapshot, Timings, next_serial};
 use crate::state::State;
 use crate::zone::Zone;
 
@@ -170,7 +169,7 @@ impl Refresher {
             config,
             source,
             resolver,
-            current: Arc::new(ArcSwapOption::empty()),
+            current: Arc::new(Published::default()),
             stats: Arc::new(RefreshStats::default()),
             stream: Arc::new(StreamStats::default()),
             trigger: Arc::new(Notify::new()),
@@ -335,6 +334,7 @@ impl Refresher {
         let config = Arc::clone(&self.config);
         let resolver = Arc::clone(&self.resolver);
         let serial = next_serial(self.current.load().as_ref().map(|s| s.serial()));
+        let taken = Instant::now();
         move || {
             let started = Instant::now();
             let records = generate(&state, &config, &masters, resolver.as_ref())?;
@@ -344,14 +344,14 @@ impl Refresher {
             let zone = Zone::compile(&records, &config, serial);
             let timings =
                 Timings { parse, generate: generated - started, compile: generated.elapsed() };
-            Ok(Snapshot::new(zone, records, leader, timings))
+            Ok(Snapshot::new(zone, records, leader, timings).taken(taken))
         }
     }
 
     /// Put `snapshot` in service.
     fn swap(&self, snapshot: Snapshot) -> Arc<Snapshot> {
         let snapshot = Arc::new(snapshot);
-        let old = self.current.swap(Some(Arc::clone(&snapshot)));
+        let old = self.current.swap(Arc::clone(&snapshot));
         let published = Arc::clone(&snapshot);
         // Freeing a big record set takes a while: not on the async threads.
         // Then hand the memory the refresh freed back to the system, so the

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::{Node, Span, Zone};
 use crate::proto::{name_text, wire_name};
 use crate::records::live::Standing;
-use crate::records::{RecordSet, RrSet};
+use crate::records::{NameId, RecordSet, RrSet};
 
 /// The names one version changed: their records, compiled.
 #[derive(Debug)]
@@ -95,6 +95,22 @@ impl Overlay {
         let wire = wire_name(name)?;
         Some(match &self.names.get(&*wire)?.0 {
             Layer::Records(batch) => batch.records.get(name),
+            Layer::Empty | Layer::Gone => None,
+        })
+    }
+
+    /// Whether it overrides `name` (lower case, fully qualified).
+    pub fn overrides(&self, name: &str) -> bool {
+        wire_name(name).is_some_and(|wire| self.names.contains_key(&*wire))
+    }
+
+    /// The names it gives records, each with the record set of the version
+    /// that changed it last (which holds them).
+    pub fn with_records(&self) -> impl Iterator<Item = (&RecordSet, NameId)> + '_ {
+        self.names.iter().filter_map(|(wire, (layer, _))| match layer {
+            Layer::Records(batch) => {
+                batch.records.find(&name_text(wire)).map(|id| (&batch.records, id))
+            }
             Layer::Empty | Layer::Gone => None,
         })
     }

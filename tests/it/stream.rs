@@ -102,6 +102,31 @@ async fn until_served(r: &Running, doc: &Value, what: &str) -> Duration {
     }
 }
 
+/// `/v1/axfr` and `/v1/enumerate` are what polling `doc` gives, and the
+/// serial is the SOA's.
+async fn views_match(r: &Running, doc: &Value) {
+    let leader: std::net::SocketAddr =
+        doc["leader"].as_str().unwrap().trim_start_matches("master@").parse().unwrap();
+    let config = test_config(&[leader], json!({}));
+    let state = State::from_slice(doc.to_string().as_bytes()).unwrap();
+    let resolver = StaticResolver::localhost_only();
+    let want = generate(&state, &config, &config.masters, &resolver).unwrap();
+    let base = format!("http://{}", r.http_addr.unwrap());
+    let get = |path: &'static str| {
+        let url = format!("{base}{path}");
+        async move {
+            serde_json::from_str::<Value>(&reqwest::get(url).await.unwrap().text().await.unwrap())
+                .unwrap()
+        }
+    };
+    let axfr = get("/v1/axfr").await;
+    assert_eq!(axfr["Records"], serde_json::to_value(want.axfr_records()).unwrap(), "/v1/axfr");
+    let serial = r.current.load_full().unwrap().serial();
+    assert_eq!(axfr["Serial"], serial, "/v1/axfr's serial");
+    let enumerate = get("/v1/enumerate").await;
+    assert_eq!(enumerate, serde_json::to_value(want.enumeration()).unwrap(), "/v1/enumerate");
+}
+
 #[tokio::test]
 async fn every_fixture_streamed_gives_the_records_polling_gives() {
     let dir = fixtures().join("mesos-state");
@@ -143,6 +168,7 @@ async fn events_reach_the_records_in_service() {
     let took = until_served(&running, &doc, "task added").await;
     assert!(served(&running).keys().any(|n| n.starts_with("web.")), "no web name");
     eprintln!("task added: in service after {took:?}");
+    views_match(&running, &doc).await;
 
     // It is killed: a status without records, then a terminal one.
     for state in ["TASK_KILLING", "TASK_KILLED"] {
@@ -168,6 +194,7 @@ async fn events_reach_the_records_in_service() {
         &json!({"type": "AGENT_REMOVED", "agent_removed": {"agent_id": {"value": gone["id"]}}}),
     );
     until_served(&running, &doc, "agent removed").await;
+    views_match(&running, &doc).await;
 
     // One stream all along.
     assert_eq!(subscriptions(&master), 1);
