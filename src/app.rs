@@ -67,6 +67,25 @@ pub fn run(args: &Args, config: Config) -> anyhow::Result<()> {
     runtime.block_on(serve(args, config))
 }
 
+/// Raise the soft limit on open files to the hard one: each held
+/// blocking query and each TCP client is a socket, and the usual soft
+/// limit (1,024) is below the HTTP and DNS connection caps.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct
+    // passed, which lives for both calls.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            let before = limit.rlim_cur;
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                tracing::debug!("open files limit raised from {before} to {}", limit.rlim_max);
+            }
+        }
+    }
+}
+
 /// The server: listeners bound first (a busy port is a start-up error),
 /// then the refresh loop, until SIGTERM or SIGINT.
 async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
@@ -186,6 +205,7 @@ pub async fn start(
     source: Source,
     resolver: Arc<dyn HostResolver + Send + Sync>,
 ) -> anyhow::Result<Running> {
+    raise_open_files_limit();
     let detect_stats = source.detect_stats();
     let refresher = Refresher::new(Arc::clone(&config), source, resolver);
     let current = Arc::clone(&refresher.current);
@@ -253,11 +273,16 @@ pub async fn start(
         }
         exporter.add(Arc::new(InService(Arc::clone(&current))));
         exporter.add(Arc::new(BuildInfo(crate::VERSION)));
-        let api =
-            Arc::new(Api { config: Arc::clone(&config), current: Arc::clone(&current), exporter });
+        let api = Arc::new(Api {
+            config: Arc::clone(&config),
+            current: Arc::clone(&current),
+            exporter,
+            answers: Default::default(),
+        });
         let stopped = Arc::clone(&http_stop);
         http_task = Some(tokio::spawn(async move {
-            let listener = http::CappedListener::new(listener, http::MAX_HTTP_CONNECTIONS);
+            let cap = usize::try_from(api.config.http_max_connections).unwrap_or(usize::MAX);
+            let listener = http::CappedListener::new(listener, cap);
             let served = axum::serve(listener, http::router(api))
                 .with_graceful_shutdown(async move { stopped.notified().await })
                 .await;

@@ -3,9 +3,10 @@
 //! the refresh loop with one atomic pointer swap. Serving reads it and
 //! never waits; nothing here knows how a snapshot was made.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
@@ -32,6 +33,9 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
     /// When the state `records` were generated from was taken.
     pub state_taken: Instant,
+    /// Its place in the order of snapshots put in service: grows with
+    /// each ([`Published::swap`]).
+    pub index: u64,
     /// How long each stage of the refresh that made it took.
     pub timings: Timings,
     /// When the masters last confirmed these records current, in
@@ -52,6 +56,7 @@ impl Snapshot {
             leader,
             loaded_at: now,
             state_taken: Instant::now(),
+            index: 0,
             timings,
             confirmed: AtomicU64::new(millis(now)),
         }
@@ -67,6 +72,7 @@ impl Snapshot {
             leader: base.leader.clone(),
             loaded_at: now,
             state_taken: base.state_taken,
+            index: 0,
             timings: Timings::default(),
             confirmed: AtomicU64::new(millis(now)),
         }
@@ -137,6 +143,36 @@ impl Snapshot {
     }
 }
 
+/// A watch on one name's answer ([`Published::watch`]).
+#[derive(Debug)]
+pub struct NameWatch<'a> {
+    published: &'a Published,
+    name: Box<str>,
+    notify: Arc<Notify>,
+}
+
+impl NameWatch<'_> {
+    /// Resolves at the next swap that may change the name's answer. (Make
+    /// the future, and `enable` it, before reading the snapshot: a swap in
+    /// between then wakes it.)
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Drop for NameWatch<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut watched) = self.published.watched.lock()
+            && let Some((_, holders)) = watched.get_mut(&self.name)
+        {
+            *holders -= 1;
+            if *holders == 0 {
+                watched.remove(&self.name);
+            }
+        }
+    }
+}
+
 fn millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
@@ -156,22 +192,48 @@ pub struct Timings {
 pub type Current = Arc<Published>;
 
 /// The snapshot in service, swapped atomically (readers never wait; empty
-/// until the first state has loaded), with a signal of each swap for those
-/// who wait for the records to change.
+/// until the first state has loaded), with what waiting on it needs: a
+/// signal of each swap, and one per watched name when its answer may have
+/// changed.
 #[derive(Debug)]
 pub struct Published {
     slot: ArcSwapOption<Snapshot>,
-    /// How many snapshots have been put in service.
+    /// The index of the snapshot in service ([`Snapshot::index`]).
     swaps: watch::Sender<u64>,
+    /// The index before the first snapshot of this run.
+    base: u64,
+    /// Watched names (lower case, fully qualified): a signal, and how many
+    /// hold it.
+    watched: Mutex<Watched>,
     /// Asks the refresh loop for a full compile now.
     wanted: Notify,
 }
 
+/// Watched names (lower case, fully qualified): each one's signal, and how
+/// many watches hold it.
+type Watched = HashMap<Box<str>, (Arc<Notify>, usize)>;
+
+/// What a new snapshot changed, for those watching names.
+#[derive(Debug, Clone, Copy)]
+pub enum Changed<'a> {
+    /// Any answer may differ (records built from a whole state).
+    Everything,
+    /// Only these names' answers may differ.
+    Names(&'a [String]),
+    /// No answer differs (the same records compiled afresh).
+    Nothing,
+}
+
 impl Default for Published {
     fn default() -> Self {
+        // Indexes start at this run's start time in milliseconds, times a
+        // thousand: those of an earlier run are below, whatever it did.
+        let base = millis(SystemTime::now()).saturating_mul(1000);
         Published {
             slot: ArcSwapOption::empty(),
-            swaps: watch::Sender::new(0),
+            swaps: watch::Sender::new(base),
+            base,
+            watched: Mutex::new(HashMap::new()),
             wanted: Notify::new(),
         }
     }
@@ -188,11 +250,61 @@ impl Published {
         self.slot.load_full()
     }
 
-    /// Put `snapshot` in service; the one it replaces is returned.
-    pub fn swap(&self, snapshot: Arc<Snapshot>) -> Option<Arc<Snapshot>> {
-        let old = self.slot.swap(Some(snapshot));
-        self.swaps.send_modify(|n| *n = n.wrapping_add(1));
-        old
+    /// Put `snapshot` in service under the next index, and wake those
+    /// watching the names it `changed`. Returns it and the one it replaces.
+    /// (One refresh loop swaps: the index is not raced for.)
+    pub fn swap(
+        &self,
+        mut snapshot: Snapshot,
+        changed: Changed<'_>,
+    ) -> (Arc<Snapshot>, Option<Arc<Snapshot>>) {
+        snapshot.index = self.swaps.borrow().saturating_add(1);
+        let index = snapshot.index;
+        let snapshot = Arc::new(snapshot);
+        let old = self.slot.swap(Some(Arc::clone(&snapshot)));
+        if let Ok(watched) = self.watched.lock() {
+            match changed {
+                Changed::Everything => watched.values().for_each(|(n, _)| n.notify_waiters()),
+                Changed::Names(names) => names
+                    .iter()
+                    .filter_map(|name| watched.get(name.as_str()))
+                    .for_each(|(n, _)| n.notify_waiters()),
+                Changed::Nothing => {}
+            }
+        }
+        self.swaps.send_replace(index);
+        (snapshot, old)
+    }
+
+    /// The index of the snapshot in service; before the first, one below
+    /// any index of this run and above any of an earlier run.
+    pub fn index(&self) -> u64 {
+        *self.swaps.borrow()
+    }
+
+    /// The index before the first snapshot of this run.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// A signal for when the answer at `name` (lower case, fully
+    /// qualified) may have changed, held until the watch is dropped.
+    pub fn watch(&self, name: &str) -> NameWatch<'_> {
+        let notify = match self.watched.lock() {
+            Ok(mut watched) => {
+                let (n, holders) =
+                    watched.entry(name.into()).or_insert_with(|| (Arc::new(Notify::new()), 0));
+                *holders += 1;
+                Arc::clone(n)
+            }
+            Err(_) => Arc::new(Notify::new()),
+        };
+        NameWatch { published: self, name: name.into(), notify }
+    }
+
+    /// How many names are watched.
+    pub fn watched(&self) -> usize {
+        self.watched.lock().map_or(0, |w| w.len())
     }
 
     /// Wakes its holder at each swap.
@@ -304,6 +416,12 @@ impl Export for InService {
             "mesos_dns_leader",
             "The leading master of the records in service",
             &[(vec![("leader", leader.as_str())], 1.0)],
+        )?;
+        gauge(
+            e,
+            "mesos_dns_watched_names",
+            "Names that blocking queries are waiting on",
+            &[(vec![], self.0.watched() as f64)],
         )
     }
 }

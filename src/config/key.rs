@@ -24,6 +24,7 @@ pub const HEALTH_STALE_REFRESHES: &str = "healthStaleRefreshes";
 pub const ALLOW_FORWARD_FROM: &str = "allowForwardFrom";
 pub const STATE_MAX_MEGABYTES: &str = "stateMaxMegabytes";
 pub const STATE_SOURCE: &str = "stateSource";
+pub const HTTP_MAX_CONNECTIONS: &str = "httpMaxConnections";
 pub const SET_TRUNCATE_BIT: &str = "SetTruncateBit";
 pub const ENFORCE_RFC952: &str = "enforceRFC952";
 pub const IP_SOURCES: &str = "IPSources";

@@ -279,6 +279,10 @@ pub struct Config {
     /// poll `/master/state` (`"poll"`).
     #[serde(rename = "StateSource")]
     pub state_source: StateSource,
+    /// Ours: the most HTTP connections served at once, held blocking
+    /// queries included (default 16,384); more wait in the backlog.
+    #[serde(rename = "HttpMaxConnections")]
+    pub http_max_connections: u64,
     /// `SetTruncateBit`: set TC on truncated answers.
     #[serde(rename = "SetTruncateBit")]
     pub set_truncate_bit: bool,
@@ -398,6 +402,7 @@ impl Default for Config {
             health_stale_refreshes: 3,
             allow_forward_from: Vec::new(),
             state_max_megabytes: 256,
+            http_max_connections: 16_384,
             state_source: StateSource::Auto,
             set_truncate_bit: true,
             enforce_rfc952: false,

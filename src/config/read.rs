@@ -71,6 +71,10 @@ impl Config {
                 &mut self.state_max_megabytes,
                 integer(key::STATE_MAX_MEGABYTES, value, 1 << 20)?,
             ),
+            "httpmaxconnections" => set(
+                &mut self.http_max_connections,
+                integer(key::HTTP_MAX_CONNECTIONS, value, 1 << 20)?,
+            ),
             "statesource" => {
                 if let Some(s) = string(key::STATE_SOURCE, value)? {
                     self.state_source = s

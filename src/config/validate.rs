@@ -72,6 +72,7 @@ impl Config {
         positive(key::STATE_TIMEOUT_SECONDS, self.state_timeout_seconds)?;
         positive(key::REFRESH_SECONDS, self.refresh_seconds)?;
         positive(key::STATE_MAX_MEGABYTES, self.state_max_megabytes)?;
+        positive(key::HTTP_MAX_CONNECTIONS, self.http_max_connections)?;
         if self.timeout == 0 {
             self.timeout = 5; // the original's forwarder does the same
         }

@@ -1,12 +1,12 @@
 //! The HTTP listener: a TCP listener that holds at most
-//! [`MAX_HTTP_CONNECTIONS`](super::MAX_HTTP_CONNECTIONS) connections open
+//! `httpMaxConnections` connections open
 //! at once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A TCP listener that holds at most
-/// [`MAX_HTTP_CONNECTIONS`](super::MAX_HTTP_CONNECTIONS) connections
+/// `httpMaxConnections` connections
 /// open at once (hyper already bounds header size and count).
 pub struct CappedListener {
     inner: tokio::net::TcpListener,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,18 +24,22 @@ pub struct Api {
     pub(crate) config: Arc<Config>,
     pub(crate) current: Current,
     pub(crate) exporter: Exporter,
+    /// The lookups' answers and their indexes (blocking queries).
+    pub(crate) answers: Answers,
 }
 
 type Shared = State<Arc<Api>>;
 
-/// The most HTTP connections served at once; more wait in the backlog.
-pub const MAX_HTTP_CONNECTIONS: usize = 256;
-/// The longest a request may take to be answered.
+/// The longest a request may take to be answered (beyond its `wait`, for
+/// a blocking query).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Answers 503 to a request that takes longer than [`REQUEST_TIMEOUT`].
+/// Answers 503 to a request that takes longer than [`REQUEST_TIMEOUT`]
+/// (plus the longest `wait`, for a blocking query).
 async fn with_timeout(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+    let blocking = req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("index=")));
+    let limit = if blocking { REQUEST_TIMEOUT + watch::MAX_WAIT } else { REQUEST_TIMEOUT };
+    match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "request timed out".to_owned()),
     }
@@ -121,35 +125,25 @@ fn with_snapshot<T>(
     }
 }
 
-/// A lookup's records; with none, the original's shape: one record of
-/// empty strings (scripts rely on it).
-fn records_or_empty<T: Serialize + Default>(mut records: Vec<T>) -> Response {
-    if records.is_empty() {
-        records.push(T::default());
-    }
-    axum::Json(records).into_response()
-}
-
 #[derive(Serialize, Default)]
 struct HostRecord {
     host: String,
     ip: String,
 }
 
-async fn hosts(State(api): Shared, Path(host): Path<String>) -> Response {
+async fn hosts(State(api): Shared, Path(host): Path<String>, RawQuery(q): RawQuery) -> Response {
     let dom = match normalize(&host) {
         Ok(d) => d,
         Err(e) => return *e,
     };
-    let snapshot = api.current.load_full();
-    let out: Vec<HostRecord> = {
-        snapshot.as_ref().and_then(|s| s.get(&dom)).map_or_else(Vec::new, |set| {
+    let answer = |snapshot: Option<&Snapshot>| -> Vec<HostRecord> {
+        snapshot.and_then(|s| s.get(&dom)).map_or_else(Vec::new, |set| {
             let v4 = set.a.iter().map(ToString::to_string);
             let v6 = set.aaaa.iter().map(ToString::to_string);
             v4.chain(v6).map(|ip| HostRecord { host: dom.clone(), ip }).collect()
         })
     };
-    records_or_empty(out)
+    watch::lookup(&api, &format!("hosts/{host}"), &dom, q.as_deref(), answer).await
 }
 
 #[derive(Serialize, Default)]
@@ -160,14 +154,17 @@ struct ServiceRecord {
     port: String,
 }
 
-async fn services(State(api): Shared, Path(service): Path<String>) -> Response {
+async fn services(
+    State(api): Shared,
+    Path(service): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let dom = match normalize(&service) {
         Ok(d) => d,
         Err(e) => return *e,
     };
-    let snapshot = api.current.load_full();
-    let get = |name: &str| snapshot.as_ref().and_then(|s| s.get(name));
-    let out: Vec<ServiceRecord> = {
+    let answer = |snapshot: Option<&Snapshot>| -> Vec<ServiceRecord> {
+        let get = |name: &str| snapshot.and_then(|s| s.get(name));
         let mut out = Vec::new();
         for srv in get(&dom).map(|s| s.srv).unwrap_or_default() {
             let target = get(&srv.target).unwrap_or_default();
@@ -184,7 +181,7 @@ async fn services(State(api): Shared, Path(service): Path<String>) -> Response {
         }
         out
     };
-    records_or_empty(out)
+    watch::lookup(&api, &format!("services/{service}"), &dom, q.as_deref(), answer).await
 }
 
 #[derive(Serialize, Default)]
@@ -195,15 +192,13 @@ struct PortRecord {
 }
 
 /// The SRV records whose target is this host (the original answered 501).
-async fn ports(State(api): Shared, Path(host): Path<String>) -> Response {
+async fn ports(State(api): Shared, Path(host): Path<String>, RawQuery(q): RawQuery) -> Response {
     let dom = match normalize(&host) {
         Ok(d) => d,
         Err(e) => return *e,
     };
-    let snapshot = api.current.load_full();
-    let out: Vec<PortRecord> = {
+    let answer = |snapshot: Option<&Snapshot>| -> Vec<PortRecord> {
         let mut out: Vec<PortRecord> = snapshot
-            .as_deref()
             .map(|s| s.srv_targeting(&dom))
             .unwrap_or_default()
             .into_iter()
@@ -216,7 +211,7 @@ async fn ports(State(api): Shared, Path(host): Path<String>) -> Response {
         out.sort_by(|a, b| (&a.service, &a.port).cmp(&(&b.service, &b.port)));
         out
     };
-    records_or_empty(out)
+    watch::lookup(&api, &format!("ports/{host}"), &dom, q.as_deref(), answer).await
 }
 
 /// The records each task contributed. With live records this waits for
@@ -283,6 +278,8 @@ async fn health(State(api): Shared) -> Response {
 
 mod listener;
 mod stream;
+pub mod watch;
 
 pub use listener::CappedListener;
 use stream::stream_json;
+use watch::Answers;

@@ -70,6 +70,9 @@ pub struct LiveIndex {
     free: Vec<u32>,
     contributions: HashMap<Contributor, Vec<(u32, LiveValue)>>,
     changed: HashSet<u32>,
+    /// The targets of SRV records added or removed since the last
+    /// [`LiveIndex::take_retargeted`].
+    retargeted: HashSet<u32>,
 }
 
 impl LiveIndex {
@@ -130,6 +133,7 @@ impl LiveIndex {
                     && let Some(t) = self.targeted.get_mut(target as usize)
                 {
                     t.push(name);
+                    self.retargeted.insert(target);
                 }
             }
         }
@@ -155,6 +159,7 @@ impl LiveIndex {
             && let Some(at) = t.iter().position(|&owner| owner == name)
         {
             t.swap_remove(at);
+            self.retargeted.insert(target);
         }
     }
 
@@ -249,6 +254,13 @@ impl LiveIndex {
         let mut changed: Vec<u32> = changed.into_iter().collect();
         changed.sort_unstable();
         changed.into_iter().map(|id| (id, self.standing(id))).collect()
+    }
+
+    /// The names that SRV records started or stopped naming as their
+    /// target since the last call (what `/v1/hosts/{host}/ports` shows).
+    pub fn take_retargeted(&mut self) -> Vec<String> {
+        let ids: Vec<u32> = self.retargeted.drain().collect();
+        ids.into_iter().map(|id| self.name(id).to_owned()).collect()
     }
 
     /// Forget `ids` if nothing refers to them any more (call after their

@@ -22,7 +22,7 @@ use super::{RefreshError, Refresher, leader_change, millis};
 use crate::fetch::{FetchError, Fetcher, Subscription, candidates};
 use crate::metrics::{AtomicHistogram, Export, counter, gauge, histogram};
 use crate::records::live::LiveIndex;
-use crate::snapshot::{Snapshot, next_serial};
+use crate::snapshot::{Changed, Snapshot, next_serial};
 use crate::state::cluster::{Applied, Cluster, Touched};
 use crate::state::v1::{Event, MasterInfo};
 
@@ -399,18 +399,27 @@ impl Refresher {
                     let serial = next_serial(Some(current.serial()));
                     if let Some(next) = next_version(&current, index, &self.config, serial, version)
                     {
-                        self.swap(next);
+                        self.swap(next.snapshot, Changed::Names(&next.changed));
                     }
                 }
                 if let Some(first) = first.take() {
                     self.stream.propagation.observe(first.elapsed());
                 }
             }
-            let overlaid = self.current.load().as_ref().is_some_and(|s| s.overlay.is_some());
-            if compaction.is_none() && overlaid && Instant::now() >= next_compaction {
-                let build = self.builder(cluster.state(), Some(leader.clone()), Duration::ZERO);
+            let current = self.current.load_full();
+            let overlaid = current.as_ref().filter(|s| s.overlay.is_some());
+            // A full compile of the newest version (nothing applied waits
+            // to be published): the same records, under the same serial.
+            if let Some(s) = overlaid
+                && compaction.is_none()
+                && first.is_none()
+                && Instant::now() >= next_compaction
+            {
+                let build =
+                    self.builder(cluster.state(), Some(leader.clone()), Duration::ZERO, s.serial());
                 compaction = Some((Box::pin(in_background(build)), version, Instant::now()));
             }
+            let overlaid = overlaid.is_some();
             let next = async {
                 match stall {
                     Some(limit) => tokio::time::timeout(limit, sub.next_event()).await.ok(),
@@ -522,7 +531,8 @@ impl Refresher {
             Some(overlay) => Snapshot::with_overlay(&base, overlay),
             None => base,
         };
-        self.swap(folded);
+        // The same answers, compiled afresh.
+        self.swap(folded, Changed::Nothing);
     }
 
     /// Open a stream from the leader, trying the masters in the order a

@@ -40,6 +40,7 @@ impl Generation<'_> {
         // A full build of the same cluster is in service: nothing to lay
         // over it yet.
         index.take_changed();
+        index.take_retargeted();
         Ok(index)
     }
 
@@ -73,6 +74,16 @@ impl Generation<'_> {
     }
 }
 
+/// A version made of what changed.
+#[derive(Debug)]
+pub struct Version {
+    /// The zone in service with the changed names laid over it.
+    pub snapshot: Snapshot,
+    /// The names whose answers may differ from the version before: those
+    /// laid over, and the targets of SRV records added or removed.
+    pub changed: Vec<String>,
+}
+
 /// The version after `current`: the names `index` says changed since the
 /// last version, compiled with `serial`, over `current`'s zone. `None`
 /// when no name changed.
@@ -82,8 +93,9 @@ pub fn next_version(
     config: &Config,
     serial: u32,
     version: u64,
-) -> Option<Snapshot> {
+) -> Option<Version> {
     let changed = index.take_changed();
+    let mut woken = index.take_retargeted();
     if changed.is_empty() {
         return None;
     }
@@ -93,7 +105,8 @@ pub fn next_version(
     let batch = Arc::new(Batch { zone, records });
     let names = changed.iter().map(|&(id, standing)| (index.name(id), standing));
     let overlay = Overlay::with(current.overlay.as_ref(), batch, version, names);
-    let next = Snapshot::with_overlay(current, overlay);
+    let snapshot = Snapshot::with_overlay(current, overlay);
+    woken.extend(changed.iter().map(|&(id, _)| index.name(id).to_owned()));
     index.release(changed.iter().map(|(id, _)| *id));
-    Some(next)
+    Some(Version { snapshot, changed: woken })
 }

@@ -19,7 +19,7 @@ use crate::detect::{DetectStats, Masters};
 use crate::fetch::{Fetcher, candidates, upid_address};
 use crate::generate::{HostResolver, generate};
 use crate::metrics::{AtomicHistogram, Export, SLOW_BUCKETS, counter, histogram};
-use crate::snapshot::{Current, Published, Snapshot, Timings, next_serial};
+use crate::snapshot::{Changed, Current, Published, Snapshot, Timings, next_serial};
 use crate::state::State;
 use crate::zone::Zone;
 
@@ -309,7 +309,7 @@ impl Refresher {
         parse: Duration,
     ) -> Result<Arc<Snapshot>, RefreshError> {
         let snapshot = self.build(state, leader, parse).await?;
-        Ok(self.swap(snapshot))
+        Ok(self.swap(snapshot, Changed::Everything))
     }
 
     /// Generate and compile the records of `state` on a blocking thread.
@@ -319,21 +319,23 @@ impl Refresher {
         leader: Option<String>,
         parse: Duration,
     ) -> Result<Snapshot, RefreshError> {
-        let build = self.builder(state, leader, parse);
+        let serial = next_serial(self.current.load().as_ref().map(|s| s.serial()));
+        let build = self.builder(state, leader, parse, serial);
         tokio::task::spawn_blocking(build).await?
     }
 
-    /// Generating and compiling the records of `state`, to run on a thread.
+    /// Generating and compiling the records of `state` as zone `serial`,
+    /// to run on a thread.
     fn builder(
         &self,
         state: State,
         leader: Option<String>,
         parse: Duration,
+        serial: u32,
     ) -> impl FnOnce() -> Result<Snapshot, RefreshError> + Send + 'static {
         let masters = self.known_masters();
         let config = Arc::clone(&self.config);
         let resolver = Arc::clone(&self.resolver);
-        let serial = next_serial(self.current.load().as_ref().map(|s| s.serial()));
         let taken = Instant::now();
         move || {
             let started = Instant::now();
@@ -348,10 +350,9 @@ impl Refresher {
         }
     }
 
-    /// Put `snapshot` in service.
-    fn swap(&self, snapshot: Snapshot) -> Arc<Snapshot> {
-        let snapshot = Arc::new(snapshot);
-        let old = self.current.swap(Arc::clone(&snapshot));
+    /// Put `snapshot` in service; wake those watching what it `changed`.
+    fn swap(&self, snapshot: Snapshot, changed: Changed<'_>) -> Arc<Snapshot> {
+        let (snapshot, old) = self.current.swap(snapshot, changed);
         let published = Arc::clone(&snapshot);
         // Freeing a big record set takes a while: not on the async threads.
         // Then hand the memory the refresh freed back to the system, so the

@@ -886,6 +886,7 @@ fn redacted_uses_the_original_key_names() {
         "AllowForwardFrom",
         "StateMaxMegabytes",
         "StateSource",
+        "HttpMaxConnections",
         "MesosHTTPSOn",
         "CACertFile",
         "CertFile",

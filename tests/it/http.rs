@@ -302,12 +302,13 @@ async fn health_follows_the_age_of_the_records() {
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_connections_beyond_the_cap_wait_and_the_server_keeps_answering() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let api = Api::start(json!({})).await;
+    const CAP: usize = 64;
+    let api = Api::start(json!({"httpMaxConnections": CAP})).await;
     wait_loaded(&api.running).await;
     let addr = api.running.http_addr.unwrap();
     // Fill every slot with idle connections (a slow-loris client).
     let mut idle = Vec::new();
-    for _ in 0..mesos_dns::http::MAX_HTTP_CONNECTIONS {
+    for _ in 0..CAP {
         idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
     }
     // One more waits for a slot: it gets no answer while all are held.

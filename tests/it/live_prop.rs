@@ -179,7 +179,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
             g.update(&mut index, &cluster, touched).unwrap();
             let serial = current.serial() + 1;
             if let Some(next) = next_version(&current, &mut index, &config, serial, n as u64 + 1) {
-                current = next;
+                current = next.snapshot;
             }
         }
     }

@@ -28,5 +28,6 @@ mod reference;
 mod refresh;
 mod secure;
 mod stream;
+mod watch;
 mod wire_prop;
 mod zk;

@@ -60,7 +60,11 @@ fn document(fixture_name: &str, master: &FakeMaster) -> Value {
 
 /// A master serving `fixture_name` (its [`document`]) and answering the
 /// operator API as `api` says, and the server (serving HTTP) loaded from it.
-async fn following(fixture_name: &str, api: Api, extra: Value) -> (FakeMaster, Running, Value) {
+pub(crate) async fn following(
+    fixture_name: &str,
+    api: Api,
+    extra: Value,
+) -> (FakeMaster, Running, Value) {
     let master = FakeMaster::start(Behaviour::Status(503)).await;
     let doc = document(fixture_name, &master);
     master.state().set_document(&doc);
@@ -147,7 +151,7 @@ async fn every_fixture_streamed_gives_the_records_polling_gives() {
 }
 
 /// A running task of `/master/state` on agent `agent`.
-fn running_task(id: &str, name: &str, agent: &str, port: u16) -> Value {
+pub(crate) fn running_task(id: &str, name: &str, agent: &str, port: u16) -> Value {
     json!({"id": id, "name": name, "slave_id": agent, "state": "TASK_RUNNING",
            "resources": {"ports": format!("[{port}-{port}]")},
            "statuses": [{"state": "TASK_RUNNING", "timestamp": 1.7e9}]})
