@@ -152,6 +152,7 @@ fn go_bool(s: &str) -> Result<bool, String> {
 #[command(
     name = "mesos-dns",
     about = "DNS-based service discovery for Apache Mesos",
+    after_help = "Client mode: mesos-dns watch --help (render config files from the records, again whenever they change)",
     disable_version_flag = true,
     args_override_self = true
 )]

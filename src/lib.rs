@@ -23,6 +23,8 @@
 //!   the REST API, `/metrics` and `/health`. Both read the snapshot.
 //! - [`app`]: the wiring at the top: every component built, the metrics
 //!   exporter, signals and shutdown.
+//! - [`watch`]: the client mode (`mesos-dns watch`), which renders templates
+//!   from servers' HTTP API; it uses nothing else of the crate.
 //!
 //! The leaves, which use nothing else of the crate: [`proto`] (DNS protocol
 //! basics), [`addr`] (host:port and UPID text), [`metrics`] (histograms
@@ -42,6 +44,7 @@ pub mod refresh;
 pub mod dns;
 pub mod http;
 pub mod app;
+pub mod watch;
 
 pub mod addr;
 pub mod memory;

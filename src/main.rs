@@ -12,6 +12,9 @@ use mesos_dns::fetch::SetupError;
 use mesos_dns::{app, cli, config::Config};
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "watch") {
+        return watch();
+    }
     let args = match cli::parse(std::env::args_os()) {
         Ok(args) => args,
         Err(e) if !e.use_stderr() => {
@@ -48,6 +51,48 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("mesos-dns: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `mesos-dns watch …`: the client mode.
+fn watch() -> ExitCode {
+    use mesos_dns::watch::{self, WatchError};
+    let options = match watch::parse(std::env::args_os()) {
+        Ok(options) => options,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line: clap's message without the usage, its lines joined.
+            let text = e.to_string();
+            let message = text.split("\n\nUsage").next().unwrap_or("bad arguments");
+            let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+            let line = line.trim_start_matches("error: ");
+            eprintln!("mesos-dns watch: {line} (see mesos-dns watch --help)");
+            return ExitCode::from(2);
+        }
+    };
+    // What a watch does (each output written, each command run) is its
+    // point: said at the default verbosity.
+    app::init_logging(options.verbosity.saturating_add(1));
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mesos-dns watch: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(watch::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ WatchError::Usage(_)) => {
+            eprintln!("mesos-dns watch: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("mesos-dns watch: {e}");
             ExitCode::FAILURE
         }
     }

@@ -33,8 +33,9 @@ const RANKS: &[(&str, u8)] = &[
     ("refresh", 5),
     ("dns", 5),
     ("http", 5),
-    // The wiring.
+    // The wiring, and the client mode.
     ("app", 6),
+    ("watch", 6),
 ];
 
 fn rank(module: &str) -> Option<u8> {

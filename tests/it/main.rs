@@ -29,5 +29,6 @@ mod refresh;
 mod secure;
 mod stream;
 mod watch;
+mod watch_command;
 mod wire_prop;
 mod zk;

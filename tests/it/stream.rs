@@ -47,7 +47,7 @@ fn served(r: &Running) -> BTreeMap<String, BTreeSet<String>> {
 
 /// `fixture` led by `master`, without framework pids (the operator API
 /// has none: both sides then name frameworks by their hostname).
-fn document(fixture_name: &str, master: &FakeMaster) -> Value {
+pub(crate) fn document(fixture_name: &str, master: &FakeMaster) -> Value {
     let mut doc: Value =
         serde_json::from_slice(&state_with_leader(fixture_name, master.addr)).unwrap();
     for f in doc["frameworks"].as_array_mut().into_iter().flatten() {
