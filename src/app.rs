@@ -279,17 +279,10 @@ pub async fn start(
             exporter,
             answers: Default::default(),
         });
-        let stopped = Arc::clone(&http_stop);
-        http_task = Some(tokio::spawn(async move {
-            let cap = usize::try_from(api.config.http_max_connections).unwrap_or(usize::MAX);
-            let listener = http::CappedListener::new(listener, cap);
-            let served = axum::serve(listener, http::router(api))
-                .with_graceful_shutdown(async move { stopped.notified().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!("http listener stopped: {e}");
-            }
-        }));
+        let cap = usize::try_from(api.config.http_max_connections).unwrap_or(usize::MAX);
+        let listener = http::CappedListener::new(listener, cap);
+        let router = http::router(api);
+        http_task = Some(tokio::spawn(http::serve(listener, router, Arc::clone(&http_stop))));
     }
     tasks.push(tokio::spawn(refresher.run()));
     Ok(Running {

@@ -1,6 +1,7 @@
 //! The HTTP listener: a TCP listener that holds at most
-//! `httpMaxConnections` connections open
-//! at once.
+//! `httpMaxConnections` connections open at once, and the loop that serves
+//! each connection (HTTP/1.1, or HTTP/2 with prior knowledge: a client
+//! holding many blocking queries needs one connection, not one per query).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,4 +83,38 @@ impl tokio::io::AsyncWrite for CappedStream {
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
+}
+
+/// The most concurrent requests (streams) on one HTTP/2 connection: a
+/// client's held blocking queries (`mesos-dns watch` holds all of its
+/// lookups on one connection).
+pub const MAX_STREAMS: u32 = 16_384;
+
+/// Serve `router` on `listener` until `stop` is notified; then requests in
+/// flight get a second to finish (a held blocking query is cut).
+pub async fn serve(
+    mut listener: CappedListener,
+    router: axum::Router,
+    stop: Arc<tokio::sync::Notify>,
+) {
+    use axum::serve::Listener;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http2().max_concurrent_streams(MAX_STREAMS);
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (io, _) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.notified() => break,
+        };
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service.clone());
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("http connection: {e}");
+            }
+        });
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), graceful.shutdown()).await;
 }

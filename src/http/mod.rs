@@ -280,6 +280,6 @@ mod listener;
 mod stream;
 pub mod watch;
 
-pub use listener::CappedListener;
+pub use listener::{CappedListener, serve};
 use stream::stream_json;
 use watch::Answers;

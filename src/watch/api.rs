@@ -83,12 +83,16 @@ pub struct Api {
 }
 
 impl Api {
-    /// A client of `servers` (base URLs: `http://10.0.0.11:8123`).
-    pub fn new(servers: Vec<String>) -> Result<Api, reqwest::Error> {
-        let client = reqwest::Client::builder()
+    /// A client of `servers` (base URLs: `http://10.0.0.11:8123`). Its
+    /// lookups share one HTTP/2 connection per server (the server speaks
+    /// it without TLS), or with `http1`, one HTTP/1.1 connection per held
+    /// lookup (for a proxy in between that only speaks HTTP/1.1).
+    pub fn new(servers: Vec<String>, http1: bool) -> Result<Api, reqwest::Error> {
+        let mut client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("mesos-dns-watch/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("mesos-dns-watch/", env!("CARGO_PKG_VERSION")));
+        client = if http1 { client.http1_only() } else { client.http2_prior_knowledge() };
+        let client = client.build()?;
         let servers = servers.into_iter().map(|s| s.trim_end_matches('/').to_owned()).collect();
         Ok(Api { servers, client, preferred: AtomicUsize::new(0) })
     }

@@ -60,6 +60,8 @@ pub struct Options {
     pub wait: (Duration, Duration),
     /// Render once and exit.
     pub once: bool,
+    /// HTTP/1.1 instead of HTTP/2.
+    pub http1: bool,
     /// 0 (outputs written, commands run, changes, errors) or 1 (also
     /// every answer).
     pub verbosity: u8,
@@ -108,6 +110,8 @@ fn command() -> clap::Command {
             .help("Run (sh -c) after the --out before it changed"))
         .arg(Arg::new("wait").long("wait").value_name("MIN[:MAX]")
             .help("Render MIN after the last change of a burst, at most MAX after its first (e.g. 1s:5s; default 0s)"))
+        .arg(Arg::new("http1").long("http1").action(ArgAction::SetTrue)
+            .help("Speak HTTP/1.1 to the servers (one connection per held lookup; for a proxy in between), not HTTP/2"))
         .arg(Arg::new("once").long("once").action(ArgAction::SetTrue)
             .help("Render once, run the commands whose output changed, and exit"))
         .arg(Arg::new("v").short('v').value_name("N").default_value("0")
@@ -164,6 +168,7 @@ where
         jobs,
         wait,
         once: m.get_flag("once"),
+        http1: m.get_flag("http1"),
         verbosity: m.get_one::<u8>("v").copied().unwrap_or(0).min(1),
     })
 }
@@ -206,8 +211,8 @@ struct Loaded {
 /// commands; then, unless `--once`, do it again whenever an answer a
 /// template used changes. Returns only on an error or after `--once`.
 pub async fn run(options: Options) -> Result<(), WatchError> {
-    let api =
-        Arc::new(Api::new(options.apis.clone()).map_err(|e| WatchError::Usage(e.to_string()))?);
+    let api = Api::new(options.apis.clone(), options.http1);
+    let api = Arc::new(api.map_err(|e| WatchError::Usage(e.to_string()))?);
     let mut loaded = Vec::new();
     for job in &options.jobs {
         let name = job.template.display().to_string();

@@ -267,3 +267,50 @@ fn template_errors_and_dead_servers_are_clear_errors() {
     assert_eq!(help.code(), Some(0));
     assert!(help.stdout.contains("nginx -s reload"), "{}", help.stdout);
 }
+
+/// Two templates in one process; each command runs only when its output's
+/// bytes changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_run_only_when_their_output_changes() {
+    let (master, running, _doc) =
+        crate::stream::following(FIXTURE, Api::stream(15.0), json!({})).await;
+    let api = format!("http://{}", running.http_addr.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let leader = write_file(
+        dir.path(),
+        "leader.tmpl",
+        "{% for h in hosts(\"leader.mesos\") %}{{ h.ip }}\n{% endfor %}",
+    );
+    let count =
+        write_file(dir.path(), "count.tmpl", "{{ service(\"_leader._tcp.mesos\") | length }}\n");
+    let args = |http1: bool| {
+        let mut a = vec!["watch".to_owned(), "--api".into(), api.clone()];
+        for (t, name) in [(&leader, "leader"), (&count, "count")] {
+            a.extend(["--template".into(), t.clone(), "--out".into(), format!("{d}/{name}.out")]);
+            a.extend(["--exec".into(), format!("echo {name} >> {d}/ran")]);
+        }
+        a.push("--once".into());
+        if http1 {
+            a.push("--http1".into());
+        }
+        a
+    };
+    for (round, http1) in [(1, false), (2, true)] {
+        let a = args(http1);
+        let r = tokio::task::spawn_blocking(move || {
+            run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .unwrap();
+        assert_eq!(r.code(), Some(0), "round {round}: {}", r.stderr);
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("leader.out")).unwrap(),
+        format!("{}\n", master.addr.ip())
+    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("count.out")).unwrap(), "1\n");
+    // The second run rendered the same bytes: no command ran again.
+    assert_eq!(std::fs::read_to_string(dir.path().join("ran")).unwrap(), "leader\ncount\n");
+    running.shutdown().await;
+}
