@@ -64,13 +64,7 @@ impl Server {
         let q = match wire::parse(packet) {
             Ok(q) => q,
             Err(e) => {
-                return wire::error_response(
-                    &mut self.out,
-                    packet,
-                    None,
-                    e,
-                    &self.responder.settings,
-                );
+                return wire::error_response(&mut self.out, packet, None, e);
             }
         };
         self.responder.answer(

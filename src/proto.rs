@@ -29,6 +29,10 @@ pub mod rtype {
     pub const SRV: u16 = 33;
     /// The EDNS(0) pseudo-record (RFC 6891).
     pub const OPT: u16 = 41;
+    /// An incremental zone transfer (QTYPE only, RFC 1995).
+    pub const IXFR: u16 = 251;
+    /// A whole zone transfer (QTYPE only, RFC 5936).
+    pub const AXFR: u16 = 252;
     /// Every record at a name (QTYPE only, RFC 1035 and RFC 8482).
     pub const ANY: u16 = 255;
 

@@ -45,7 +45,7 @@ fuzz_target!(|packet: &[u8]| {
                 responder.answer(&mut out, packet, &q, None, udp, &mut scratch);
             }
             Err(e) => {
-                wire::error_response(&mut out, packet, None, e, &responder.settings);
+                wire::error_response(&mut out, packet, None, e);
             }
         }
     }

@@ -21,7 +21,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::wire::{self, ParseError, Settings};
+use super::wire::{self, ParseError};
 use crate::config::Config;
 use crate::metrics::{AtomicHistogram, Export, SLOW_BUCKETS, counter, histogram};
 use crate::proto::{header, label_count, name_text, u16_at, wire_name};
@@ -56,7 +56,6 @@ pub struct Forwarder {
     routes: Vec<Route>,
     timeout: Duration,
     slots: Arc<Semaphore>,
-    settings: Settings,
     tcp_pool: Mutex<BTreeMap<SocketAddr, Vec<TcpStream>>>,
     /// Queries refused at once because too many were in flight.
     overloaded: AtomicU64,
@@ -112,10 +111,6 @@ impl Forwarder {
             routes,
             timeout: Duration::from_secs(if config.timeout == 0 { 5 } else { config.timeout }),
             slots: Arc::new(Semaphore::new(DEFAULT_MAX_OUTSTANDING)),
-            settings: Settings {
-                recurse_on: config.recurse_on,
-                set_truncate_bit: config.set_truncate_bit,
-            },
             tcp_pool: Mutex::new(BTreeMap::new()),
             overloaded: AtomicU64::new(0),
             latency: AtomicHistogram::new(SLOW_BUCKETS),
@@ -171,7 +166,7 @@ impl Forwarder {
     fn error(&self, packet: &[u8], q: &wire::Query, rcode: u8) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
         let e = ParseError::Reply { id: q.id, flags: q.flags, rcode };
-        wire::error_response(&mut out, packet, Some(q), e, &self.settings);
+        wire::error_response(&mut out, packet, Some(q), e);
         out
     }
 

@@ -86,7 +86,7 @@ impl Handler {
         let q = match wire::parse(packet) {
             Ok(q) => q,
             Err(e) => {
-                let d = wire::error_response(out, packet, None, e, &self.responder.settings);
+                let d = wire::error_response(out, packet, None, e);
                 return Handled { disposition: d, qtype: 0 };
             }
         };
@@ -96,7 +96,7 @@ impl Handler {
         if d == Disposition::Outside && !self.may_forward(peer) {
             let refused =
                 ParseError::Reply { id: q.id, flags: q.flags, rcode: wire::rcode::REFUSED };
-            d = wire::error_response(out, packet, Some(&q), refused, &self.responder.settings);
+            d = wire::error_response(out, packet, Some(&q), refused);
         }
         Handled { disposition: d, qtype: q.qtype }
     }

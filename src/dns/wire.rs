@@ -20,6 +20,8 @@ const MAX_LABELS: usize = 128;
 pub const OUR_UDP_SIZE: u16 = 1232;
 /// Plain DNS over UDP without EDNS (RFC 1035).
 pub const MIN_UDP_SIZE: usize = 512;
+/// The DO bit in an OPT record's flags (RFC 3225).
+const EDNS_DO: u16 = 0x8000;
 
 /// The EDNS(0) OPT record of a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct Edns {
     pub udp_size: u16,
     /// The EDNS version (above 0: BADVERS).
     pub version: u8,
+    /// The DO bit ("DNSSEC OK"), which the response must copy (RFC 3225 §3).
+    pub dnssec_ok: bool,
 }
 
 /// A parsed query: the header fields we need and the question, with the
@@ -176,7 +180,8 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
             }
             let udp_size = u16_at(p, name_end + 2).ok_or(formerr)?;
             let version = *p.get(name_end + 5).ok_or(formerr)?;
-            q.edns = Some(Edns { udp_size, version });
+            let flags = u16_at(p, name_end + 6).ok_or(formerr)?;
+            q.edns = Some(Edns { udp_size, version, dnssec_ok: flags & EDNS_DO != 0 });
         }
         at = skip_rr(p, at).ok_or(formerr)?;
     }
@@ -254,16 +259,18 @@ pub fn size_limit(q: &Query, udp: bool) -> usize {
     q.edns.map_or(MIN_UDP_SIZE, |e| usize::from(e.udp_size).max(MIN_UDP_SIZE))
 }
 
-/// Write the header and echoed question for `q`.
-fn begin(out: &mut Vec<u8>, packet: &[u8], q: &Query, aa: bool, s: &Settings, rcode: u8) {
+/// Write the header and echoed question for `q`: QR, opcode and RD/CD
+/// from the query; AA when `aa`; RA when `ra` (only answers from the
+/// zone carry RA, per `recurseon`, as the original's: a refusal or a
+/// failed forward offers no recursion).
+fn begin(out: &mut Vec<u8>, packet: &[u8], q: &Query, aa: bool, ra: bool, rcode: u8) {
     out.clear();
     out.extend_from_slice(&q.id.to_be_bytes());
-    // QR, opcode and RD/CD from the query; AA; RA per config.
     let mut flags = header::QR | (q.flags & (header::OPCODE_MASK | header::RD | header::CD));
     if aa {
         flags |= header::AA;
     }
-    if s.recurse_on {
+    if ra {
         flags |= header::RA;
     }
     flags |= u16::from(rcode) & header::RCODE_MASK;
@@ -288,36 +295,36 @@ fn bump_count(out: &mut [u8], section: usize) {
     }
 }
 
-fn push_opt(out: &mut Vec<u8>, ext_rcode: u8) {
+/// Our OPT record: version 0, our payload size, the query's DO bit.
+fn push_opt(out: &mut Vec<u8>, ext_rcode: u8, dnssec_ok: bool) {
     out.push(0);
     out.extend_from_slice(&rtype::OPT.to_be_bytes());
     out.extend_from_slice(&OUR_UDP_SIZE.to_be_bytes());
-    out.extend_from_slice(&[ext_rcode, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&[ext_rcode, 0]);
+    out.extend_from_slice(&(if dnssec_ok { EDNS_DO } else { 0 }).to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
 }
 
-/// A header-only (plus question, when parsed) response with `rcode`.
+/// A header-only (plus question, when parsed) response with `rcode`,
+/// without RA: a malformed query, a refusal or a failed forward offers no
+/// recursion.
 pub fn error_response(
     out: &mut Vec<u8>,
     packet: &[u8],
     q: Option<&Query>,
     e: ParseError,
-    s: &Settings,
 ) -> Disposition {
     match (q, e) {
         (_, ParseError::Drop) => Disposition::Dropped,
         (Some(q), ParseError::Reply { rcode, .. }) => {
-            begin(out, packet, q, false, s, rcode);
+            begin(out, packet, q, false, false, rcode);
             finish_with_opt(out, q, 0);
             Disposition::Answered { rcode, truncated: false }
         }
         (None, ParseError::Reply { id, flags, rcode }) => {
             out.clear();
             out.extend_from_slice(&id.to_be_bytes());
-            let mut f =
-                header::QR | (flags & (header::OPCODE_MASK | header::RD)) | u16::from(rcode);
-            if s.recurse_on {
-                f |= header::RA;
-            }
+            let f = header::QR | (flags & (header::OPCODE_MASK | header::RD)) | u16::from(rcode);
             out.extend_from_slice(&f.to_be_bytes());
             out.extend_from_slice(&[0; 8]);
             Disposition::Answered { rcode, truncated: false }
@@ -327,8 +334,8 @@ pub fn error_response(
 
 /// Add our OPT record if the query had one.
 fn finish_with_opt(out: &mut Vec<u8>, q: &Query, ext_rcode: u8) {
-    if q.edns.is_some() {
-        push_opt(out, ext_rcode);
+    if let Some(edns) = q.edns {
+        push_opt(out, ext_rcode, edns.dnssec_ok);
         bump_count(out, header::ADDITIONAL);
     }
 }
@@ -379,26 +386,23 @@ fn answer(
     s: &Settings,
     scratch: &mut Scratch,
 ) -> Disposition {
-    if q.edns.is_some_and(|e| e.version > 0) {
-        begin(out, packet, q, false, s, 0);
-        push_opt(out, (rcode::BADVERS >> 4) as u8);
+    if let Some(edns) = q.edns.filter(|e| e.version > 0) {
+        begin(out, packet, q, false, s.recurse_on, 0);
+        push_opt(out, (rcode::BADVERS >> 4) as u8, edns.dnssec_ok);
         set_count(out, header::ADDITIONAL, 1);
         return Disposition::Answered { rcode: rcode::BADVERS as u8, truncated: false };
     }
-    if q.qclass != CLASS_IN {
-        return error_response(
-            out,
-            packet,
-            Some(q),
-            ParseError::Reply { id: q.id, flags: q.flags, rcode: rcode::REFUSED },
-            s,
-        );
+    // Zone transfers are refused at once, inside the domain or out
+    // (RFC 5936 §2.2.1), as are classes other than IN.
+    if q.qclass != CLASS_IN || q.qtype == rtype::AXFR || q.qtype == rtype::IXFR {
+        let refused = ParseError::Reply { id: q.id, flags: q.flags, rcode: rcode::REFUSED };
+        return error_response(out, packet, Some(q), refused);
     }
     let Some(apex_off) = q.apex_offset(apex, apex_labels) else {
         return Disposition::Outside;
     };
     let Some(view) = view else {
-        begin(out, packet, q, false, s, rcode::SERVFAIL);
+        begin(out, packet, q, false, s.recurse_on, rcode::SERVFAIL);
         finish_with_opt(out, q, 0);
         return Disposition::Answered { rcode: rcode::SERVFAIL, truncated: false };
     };
@@ -409,7 +413,7 @@ fn answer(
         return negative(out, packet, q, view.head(), apex_off, limit, rcode::NXDOMAIN, s);
     };
     let at_apex = apex_off == 0;
-    begin(out, packet, q, true, s, rcode::NOERROR);
+    begin(out, packet, q, true, s.recurse_on, rcode::NOERROR);
     let mut w = Writer { out, limit, answers: 0, truncated: false };
     let qt = q.qtype;
     let any = qt == rtype::ANY;
@@ -504,7 +508,7 @@ fn negative(
     rcode: u8,
     s: &Settings,
 ) -> Disposition {
-    begin(out, packet, q, true, s, rcode);
+    begin(out, packet, q, true, s.recurse_on, rcode);
     let soa = zone.negative_soa();
     let mut truncated = false;
     if out.len() + POINTER_LEN + soa.len() <= limit {

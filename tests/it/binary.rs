@@ -520,3 +520,49 @@ fn a_default_start_says_where_it_listens_and_when_records_are_in_service() {
         "{log}"
     );
 }
+
+/// What Zonemaster and dnsviz check, with the clients that noticed: a
+/// refusal offers no recursion (no RA) while answers from the zone keep RA;
+/// the DO bit is copied into the response (RFC 3225 §3); AXFR and IXFR are
+/// refused at once, over TCP and UDP (RFC 5936 §2.2.1), not answered with
+/// an empty NOERROR.
+#[test]
+fn refusals_offer_no_recursion_do_is_copied_and_transfers_are_refused() {
+    let demo = start_demo();
+    let port = demo.port;
+    let flags = |lines: &[String]| -> String {
+        lines.iter().find(|l| l.starts_with(";; flags:")).cloned().unwrap_or_default()
+    };
+    let status = |lines: &[String]| -> String {
+        lines.iter().find(|l| l.contains("status:")).cloned().unwrap_or_default()
+    };
+    let refused = dig(port, &["xn--nameservertest.iis.se", "A", "+norec"]);
+    assert!(status(&refused).contains("status: REFUSED"), "{refused:?}");
+    assert!(flags(&refused).starts_with(";; flags: qr;"), "{refused:?}");
+    let answered = dig(port, &["search.marathon.mesos", "A"]);
+    assert!(flags(&answered).starts_with(";; flags: qr aa rd ra;"), "{answered:?}");
+
+    let edns = |lines: &[String]| -> String {
+        lines.iter().find(|l| l.starts_with("; EDNS:")).cloned().unwrap_or_default()
+    };
+    let with_do = dig(port, &["search.marathon.mesos", "A", "+dnssec"]);
+    assert!(edns(&with_do).contains("flags: do;"), "{with_do:?}");
+    let without = dig(port, &["search.marathon.mesos", "A"]);
+    assert!(edns(&without).contains("flags:;"), "{without:?}");
+
+    for (transport, tcp) in [("TCP", true), ("UDP", false)] {
+        for qtype in ["AXFR", "IXFR=1"] {
+            let started = Instant::now();
+            let mut cmd = Command::new("kdig");
+            cmd.args(["@127.0.0.1", "-p", &port.to_string(), "+time=2", "+retry=0"]);
+            cmd.arg(if tcp { "+tcp" } else { "+notcp" }).args([qtype, "mesos"]);
+            let out = cmd.output().unwrap_or_else(|e| {
+                panic!("cannot run kdig (scripts/test installs knot-dnsutils): {e}")
+            });
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(text.contains("REFUSED"), "{qtype} over {transport}: {text}");
+            assert!(started.elapsed() < Duration::from_secs(1), "{qtype} over {transport}: slow");
+        }
+    }
+}

@@ -148,7 +148,11 @@ async fn outside_the_domain_is_refused_without_forwarding() {
     let Cluster { master: _m, running, addr } = cluster(json!({})).await;
     let m = udp(addr, "example.com.", RecordType::A, Some(1232));
     assert_eq!(rcode(&m), ResponseCode::Refused);
+    assert!(!m.metadata.recursion_available, "RA on a refusal");
     assert!(m.edns.is_some());
+    // Answers from the zone keep RA (recurseon, as the original).
+    let m = udp(addr, "leader.mesos.", RecordType::A, None);
+    assert!(m.metadata.recursion_available, "no RA on an answer from the zone");
     // "notmesos." is not below "mesos.".
     assert_eq!(rcode(&udp(addr, "notmesos.", RecordType::A, None)), ResponseCode::Refused);
     running.shutdown().await;

@@ -209,6 +209,7 @@ async fn upstream_errors_pass_through_and_total_failure_is_servfail() {
     let started = Instant::now();
     let m = udp_wait(addr, "www.example.com.", 5);
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    assert!(!m.metadata.recursion_available, "a failed forward offers no recursion (RA)");
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(6), "{took:?}");
     assert_eq!((a.hits.load(Ordering::SeqCst), b.hits.load(Ordering::SeqCst)), (1, 1));
@@ -428,10 +429,14 @@ async fn allow_forward_from_keeps_it_from_being_an_open_resolver() {
         "allowForwardFrom": ["10.0.0.0/8", "192.168.1.1"],
     }))
     .await;
-    // 127.0.0.1 is not allowed: refused over UDP and TCP, never sent upstream.
-    assert_eq!(rcode_of_udp(addr, "www.example.com."), ResponseCode::Refused);
+    // 127.0.0.1 is not allowed: refused over UDP and TCP, never sent
+    // upstream, and without RA (no recursion for this client).
+    let m = udp(addr, "www.example.com.", RecordType::A, None);
+    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    assert!(!m.metadata.recursion_available, "RA on a refusal");
     let m = tcp(addr, "www.example.com.", RecordType::A);
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    assert!(!m.metadata.recursion_available, "RA on a refusal");
     assert_eq!(up.hits.load(Ordering::SeqCst), 0);
     // The Mesos domain is answered for everyone.
     assert_eq!(a_answers(&udp(addr, "leader.mesos.", RecordType::A, None)), vec!["127.0.0.1"]);

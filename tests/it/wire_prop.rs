@@ -728,7 +728,6 @@ fn check_packet(
 ) -> Result<Vec<&'static str>, TestCaseError> {
     let mut out = Vec::new();
     let mut scratch = Scratch::new(seed);
-    let settings = w.responder.settings;
     let (d, edns) = match wire::parse(packet) {
         Ok(q) => {
             let zone = loaded.then(|| ZoneView::new(&w.zone, None));
@@ -739,13 +738,13 @@ fn check_packet(
                     flags: q.flags,
                     rcode: wire::rcode::REFUSED,
                 };
-                wire::error_response(&mut out, packet, Some(&q), refused, &settings)
+                wire::error_response(&mut out, packet, Some(&q), refused)
             } else {
                 d
             };
             (d, q.edns)
         }
-        Err(e) => (wire::error_response(&mut out, packet, None, e, &settings), None),
+        Err(e) => (wire::error_response(&mut out, packet, None, e), None),
     };
     let droppable = packet.len() < 12 || packet[2] & 0x80 != 0;
     match d {

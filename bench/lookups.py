@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""HTTP lookups, one after another on one keep-alive connection.
+
+Starts BINARY on the bundled demo state (HTTP on a free loopback port),
+then asks /v1/hosts/web.marathon.mesos and /v1/services/_web._tcp.marathon.mesos
+alternately N times and prints the requests per second. Meant to be timed
+whole and paired against another build: farm-bench --vs.
+
+Usage: bench/lookups.py BINARY [N]
+"""
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def main():
+    binary, n = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20000
+    port = free_port()
+    work = tempfile.mkdtemp(prefix="lookups-")
+    config = os.path.join(work, "config.json")
+    with open(config, "w") as f:
+        json.dump({"masters": ["127.0.0.1:5050"], "httpon": True, "httpport": port,
+                   "httpListener": "127.0.0.1", "listener": "127.0.0.1", "port": free_port(),
+                   "refreshSeconds": 60}, f)
+    proc = subprocess.Popen([binary, "-config", config, "-state-file", os.path.join(ROOT, "demo/state.json")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        conn = None
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/v1/hosts/web.marathon.mesos")
+                if b'"ip":""' not in conn.getresponse().read():
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                sys.exit("the server did not serve the demo in 30 s")
+            time.sleep(0.05)
+        paths = ["/v1/hosts/web.marathon.mesos", "/v1/services/_web._tcp.marathon.mesos"]
+        started = time.monotonic()
+        for i in range(n):
+            conn.request("GET", paths[i % 2])
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                sys.exit(f"HTTP {r.status}")
+        took = time.monotonic() - started
+        print(f"{n / took:.0f} lookups/s")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
