@@ -3,14 +3,18 @@
 
 Starts BINARY on the bundled demo state (HTTP on a free loopback port),
 then asks /v1/hosts/web.marathon.mesos and /v1/services/_web._tcp.marathon.mesos
-alternately N times and prints the requests per second. Meant to be timed
-whole and paired against another build: farm-bench --vs.
+N times (with ApacheBench, `ab`, when installed: 4 keep-alive connections;
+otherwise alternately on one connection from Python) and prints the
+requests per second and the server's
+CPU per request (the figure to compare: the client here is slower than the
+server). Meant to be paired against another build: farm-bench --vs.
 
 Usage: bench/lookups.py BINARY [N]
 """
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +30,12 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -54,15 +64,24 @@ def main():
                 sys.exit("the server did not serve the demo in 30 s")
             time.sleep(0.05)
         paths = ["/v1/hosts/web.marathon.mesos", "/v1/services/_web._tcp.marathon.mesos"]
+        cpu0 = cpu_seconds(proc.pid)
         started = time.monotonic()
-        for i in range(n):
-            conn.request("GET", paths[i % 2])
-            r = conn.getresponse()
-            r.read()
-            if r.status != 200:
-                sys.exit(f"HTTP {r.status}")
+        if shutil.which("ab"):
+            # ApacheBench (apache2-utils): keep-alive, 4 connections, half
+            # the lookups on each path.
+            for path in paths:
+                subprocess.run(["ab", "-q", "-k", "-c", "4", "-n", str(n // 2), f"http://127.0.0.1:{port}{path}"],
+                               check=True, stdout=subprocess.DEVNULL)
+        else:
+            for i in range(n):
+                conn.request("GET", paths[i % 2])
+                r = conn.getresponse()
+                r.read()
+                if r.status != 200:
+                    sys.exit(f"HTTP {r.status}")
         took = time.monotonic() - started
-        print(f"{n / took:.0f} lookups/s")
+        cpu = cpu_seconds(proc.pid) - cpu0
+        print(f"{n / took:.0f} lookups/s, server CPU {cpu / n * 1e6:.1f} us per lookup")
     finally:
         proc.terminate()
         proc.wait()

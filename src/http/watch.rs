@@ -11,7 +11,7 @@ use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -82,10 +82,9 @@ pub struct Answers {
 }
 
 impl Answers {
-    /// The index since which `lookup`'s answer has been `answer`, seen at
-    /// index `now`.
-    fn since<T: Serialize>(&self, lookup: &str, answer: &[T], now: u64) -> u64 {
-        let print = self.fingerprint(answer);
+    /// The index since which `lookup`'s answer has been the one
+    /// fingerprinted `print`, seen at index `now`.
+    fn since(&self, lookup: &str, print: u64, now: u64) -> u64 {
         let Ok(mut seen) = self.seen.lock() else { return now };
         if seen.len() >= MAX_REMEMBERED && !seen.contains_key(lookup) {
             seen.clear();
@@ -103,17 +102,27 @@ impl Answers {
         }
     }
 
-    /// The same for any order of the same records (a full compile may
-    /// order a name's records differently from the version before it).
-    fn fingerprint<T: Serialize>(&self, answer: &[T]) -> u64 {
-        let mut sum = answer.len() as u64;
-        let mut bytes = Vec::new();
-        for item in answer {
-            bytes.clear();
-            let _ = serde_json::to_writer(&mut bytes, item);
-            sum = sum.wrapping_add(self.hasher.hash_one(&bytes));
+    /// A lookup's records as JSON (with none, the original's shape: one
+    /// record of empty strings; scripts rely on it), and their
+    /// fingerprint: each record hashed as written, summed, so the same for
+    /// any order of the same records (a full compile may order a name's
+    /// records differently from the version before it).
+    fn json<T: Serialize + Default>(&self, records: &[T]) -> (Vec<u8>, u64) {
+        let empty = [T::default()];
+        let items = if records.is_empty() { &empty[..] } else { records };
+        let mut json = Vec::with_capacity(96 * items.len() + 2);
+        let mut print = records.len() as u64;
+        json.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            let start = json.len();
+            let _ = serde_json::to_writer(&mut json, item);
+            print = print.wrapping_add(self.hasher.hash_one(json.get(start..).unwrap_or_default()));
         }
-        sum
+        json.push(b']');
+        (json, print)
     }
 }
 
@@ -136,10 +145,9 @@ pub(super) async fn lookup<T: Serialize + Default>(
     let published = &api.current;
     let Some(known) = blocking.index else {
         let snapshot = published.load_full();
-        let records = answer(snapshot.as_deref());
+        let (json, print) = api.answers.json(&answer(snapshot.as_deref()));
         let now = snapshot.map_or(published.base(), |s| s.index);
-        let since = api.answers.since(lookup, &records, now);
-        return respond(records, since);
+        return respond(json, api.answers.since(lookup, print, now));
     };
     let deadline = tokio::time::Instant::now() + blocking.wait;
     let watch = published.watch(name);
@@ -149,28 +157,26 @@ pub(super) async fn lookup<T: Serialize + Default>(
         tokio::pin!(changed);
         changed.as_mut().enable();
         let snapshot = published.load_full();
-        let records = answer(snapshot.as_deref());
+        let (json, print) = api.answers.json(&answer(snapshot.as_deref()));
         let now = snapshot.map_or(published.base(), |s| s.index);
-        let since = api.answers.since(lookup, &records, now);
+        let since = api.answers.since(lookup, print, now);
         if known < published.base() || known > now || since > known {
-            return respond(records, since);
+            return respond(json, since);
         }
         tokio::select! {
             () = &mut changed => {}
-            () = tokio::time::sleep_until(deadline) => return respond(records, since),
+            () = tokio::time::sleep_until(deadline) => return respond(json, since),
         }
     }
 }
 
-/// A lookup's records with their index; with none, the original's shape:
-/// one record of empty strings (scripts rely on it).
-fn respond<T: Serialize + Default>(mut records: Vec<T>, index: u64) -> Response {
-    if records.is_empty() {
-        records.push(T::default());
-    }
-    let mut response = axum::Json(records).into_response();
-    response.headers_mut().insert(INDEX_HEADER, HeaderValue::from(index));
-    response
+/// A lookup's JSON with its index.
+fn respond(json: Vec<u8>, index: u64) -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (HeaderName::from_static(INDEX_HEADER), HeaderValue::from(index)),
+    ];
+    (headers, json).into_response()
 }
 
 #[cfg(test)]
@@ -196,10 +202,30 @@ mod tests {
     #[test]
     fn an_answer_keeps_its_index_until_it_differs() {
         let answers = Answers::default();
-        assert_eq!(answers.since("a", &["x", "y"], 10), 10);
-        assert_eq!(answers.since("a", &["y", "x"], 11), 10, "the same records in another order");
-        assert_eq!(answers.since("a", &["x"], 12), 12);
-        assert_eq!(answers.since("b", &["x"], 13), 13);
-        assert_eq!(answers.since("a", &["x"], 14), 12);
+        let print = |records: &[&str]| {
+            let records: Vec<String> = records.iter().map(|r| (*r).to_owned()).collect();
+            answers.json(&records).1
+        };
+        let (xy, yx, x) = (print(&["x", "y"]), print(&["y", "x"]), print(&["x"]));
+        assert_eq!(answers.since("a", xy, 10), 10);
+        assert_eq!(answers.since("a", yx, 11), 10, "the same records in another order");
+        assert_eq!(answers.since("a", x, 12), 12);
+        assert_eq!(answers.since("b", x, 13), 13);
+        assert_eq!(answers.since("a", x, 14), 12);
+        assert_ne!(print(&[]), print(&[""]), "nothing is not one empty record");
+    }
+
+    #[test]
+    fn the_json_is_what_serde_writes_and_nothing_keeps_the_original_shape() {
+        #[derive(Serialize, Default)]
+        struct R {
+            host: String,
+            ip: String,
+        }
+        let answers = Answers::default();
+        let two =
+            [R { host: "a.".into(), ip: "1".into() }, R { host: "b.".into(), ip: "2".into() }];
+        assert_eq!(answers.json(&two).0, serde_json::to_vec(&two).unwrap());
+        assert_eq!(answers.json::<R>(&[]).0, br#"[{"host":"","ip":""}]"#);
     }
 }
