@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use crate::metrics::{ANSWER_BUCKETS, AtomicHistogram, Export, counter, histogram};
+use super::tcp::Table;
+use crate::metrics::{ANSWER_BUCKETS, AtomicHistogram, Export, counter, gauge, histogram};
 use crate::proto::{rcode, rtype};
 
 /// The transports, in the order of the counters' cells.
@@ -59,6 +60,8 @@ impl DnsShard {
 #[derive(Debug, Default)]
 pub struct DnsMetrics {
     shards: Mutex<Vec<Arc<DnsShard>>>,
+    /// The TCP listeners' connection tables.
+    tcp: Mutex<Vec<Arc<Table>>>,
 }
 
 impl DnsMetrics {
@@ -69,6 +72,13 @@ impl DnsMetrics {
             shards.push(Arc::clone(&shard));
         }
         shard
+    }
+
+    /// Count a TCP listener's connections and evictions.
+    pub fn tcp_table(&self, table: Arc<Table>) {
+        if let Ok(mut tables) = self.tcp.lock() {
+            tables.push(table);
+        }
     }
 
     fn shards(&self) -> Vec<Arc<DnsShard>> {
@@ -116,6 +126,19 @@ impl Export for DnsMetrics {
             "mesos_dns_dns_answer_duration_seconds",
             "Time to answer a query from the zone (receive to send)",
             vec![(vec![], shards.iter().map(|s| &s.answer_latency).collect())],
+        )?;
+        let tables = self.tcp.lock().map(|t| t.clone()).unwrap_or_default();
+        gauge(
+            e,
+            "mesos_dns_tcp_connections",
+            "DNS TCP connections open",
+            &[(vec![], tables.iter().map(|t| t.len()).sum::<usize>() as f64)],
+        )?;
+        counter(
+            e,
+            "mesos_dns_tcp_evictions",
+            "Idle DNS TCP connections closed to admit a new one at the cap",
+            &[(vec![], tables.iter().map(|t| t.evicted.load(Ordering::Relaxed)).sum::<u64>())],
         )
     }
 }

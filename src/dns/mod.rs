@@ -7,4 +7,5 @@ pub mod batch;
 pub mod forward;
 pub mod metrics;
 pub mod server;
+pub mod tcp;
 pub mod wire;

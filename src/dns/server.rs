@@ -1,7 +1,8 @@
 //! The DNS listeners: UDP worker threads (one blocking on the socket, the
 //! others called in when queries queue up: [`batch::spawn_workers`]), and a
 //! TCP server (two-byte length framing, pipelined queries answered in
-//! order, idle timeout, a cap on concurrent connections). Names outside the
+//! order, idle timeout, a cap on concurrent connections that makes room by
+//! closing the idlest: [`super::tcp`]). Names outside the
 //! domain go to the [`Forwarder`] on the async runtime, so a slow upstream
 //! never holds up a worker.
 
@@ -13,19 +14,15 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
 
 use super::batch;
 use super::forward::Forwarder;
 use super::metrics::{DnsMetrics, DnsShard};
+use super::tcp::{MAX_TCP_CONNECTIONS, Slot, TCP_IDLE_TIMEOUT, Table};
 use super::wire::{self, Disposition, ParseError, Responder, Scratch, Settings};
 use crate::config::Config;
 use crate::snapshot::Current;
 
-/// How long a TCP connection may sit idle between queries.
-pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The most TCP connections served at once; more wait in the backlog.
-pub const MAX_TCP_CONNECTIONS: usize = 1024;
 /// Socket buffer size asked for on the UDP socket, so bursts of queries
 /// wait in the kernel instead of being dropped (capped by
 /// `net.core.rmem_max`/`wmem_max`).
@@ -218,12 +215,10 @@ fn forward_udp(
 /// Accept and serve TCP connections until the runtime stops.
 pub async fn serve_tcp(listener: std::net::TcpListener, handler: Arc<Handler>) -> io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    let table = Arc::new(Table::new(MAX_TCP_CONNECTIONS));
+    handler.metrics.tcp_table(Arc::clone(&table));
     let shard = handler.metrics.shard();
     loop {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-            return Ok(());
-        };
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
@@ -232,22 +227,31 @@ pub async fn serve_tcp(listener: std::net::TcpListener, handler: Arc<Handler>) -
                 continue;
             }
         };
+        // At the cap: the connection idle longest is closed for this one
+        // (or, all being busy, this one waits for one to close).
+        let slot = table.admit().await;
         let handler = Arc::clone(&handler);
         let shard = Arc::clone(&shard);
+        let table = Arc::clone(&table);
         tokio::spawn(async move {
-            if let Err(e) = tcp_connection(stream, peer.ip(), &handler, &shard).await {
+            if let Err(e) = tcp_connection(stream, peer.ip(), &handler, &shard, &table, &slot).await
+            {
                 tracing::debug!("tcp {peer}: {e}");
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }
 
+/// Serve one connection's queries, in order, until it closes, idles out,
+/// or is closed to make room for another (only while idle).
 async fn tcp_connection(
     mut stream: TcpStream,
     peer: IpAddr,
     handler: &Handler,
     shard: &DnsShard,
+    table: &Table,
+    slot: &Slot,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut scratch = Scratch::new(rand::random());
@@ -255,12 +259,18 @@ async fn tcp_connection(
     let mut out = Vec::with_capacity(4096);
     let mut framed = Vec::with_capacity(4098);
     loop {
-        let len = match tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.read_u16()).await {
-            Ok(Ok(len)) => usize::from(len),
-            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Ok(()), // idle
+        slot.idle();
+        let idle = table.idle_timeout();
+        let len = tokio::select! {
+            read = tokio::time::timeout(idle, stream.read_u16()) => match read {
+                Ok(Ok(len)) => usize::from(len),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(()), // idle
+            },
+            () = slot.evicted() => return Ok(()),
         };
+        slot.busy();
         packet.resize(len, 0);
         match tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.read_exact(&mut packet)).await {
             Ok(r) => r?,

@@ -450,3 +450,68 @@ async fn allow_forward_from_keeps_it_from_being_an_open_resolver() {
     assert_eq!(a_answers(&udp(addr, "www.example.com.", RecordType::A, None)), vec!["192.0.2.30"]);
     running.shutdown().await;
 }
+
+/// A flood of idle TCP connections, more than the cap, keeps no real client
+/// waiting: at the cap the connection idle longest makes room. A busy
+/// connection's pipelined queries, and TCP queries forwarded upstream, are
+/// all answered meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_idle_tcp_connections_keeps_nobody_waiting() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const FLOOD: usize = 1500;
+    let up = FakeUpstream::start(Upstream::Answer { tag: 7, delay_ms: 0 }).await;
+    let extra = merged(json!({"resolvers": [up.addr.to_string()]}), &with_http());
+    let (_d, running, addr) = server(extra).await;
+    // A busy client: five pipelined queries at a time, all along.
+    let busy = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut answered = 0;
+        for round in 0..40u16 {
+            let mut burst = Vec::new();
+            for i in 0..5 {
+                let q = query_bytes("leader.mesos.", RecordType::A, round * 5 + i);
+                burst.extend_from_slice(&tcp_framed(&q));
+            }
+            s.write_all(&burst).await.unwrap();
+            for _ in 0..5 {
+                let len = s.read_u16().await.unwrap();
+                let mut reply = vec![0; usize::from(len)];
+                s.read_exact(&mut reply).await.unwrap();
+                answered += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        answered
+    });
+    // The flood: connections that never send anything, as fast as we can.
+    let mut idle = Vec::with_capacity(FLOOD);
+    for _ in 0..FLOOD {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let mut took = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let m = tokio::task::spawn_blocking(move || tcp(addr, "leader.mesos.", RecordType::A))
+            .await
+            .unwrap();
+        took.push(started.elapsed());
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    }
+    eprintln!("TCP queries during a flood of {FLOOD} idle connections answered in {took:?}");
+    assert!(took.iter().all(|t| *t < Duration::from_secs(1)), "{took:?}");
+    // Forwarded over TCP, during the flood.
+    let m = tokio::task::spawn_blocking(move || tcp(addr, "www.example.com.", RecordType::A))
+        .await
+        .unwrap();
+    assert_eq!(a_answers(&m), vec!["192.0.2.7"]);
+    assert_eq!(busy.await.unwrap(), 200, "a busy connection lost answers");
+    let text = metrics(&running).await;
+    let evicted = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mesos_dns_tcp_evictions_total "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(evicted >= (FLOOD - 1024) as f64, "{evicted} evictions:\n{text}");
+    drop(idle);
+    running.shutdown().await;
+}
