@@ -176,11 +176,9 @@ def rss_mib(pid):
     return 0.0
 
 
-def main():
-    binary = sys.argv[1]
-    tasks = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
-    rate = float(sys.argv[3]) if len(sys.argv) > 3 else 10
-    duration = float(sys.argv[4]) if len(sys.argv) > 4 else 20
+def start_master(tasks):
+    """A fake master on a free loopback port serving a generated state of
+    `tasks` tasks: (state, master, its port)."""
     state = json.loads(subprocess.check_output([sys.executable, os.path.join(HERE, "gen-state.py"), str(tasks)]))
     mport = free_port()
     state["leader"] = f"master@127.0.0.1:{mport}"
@@ -188,6 +186,15 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", mport), handler(master))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return state, master, mport
+
+
+def main():
+    binary = sys.argv[1]
+    tasks = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
+    rate = float(sys.argv[3]) if len(sys.argv) > 3 else 10
+    duration = float(sys.argv[4]) if len(sys.argv) > 4 else 20
+    state, master, mport = start_master(tasks)
 
     dport = free_port()
     work = tempfile.mkdtemp(prefix="propagation-")

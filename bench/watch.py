@@ -27,12 +27,10 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from propagation import FW, HERE, Master, cpu_seconds, free_port, handler, rss_mib, v1_task  # noqa: E402
+from propagation import FW, cpu_seconds, free_port, rss_mib, start_master, v1_task  # noqa: E402
 
 HTTP1 = os.environ.get("HTTP1", "") not in ("", "0")
 
@@ -84,13 +82,7 @@ async def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    state = json.loads(subprocess.check_output([sys.executable, os.path.join(HERE, "gen-state.py"), str(tasks)]))
-    mport = free_port()
-    state["leader"] = f"master@127.0.0.1:{mport}"
-    master = Master(state)
-    server = ThreadingHTTPServer(("127.0.0.1", mport), handler(master))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state, master, mport = start_master(tasks)
 
     hport = free_port()
     work = tempfile.mkdtemp(prefix="watch-bench-")

@@ -17,18 +17,7 @@ fn main() -> ExitCode {
     }
     let args = match cli::parse(std::env::args_os()) {
         Ok(args) => args,
-        Err(e) if !e.use_stderr() => {
-            // --help: clap's usage text on stdout.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            // One line: clap's first ("error: ...") line, without the usage.
-            let text = e.to_string();
-            let line = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
-            eprintln!("mesos-dns: {line} (see -help)");
-            return ExitCode::from(2);
-        }
+        Err(e) => return flags_refused(&e, "mesos-dns", "-help"),
     };
     if args.version {
         println!("{}", mesos_dns::VERSION);
@@ -61,19 +50,7 @@ fn watch() -> ExitCode {
     use mesos_dns::watch::{self, WatchError};
     let options = match watch::parse(std::env::args_os()) {
         Ok(options) => options,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            // One line: clap's message without the usage, its lines joined.
-            let text = e.to_string();
-            let message = text.split("\n\nUsage").next().unwrap_or("bad arguments");
-            let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
-            let line = line.trim_start_matches("error: ");
-            eprintln!("mesos-dns watch: {line} (see mesos-dns watch --help)");
-            return ExitCode::from(2);
-        }
+        Err(e) => return flags_refused(&e, "mesos-dns watch", "mesos-dns watch --help"),
     };
     // What a watch does (each output written, each command run) is its
     // point: said at the default verbosity.
@@ -96,4 +73,19 @@ fn watch() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--help` (clap's usage text on stdout, exit 0), or bad flags: one line
+/// on stderr (clap's first paragraph, its lines joined, without the
+/// usage), exit 2.
+fn flags_refused(e: &clap::Error, program: &str, help: &str) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    let message = text.split("\n\n").next().unwrap_or("bad arguments");
+    let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    eprintln!("{program}: {} (see {help})", line.trim_start_matches("error: "));
+    ExitCode::from(2)
 }
