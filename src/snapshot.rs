@@ -165,7 +165,7 @@ impl Drop for NameWatch<'_> {
         if let Ok(mut watched) = self.published.watched.lock()
             && let Some((_, holders)) = watched.get_mut(&self.name)
         {
-            *holders -= 1;
+            *holders = holders.saturating_sub(1);
             if *holders == 0 {
                 watched.remove(&self.name);
             }

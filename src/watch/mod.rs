@@ -272,10 +272,14 @@ pub async fn run(options: Options) -> Result<(), WatchError> {
 /// Record `answer`; whether the records differ from those known.
 fn learn(known: &mut BTreeMap<Lookup, Answer>, lookup: Lookup, answer: Answer) -> bool {
     tracing::debug!("{lookup}: {} records at index {}", answer.entries.len(), answer.index);
-    let changed = known.get(&lookup).is_none_or(|k| k.entries != answer.entries);
-    if changed {
-        tracing::info!("{lookup} changed: {} records", answer.entries.len());
-    }
+    let changed = match known.get(&lookup) {
+        None => true,
+        Some(k) if k.entries != answer.entries => {
+            tracing::info!("{lookup} changed: {} records", answer.entries.len());
+            true
+        }
+        Some(_) => false,
+    };
     known.insert(lookup, answer);
     changed
 }
