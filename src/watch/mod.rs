@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -16,6 +17,10 @@ mod api;
 mod template;
 
 use api::{Answer, Api, Lookup};
+
+/// Lookups a template needs that are asked for at once (on the one
+/// connection) before it is rendered again.
+const FETCHES_AT_ONCE: usize = 64;
 
 /// The usage text's example.
 const EXAMPLE: &str = "Example (nginx upstreams that follow the tasks of a Marathon app):
@@ -353,9 +358,13 @@ async fn render_all(
             if rendered.missing.is_empty() {
                 break;
             }
-            for lookup in &rendered.missing {
-                let answer = fetch(api, lookup, once).await?;
-                learn(known, lookup.clone(), answer);
+            let answers: Vec<(Lookup, Answer)> = stream::iter(rendered.missing)
+                .map(|lookup| async move { fetch(api, &lookup, once).await.map(|a| (lookup, a)) })
+                .buffer_unordered(FETCHES_AT_ONCE)
+                .try_collect()
+                .await?;
+            for (lookup, answer) in answers {
+                learn(known, lookup, answer);
             }
             rendered = template::render(&t.name, &t.source, known).map_err(template_error)?;
         }
