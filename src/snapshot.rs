@@ -276,13 +276,8 @@ impl Published {
         (snapshot, old)
     }
 
-    /// The index of the snapshot in service; before the first, one below
-    /// any index of this run and above any of an earlier run.
-    pub fn index(&self) -> u64 {
-        *self.swaps.borrow()
-    }
-
-    /// The index before the first snapshot of this run.
+    /// The index before the first snapshot of this run: below any index of
+    /// this run, above any of an earlier run.
     pub fn base(&self) -> u64 {
         self.base
     }
