@@ -49,7 +49,12 @@ impl Blocking {
                     let n = value.parse().map_err(|_| format!("index={value:?}: not a number"))?;
                     b.index = Some(n);
                 }
-                "wait" => b.wait = parse_wait(value)?.min(MAX_WAIT),
+                "wait" => {
+                    let wait = parse_duration(value).ok_or_else(|| {
+                        format!("wait={value:?}: not a duration such as 30s, 5m or 500ms")
+                    })?;
+                    b.wait = wait.min(MAX_WAIT);
+                }
                 _ => {}
             }
         }
@@ -57,20 +62,20 @@ impl Blocking {
     }
 }
 
-/// `30s`, `5m`, `500ms`, `1h`, or a bare number of seconds.
-fn parse_wait(text: &str) -> Result<Duration, String> {
-    let bad = || format!("wait={text:?}: not a duration such as 30s, 5m or 500ms");
+/// A duration as blocking queries (and `mesos-dns watch --wait`) write
+/// it: `30s`, `5m`, `500ms`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let n: u64 = digits.parse().ok()?;
     let millis = match unit {
         "ms" => n,
         "" | "s" => n.saturating_mul(1000),
         "m" => n.saturating_mul(60_000),
         "h" => n.saturating_mul(3_600_000),
-        _ => return Err(bad()),
+        _ => return None,
     };
-    Ok(Duration::from_millis(millis))
+    Some(Duration::from_millis(millis))
 }
 
 /// For each lookup answered, a fingerprint of its answer and the index

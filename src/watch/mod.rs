@@ -2,7 +2,8 @@
 //! of running servers (their HTTP API) and renders them again whenever an
 //! answer they used changes, learnt through blocking queries, never by
 //! polling; writes each output atomically and runs its command when the
-//! output's bytes changed. Uses nothing of the server.
+//! output's bytes changed. Of the server it uses only the way blocking
+//! queries write durations.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -17,6 +18,8 @@ mod api;
 mod template;
 
 use api::{Answer, Api, Lookup};
+
+use crate::http::watch::parse_duration;
 
 /// Lookups a template needs that are asked for at once (on the one
 /// connection) before it is rendered again.
@@ -178,19 +181,13 @@ where
     })
 }
 
-/// `1s:5s`, `500ms`, `2` (seconds): MIN and MAX (MAX defaults to 4 × MIN).
+/// `1s:5s`, `500ms`, `2` (seconds): MIN and MAX (MAX defaults to 4 × MIN),
+/// each written as a blocking query's `wait`.
 fn parse_wait(text: &str) -> Result<(Duration, Duration), String> {
-    let one = |t: &str| -> Result<Duration, String> {
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (digits, unit) = t.split_at(split);
-        let n: u64 =
-            digits.parse().map_err(|_| format!("--wait {text:?}: {t:?} is not a duration"))?;
-        match unit {
-            "ms" => Ok(Duration::from_millis(n)),
-            "" | "s" => Ok(Duration::from_secs(n)),
-            "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-            _ => Err(format!("--wait {text:?}: {t:?} is not a duration such as 500ms, 1s or 2m")),
-        }
+    let one = |t: &str| {
+        parse_duration(t).ok_or_else(|| {
+            format!("--wait {text:?}: {t:?} is not a duration such as 500ms, 1s or 2m")
+        })
     };
     let (min, max) = match text.split_once(':') {
         Some((min, max)) => (one(min)?, one(max)?),
