@@ -406,17 +406,19 @@ impl Refresher {
                     self.stream.propagation.observe(first.elapsed());
                 }
             }
-            let current = self.current.load_full();
-            let overlaid = current.as_ref().filter(|s| s.overlay.is_some());
+            // The serial of the version in service, when versions are laid
+            // over its compiled zone.
+            let overlaid =
+                self.current.load().as_ref().filter(|s| s.overlay.is_some()).map(|s| s.serial());
             // A full compile of the newest version (nothing applied waits
             // to be published): the same records, under the same serial.
-            if let Some(s) = overlaid
+            if let Some(serial) = overlaid
                 && compaction.is_none()
                 && first.is_none()
                 && Instant::now() >= next_compaction
             {
                 let build =
-                    self.builder(cluster.state(), Some(leader.clone()), Duration::ZERO, s.serial());
+                    self.builder(cluster.state(), Some(leader.clone()), Duration::ZERO, serial);
                 compaction = Some((Box::pin(in_background(build)), version, Instant::now()));
             }
             let overlaid = overlaid.is_some();
