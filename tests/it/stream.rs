@@ -29,11 +29,14 @@ fn canonical(rs: &RecordSet) -> BTreeMap<String, BTreeSet<String>> {
     rs.iter().map(|(name, set)| (name.to_owned(), values(&set))).collect()
 }
 
-/// The records polling `doc` gives.
-fn polled(doc: &Value, config: &Config) -> BTreeMap<String, BTreeSet<String>> {
+/// The record set polling `doc` gives, under a config naming its leader.
+fn polled(doc: &Value) -> RecordSet {
+    let leader: std::net::SocketAddr =
+        doc["leader"].as_str().unwrap().trim_start_matches("master@").parse().unwrap();
+    let config: Config = test_config(&[leader], json!({}));
     let state = State::from_slice(doc.to_string().as_bytes()).unwrap();
     let resolver = StaticResolver::localhost_only();
-    canonical(&generate(&state, config, &config.masters, &resolver).unwrap())
+    generate(&state, &config, &config.masters, &resolver).unwrap()
 }
 
 /// The records in service: the compiled ones, as the versions since have
@@ -82,10 +85,7 @@ fn subscriptions(master: &FakeMaster) -> usize {
 
 /// Wait until the records in service are those polling `doc` gives.
 async fn until_served(r: &Running, doc: &Value, what: &str) -> Duration {
-    let leader: std::net::SocketAddr =
-        doc["leader"].as_str().unwrap().trim_start_matches("master@").parse().unwrap();
-    let config = test_config(&[leader], json!({}));
-    let want = polled(doc, &config);
+    let want = canonical(&polled(doc));
     let started = Instant::now();
     let current = Arc::clone(&r.current);
     let deadline = started + Duration::from_secs(5);
@@ -109,12 +109,7 @@ async fn until_served(r: &Running, doc: &Value, what: &str) -> Duration {
 /// `/v1/axfr` and `/v1/enumerate` are what polling `doc` gives, and the
 /// serial is the SOA's.
 async fn views_match(r: &Running, doc: &Value) {
-    let leader: std::net::SocketAddr =
-        doc["leader"].as_str().unwrap().trim_start_matches("master@").parse().unwrap();
-    let config = test_config(&[leader], json!({}));
-    let state = State::from_slice(doc.to_string().as_bytes()).unwrap();
-    let resolver = StaticResolver::localhost_only();
-    let want = generate(&state, &config, &config.masters, &resolver).unwrap();
+    let want = polled(doc);
     let base = format!("http://{}", r.http_addr.unwrap());
     let get = |path: &'static str| {
         let url = format!("{base}{path}");
