@@ -24,8 +24,8 @@
 //! - [`app`]: the wiring at the top: every component built, the metrics
 //!   exporter, signals and shutdown.
 //! - [`watch`]: the client mode (`mesos-dns watch`), which renders templates
-//!   from servers' HTTP API; of the crate it uses only the API's
-//!   duration syntax.
+//!   from servers' HTTP API; of the crate it uses only the blocking
+//!   queries' index header and duration syntax.
 //!
 //! The leaves, which use nothing else of the crate: [`proto`] (DNS protocol
 //! basics), [`addr`] (host:port and UPID text), [`metrics`] (histograms

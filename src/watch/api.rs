@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::http::watch::INDEX_HEADER;
+
 /// How long a blocking lookup asks the server to hold it.
 pub const BLOCK: Duration = Duration::from_secs(300);
 /// A server that does not answer within this (beyond the hold) is down.
@@ -139,7 +141,7 @@ impl Api {
         }
         let index = response
             .headers()
-            .get("x-mesos-dns-index")
+            .get(INDEX_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .ok_or("no X-Mesos-DNS-Index header (a server too old for watch)")?;

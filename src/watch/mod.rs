@@ -2,8 +2,8 @@
 //! of running servers (their HTTP API) and renders them again whenever an
 //! answer they used changes, learnt through blocking queries, never by
 //! polling; writes each output atomically and runs its command when the
-//! output's bytes changed. Of the server it uses only the way blocking
-//! queries write durations.
+//! output's bytes changed. Of the server it uses only what blocking
+//! queries are written with: the index header and the duration syntax.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
