@@ -15,12 +15,15 @@ use crate::cli::Args;
 use crate::config::Config;
 use crate::detect::{self, DetectStats, Masters};
 use crate::dns::forward::Forwarder;
+use crate::dns::journal::History;
 use crate::dns::metrics::DnsMetrics;
+use crate::dns::notify::Notifier;
 use crate::dns::server::{self, Handler};
 use crate::fetch::Fetcher;
 use crate::generate::{HostResolver, SystemResolver, generate};
 use crate::http::{self, Api};
 use crate::metrics::{BuildInfo, Exporter};
+use crate::proto::serial_newer;
 use crate::records::{Axfr, RecordSet};
 use crate::refresh::{Detected, Refresher, Source};
 use crate::snapshot::{Current, InService, new_serial};
@@ -198,6 +201,23 @@ impl Running {
     }
 }
 
+/// Number the first version after the newest serial the `notify`
+/// secondaries hold, when it is ahead of the clock (an earlier run's
+/// versions came faster than one a second): otherwise they would keep the
+/// older run's zone until the clock caught up.
+async fn resume_serial(notifier: &Notifier, current: &Current) {
+    let Some(held) = notifier.held_serial(std::time::Duration::from_secs(1)).await else {
+        return;
+    };
+    if serial_newer(held, new_serial()) {
+        tracing::info!(
+            serial = held,
+            "secondaries hold a serial ahead of the clock: numbering after it"
+        );
+        current.resume_after(held);
+    }
+}
+
 /// Bind the listeners and start serving and refreshing. Must run inside a
 /// tokio runtime.
 pub async fn start(
@@ -218,6 +238,18 @@ pub async fn start(
     let forwarder =
         if config.dns_on { Forwarder::from_config(&config).map(Arc::new) } else { None };
     let dns_metrics = Arc::new(DnsMetrics::default());
+    // Zone transfers: the versions IXFR answers from, and the
+    // secondaries told of each.
+    let history = Arc::new(History::default());
+    let transfers_on = config.dns_on && !config.parsed.allow_transfer_from.is_empty();
+    if transfers_on {
+        tasks.push(tokio::spawn(Arc::clone(&history).follow(&current)));
+    }
+    let notifier = if config.dns_on { Notifier::new(&config).map(Arc::new) } else { None };
+    if let Some(n) = &notifier {
+        tasks.push(tokio::spawn(Arc::clone(n).run(Arc::clone(&history), Arc::clone(&current))));
+    }
+    let mut transfers = None;
     if config.dns_on {
         let ip = config.parsed.listener;
         let (udp, tcp) = server::bind(ip, config.port).with_context(|| {
@@ -238,8 +270,10 @@ pub async fn start(
             Arc::clone(&current),
             forwarder.clone(),
             Arc::clone(&dns_metrics),
+            Arc::clone(&history),
             tokio::runtime::Handle::current(),
         ));
+        transfers = Some(handler.transfers());
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         udp_threads = server::spawn_udp(udp, Arc::clone(&handler), workers, Arc::clone(&stop))?;
         tasks.push(tokio::spawn(async move {
@@ -266,6 +300,12 @@ pub async fn start(
         if let Some(f) = forwarder {
             exporter.add(f);
         }
+        if let Some(t) = transfers.filter(|_| transfers_on) {
+            exporter.add(t);
+        }
+        if let Some(n) = &notifier {
+            exporter.add(Arc::clone(n) as _);
+        }
         exporter.add(Arc::clone(&refresher.stats) as _);
         exporter.add(Arc::clone(&refresher.stream) as _);
         if let Some(d) = detect_stats {
@@ -283,6 +323,9 @@ pub async fn start(
         let listener = http::CappedListener::new(listener, cap);
         let router = http::router(api);
         http_task = Some(tokio::spawn(http::serve(listener, router, Arc::clone(&http_stop))));
+    }
+    if let Some(n) = &notifier {
+        resume_serial(n, &current).await;
     }
     tasks.push(tokio::spawn(refresher.run()));
     Ok(Running {

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use prometheus_client::encoding::DescriptorEncoder;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::metrics::{Export, gauge};
 use crate::records::{AxfrRecords, RecordSet, RrSet, Value};
@@ -207,6 +207,34 @@ pub struct Published {
     watched: Mutex<Watched>,
     /// Asks the refresh loop for a full compile now.
     wanted: Notify,
+    /// Where each swap is told, once someone follows them
+    /// ([`Published::follow_swaps`]).
+    followers: OnceLock<mpsc::UnboundedSender<Swapped>>,
+    /// The serial to number versions after, before the first one of this
+    /// run ([`Published::resume_after`]).
+    resumed: OnceLock<u32>,
+}
+
+/// One swap, for those who keep a history of versions (zone transfers).
+#[derive(Debug)]
+pub struct Swapped {
+    /// The snapshot replaced.
+    pub old: Arc<Snapshot>,
+    /// The snapshot put in service.
+    pub new: Arc<Snapshot>,
+    /// What it changed.
+    pub changed: SwappedNames,
+}
+
+/// [`Changed`], owned.
+#[derive(Debug)]
+pub enum SwappedNames {
+    /// Any name may differ.
+    Everything,
+    /// Only these names may differ.
+    Names(Vec<String>),
+    /// The same records.
+    Nothing,
 }
 
 /// Watched names (lower case, fully qualified): each one's signal, and how
@@ -235,6 +263,8 @@ impl Default for Published {
             base,
             watched: Mutex::new(HashMap::new()),
             wanted: Notify::new(),
+            followers: OnceLock::new(),
+            resumed: OnceLock::new(),
         }
     }
 }
@@ -272,8 +302,37 @@ impl Published {
                 Changed::Nothing => {}
             }
         }
+        if let (Some(followers), Some(old)) = (self.followers.get(), &old) {
+            let changed = match changed {
+                Changed::Everything => SwappedNames::Everything,
+                Changed::Names(names) => SwappedNames::Names(names.to_vec()),
+                Changed::Nothing => SwappedNames::Nothing,
+            };
+            let swapped = Swapped { old: Arc::clone(old), new: Arc::clone(&snapshot), changed };
+            let _ = followers.send(swapped);
+        }
         self.swaps.send_replace(index);
         (snapshot, old)
+    }
+
+    /// Number this run's versions after `serial` (an earlier run's, which
+    /// secondaries hold), not from the clock. Only before the first
+    /// snapshot; once.
+    pub fn resume_after(&self, serial: u32) {
+        let _ = self.resumed.set(serial);
+    }
+
+    /// The serial the next version follows: the one in service, or the
+    /// one resumed after.
+    pub fn serial(&self) -> Option<u32> {
+        self.load().as_ref().map(|s| s.serial()).or_else(|| self.resumed.get().copied())
+    }
+
+    /// Every swap from now on, in order (for one follower: `None` once
+    /// someone follows them).
+    pub fn follow_swaps(&self) -> Option<mpsc::UnboundedReceiver<Swapped>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.followers.set(tx).ok().map(|()| rx)
     }
 
     /// The index before the first snapshot of this run: below any index of

@@ -31,6 +31,7 @@ use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
 use crate::addr::redact_url_password;
+use crate::proto::tsig;
 
 pub use resolv::{RESOLV_CONF, nameservers_from_resolv_conf};
 pub use validate::{is_valid_domain, parse_master, parse_net, parse_resolver};
@@ -283,6 +284,24 @@ pub struct Config {
     /// queries included (default 16,384); more wait in the backlog.
     #[serde(rename = "HttpMaxConnections")]
     pub http_max_connections: u64,
+    /// Ours: who may transfer the zone (AXFR/IXFR): CIDRs or IPs, each
+    /// optionally followed by the name of the TSIG key it must sign with
+    /// (`"10.0.0.0/8 transfer."`). Empty (the default): nobody.
+    #[serde(rename = "AllowTransferFrom")]
+    pub allow_transfer_from: Vec<String>,
+    /// Ours: the secondaries told of each new version (NOTIFY): `IP` or
+    /// `IP:port`, each optionally followed by a TSIG key name.
+    #[serde(rename = "Notify")]
+    pub notify: Vec<String>,
+    /// Ours: TSIG keys by name: the base64 secret, for hmac-sha256, or
+    /// `"hmac-sha512:"` (or another algorithm) before it. Shown redacted.
+    #[serde(rename = "TsigKeys", serialize_with = "serialize_secrets")]
+    pub tsig_keys: BTreeMap<String, String>,
+    /// Ours: the TSIG key every transfer and NOTIFY must be signed with,
+    /// unless its `allowTransferFrom`/`notify` entry names another (empty:
+    /// none).
+    #[serde(rename = "TransferKey")]
+    pub transfer_key: String,
     /// `SetTruncateBit`: set TC on truncated answers.
     #[serde(rename = "SetTruncateBit")]
     pub set_truncate_bit: bool,
@@ -362,6 +381,33 @@ pub struct Parsed {
     pub zone_resolvers: BTreeMap<String, Vec<SocketAddr>>,
     /// `allowForwardFrom`: a single address is a network of one.
     pub allow_forward_from: Vec<ipnet::IpNet>,
+    /// `allowTransferFrom`, with the key each entry requires
+    /// (`transferKey` unless it names one).
+    pub allow_transfer_from: Vec<TransferPeer>,
+    /// `notify`, port 53 when not given, with the key each is signed with.
+    pub notify: Vec<NotifyTarget>,
+    /// `tsigKeys`, decoded.
+    pub tsig_keys: Vec<tsig::Key>,
+}
+
+/// An `allowTransferFrom` entry: who, and the TSIG key (its lower-case
+/// name, fully qualified) a transfer must be signed with, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferPeer {
+    /// The clients it admits.
+    pub net: ipnet::IpNet,
+    /// The key their requests must be signed with.
+    pub key: Option<String>,
+}
+
+/// A `notify` entry: where, and the TSIG key (lower-case name, fully
+/// qualified) to sign with, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyTarget {
+    /// The secondary's address.
+    pub addr: SocketAddr,
+    /// The key to sign NOTIFY with.
+    pub key: Option<String>,
 }
 
 impl Default for Parsed {
@@ -373,6 +419,9 @@ impl Default for Parsed {
             resolvers: vec![SocketAddr::from(([8, 8, 8, 8], 53))],
             zone_resolvers: BTreeMap::new(),
             allow_forward_from: Vec::new(),
+            allow_transfer_from: Vec::new(),
+            notify: Vec::new(),
+            tsig_keys: Vec::new(),
         }
     }
 }
@@ -403,6 +452,10 @@ impl Default for Config {
             allow_forward_from: Vec::new(),
             state_max_megabytes: 256,
             http_max_connections: 16_384,
+            allow_transfer_from: Vec::new(),
+            notify: Vec::new(),
+            tsig_keys: BTreeMap::new(),
+            transfer_key: String::new(),
             state_source: StateSource::Auto,
             set_truncate_bit: true,
             enforce_rfc952: false,
@@ -590,6 +643,14 @@ fn absolute_config_path(path: &Path) -> Result<PathBuf, ConfigError> {
 /// Serializes `zk` with any URL password replaced by `"***"`.
 fn serialize_zk<S: Serializer>(zk: &str, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&redact_url_password(zk, REDACTED))
+}
+
+/// Serializes a map of secrets with every value replaced by `"***"`.
+fn serialize_secrets<S: Serializer>(
+    secrets: &BTreeMap<String, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(secrets.keys().map(|name| (name, REDACTED)))
 }
 
 fn serialize_path<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {

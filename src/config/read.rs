@@ -82,6 +82,12 @@ impl Config {
                         .map_err(|reason| Problem::new(key::STATE_SOURCE, quote(&s), reason))?;
                 }
             }
+            "allowtransferfrom" => {
+                self.allow_transfer_from = strings(key::ALLOW_TRANSFER_FROM, value)?;
+            }
+            "notify" => self.notify = strings(key::NOTIFY, value)?,
+            "tsigkeys" => self.tsig_keys = secrets(key::TSIG_KEYS, value)?,
+            "transferkey" => set(&mut self.transfer_key, string(key::TRANSFER_KEY, value)?),
             "allowforwardfrom" => {
                 self.allow_forward_from = strings(key::ALLOW_FORWARD_FROM, value)?;
             }
@@ -235,6 +241,38 @@ fn zones(value: &Json) -> Result<BTreeMap<String, Vec<String>>, Problem> {
             "an object mapping zones to lists of resolvers",
         )),
     }
+}
+
+/// An object of secrets by name (`tsigKeys`); a value is never shown in an
+/// error.
+fn secrets(key: &str, value: &Json) -> Result<BTreeMap<String, String>, Problem> {
+    let entries = match value {
+        Json::Null => return Ok(BTreeMap::new()),
+        Json::Object(entries) => entries,
+        other => {
+            return Err(Problem::new(
+                key,
+                quote(REDACTED),
+                format!("expected an object mapping names to secrets (found {})", other.kind()),
+            ));
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (name, secret) in entries {
+        match secret {
+            Json::String(s) => {
+                out.insert(name.clone(), s.clone());
+            }
+            other => {
+                return Err(Problem::new(
+                    format!("{key}.{name}"),
+                    quote(REDACTED),
+                    format!("expected a string (found {})", other.kind()),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Merges a `mesosCredentials` object (keys `principal` and `secret`,

@@ -11,8 +11,10 @@ use crate::addr::{parse_nonzero_port, redact_url_password, split_host_port};
 
 use super::resolv::local_nameservers;
 use super::{
-    Config, IpSource, MesosAuth, Parsed, Problem, REDACTED, ZkUrl, key, quote, quote_list,
+    Config, IpSource, MesosAuth, NotifyTarget, Parsed, Problem, REDACTED, TransferPeer, ZkUrl, key,
+    quote, quote_list,
 };
+use crate::proto::tsig;
 
 impl Config {
     /// All the validation rules, in the original's order (`SetConfig`);
@@ -117,9 +119,70 @@ impl Config {
         // Ours: listeners must be IP literals.
         let listener = ip_literal(key::LISTENER, &self.listener)?;
         let http_listener = ip_literal(key::HTTP_LISTENER, &self.http_listener)?;
-        self.parsed =
-            Parsed { listener, http_listener, zk, resolvers, zone_resolvers, allow_forward_from };
+        // Ours: zone transfers, NOTIFY and their keys.
+        let (allow_transfer_from, notify, tsig_keys) = self.check_transfers()?;
+        self.parsed = Parsed {
+            listener,
+            http_listener,
+            zk,
+            resolvers,
+            zone_resolvers,
+            allow_forward_from,
+            allow_transfer_from,
+            notify,
+            tsig_keys,
+        };
         Ok(())
+    }
+
+    /// `tsigKeys` decoded; `allowTransferFrom` and `notify` parsed, each
+    /// entry with the key it names or `transferKey`, which must exist.
+    #[allow(clippy::type_complexity)]
+    fn check_transfers(
+        &self,
+    ) -> Result<(Vec<TransferPeer>, Vec<NotifyTarget>, Vec<tsig::Key>), Problem> {
+        let keys = self
+            .tsig_keys
+            .iter()
+            .map(|(name, secret)| {
+                tsig::Key::parse(name, secret).map_err(|reason| {
+                    Problem::new(format!("{}.{name}", key::TSIG_KEYS), quote(REDACTED), reason)
+                })
+            })
+            .collect::<Result<Vec<tsig::Key>, _>>()?;
+        for (i, k) in keys.iter().enumerate() {
+            if keys.iter().take(i).any(|earlier| earlier.name() == k.name()) {
+                let name = self.tsig_keys.keys().nth(i).cloned().unwrap_or_default();
+                return Err(Problem::new(
+                    format!("{}.{name}", key::TSIG_KEYS),
+                    quote(REDACTED),
+                    format!("a second key named {}", k.name_text()),
+                ));
+            }
+        }
+        let default_key = match self.transfer_key.as_str() {
+            "" => None,
+            name => Some(known_key(&keys, key::TRANSFER_KEY, name, name)?),
+        };
+        let with_key = |config_key: &str, entry: &str| {
+            split_key(&keys, config_key, entry, default_key.as_ref())
+        };
+        let mut peers = Vec::new();
+        for entry in &self.allow_transfer_from {
+            let (net, key) = with_key(key::ALLOW_TRANSFER_FROM, entry)?;
+            let net = parse_net(&net)
+                .map_err(|reason| Problem::new(key::ALLOW_TRANSFER_FROM, quote(entry), reason))?;
+            peers.push(TransferPeer { net, key });
+        }
+        let mut targets = Vec::new();
+        for entry in &self.notify {
+            let (addr, key) = with_key(key::NOTIFY, entry)?;
+            let addr = parse_resolver(&addr).map_err(|reason| {
+                Problem::new(key::NOTIFY, quote(entry), reason.replace("a resolver", "a secondary"))
+            })?;
+            targets.push(NotifyTarget { addr, key });
+        }
+        Ok((peers, targets, keys))
     }
 
     fn check_authentication(&self) -> Result<(), Problem> {
@@ -254,6 +317,50 @@ fn checked_zone_resolvers(
         return Err(Problem::new(key::ZONE_RESOLVERS, quote(zone), reason));
     }
     Ok((checked, parsed))
+}
+
+/// The key `name` (as `key_name` spells it) if `keys` has it.
+fn known_key(
+    keys: &[tsig::Key],
+    config_key: &str,
+    value: &str,
+    name: &str,
+) -> Result<String, Problem> {
+    let name = key_name(name);
+    if keys.iter().any(|k| k.name_text() == name) {
+        Ok(name)
+    } else {
+        Err(Problem::new(config_key, quote(value), format!("no key {name:?} in tsigKeys")))
+    }
+}
+
+/// An entry's address and, after white space, the key it names (or
+/// `default`).
+fn split_key(
+    keys: &[tsig::Key],
+    config_key: &str,
+    entry: &str,
+    default: Option<&String>,
+) -> Result<(String, Option<String>), Problem> {
+    let mut words = entry.split_whitespace();
+    let (what, named) = (words.next().unwrap_or_default(), words.next());
+    if words.next().is_some() {
+        return Err(Problem::new(
+            config_key,
+            quote(entry),
+            "expected an address and at most a key name",
+        ));
+    }
+    let key = match named {
+        Some(name) => Some(known_key(keys, config_key, entry, name)?),
+        None => default.cloned(),
+    };
+    Ok((what.to_owned(), key))
+}
+
+/// A TSIG key's name as the keys are known by: lower case, fully qualified.
+pub fn key_name(name: &str) -> String {
+    fully_qualified(&name.to_ascii_lowercase())
 }
 
 /// A CIDR (`10.0.0.0/8`) or a single address (`10.0.0.1`).

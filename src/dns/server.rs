@@ -17,8 +17,10 @@ use tokio::net::TcpStream;
 
 use super::batch;
 use super::forward::Forwarder;
+use super::journal::History;
 use super::metrics::{DnsMetrics, DnsShard};
 use super::tcp::{MAX_TCP_CONNECTIONS, Slot, TCP_IDLE_TIMEOUT, Table};
+use super::transfer::Transfers;
 use super::wire::{self, Disposition, ParseError, Responder, Scratch, Settings};
 use crate::config::Config;
 use crate::snapshot::Current;
@@ -38,6 +40,8 @@ pub struct Handler {
     allow_forward: Vec<ipnet::IpNet>,
     runtime: tokio::runtime::Handle,
     pub(crate) metrics: Arc<DnsMetrics>,
+    /// Zone transfers and signed queries.
+    transfers: Arc<Transfers>,
 }
 
 /// What became of one packet.
@@ -49,24 +53,70 @@ pub struct Handled {
 }
 
 impl Handler {
-    /// `runtime` runs forwarded queries for the UDP worker threads.
+    /// `runtime` runs forwarded queries for the UDP worker threads;
+    /// `history` is what IXFR answers from.
     pub fn new(
         config: &Config,
         current: Current,
         forwarder: Option<Arc<Forwarder>>,
         metrics: Arc<DnsMetrics>,
+        history: Arc<History>,
         runtime: tokio::runtime::Handle,
     ) -> Handler {
-        let settings =
-            Settings { recurse_on: config.recurse_on, set_truncate_bit: config.set_truncate_bit };
+        let settings = Settings {
+            recurse_on: config.recurse_on,
+            set_truncate_bit: config.set_truncate_bit,
+            verify_signatures: !config.parsed.tsig_keys.is_empty(),
+        };
+        let responder = Responder::new(&config.domain, settings);
         Handler {
             current,
-            responder: Responder::new(&config.domain, settings),
+            transfers: Arc::new(Transfers::new(config, history, &responder)),
+            responder,
             forwarder,
             allow_forward: config.parsed.allow_forward_from.clone(),
             runtime,
             metrics,
         }
+    }
+
+    /// Zone transfers and signed queries, for their counters.
+    pub fn transfers(&self) -> Arc<Transfers> {
+        Arc::clone(&self.transfers)
+    }
+
+    /// Answer a zone transfer or signed query over UDP into `out` (one
+    /// message at most).
+    fn transfer_udp(
+        &self,
+        packet: &[u8],
+        peer: IpAddr,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+    ) -> Disposition {
+        let snapshot = self.current.load_full();
+        let reply = self.transfers.respond(packet, peer, true, snapshot.as_deref(), scratch);
+        match reply.into_iter().next() {
+            Some(message) => {
+                let rcode = header_rcode(&message) as u8;
+                *out = message;
+                Disposition::Answered { rcode, truncated: false }
+            }
+            None => Disposition::Dropped,
+        }
+    }
+
+    /// Answer a zone transfer or signed query over TCP: the messages to
+    /// send, worked out on a blocking thread (a whole zone takes a while).
+    async fn transfer_tcp(&self, packet: &[u8], peer: IpAddr) -> Vec<Vec<u8>> {
+        let transfers = Arc::clone(&self.transfers);
+        let snapshot = self.current.load_full();
+        let packet = packet.to_vec();
+        let respond = move || {
+            let mut scratch = Scratch::new(rand::random());
+            transfers.respond(&packet, peer, false, snapshot.as_deref(), &mut scratch)
+        };
+        tokio::task::spawn_blocking(respond).await.unwrap_or_default()
     }
 
     /// Answer one query packet into `out`. `Disposition::Dropped` means
@@ -172,7 +222,10 @@ pub fn spawn_udp(
         let shard = handler.metrics.shard();
         move |packet, peer, out| {
             let started = Instant::now();
-            let h = handler.handle(packet, true, peer.ip(), out, &mut scratch);
+            let mut h = handler.handle(packet, true, peer.ip(), out, &mut scratch);
+            if h.disposition == Disposition::Transfer {
+                h.disposition = handler.transfer_udp(packet, peer.ip(), out, &mut scratch);
+            }
             match h.disposition {
                 Disposition::Answered { .. } => {
                     count_local(&shard, true, h, started);
@@ -182,7 +235,7 @@ pub fn spawn_udp(
                     forward_udp(&handler, &socket, &shard, packet, peer, h.qtype);
                     false
                 }
-                Disposition::Dropped => false,
+                Disposition::Dropped | Disposition::Transfer => false,
             }
         }
     })
@@ -283,6 +336,20 @@ async fn tcp_connection(
             Disposition::Answered { .. } => {
                 count_local(shard, false, h, started);
                 Some(&out[..])
+            }
+            Disposition::Transfer => {
+                let messages = handler.transfer_tcp(&packet, peer).await;
+                if let Some(first) = messages.first() {
+                    let rcode = header_rcode(first);
+                    shard.count(false, h.qtype, rcode);
+                }
+                for message in &messages {
+                    framed.clear();
+                    framed.extend_from_slice(&(message.len() as u16).to_be_bytes());
+                    framed.extend_from_slice(message);
+                    stream.write_all(&framed).await?;
+                }
+                None
             }
             Disposition::Outside => match &handler.forwarder {
                 Some(fwd) => {

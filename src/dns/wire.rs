@@ -53,6 +53,8 @@ pub struct Query {
     label_count: usize,
     /// The OPT record, if the query has one.
     pub edns: Option<Edns>,
+    /// Whether a TSIG record signs it (RFC 8945).
+    pub signed: bool,
 }
 
 impl Query {
@@ -133,6 +135,7 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
         labels: [0; MAX_LABELS],
         label_count: 0,
         edns: None,
+        signed: false,
     };
     let mut at = header::LEN;
     loop {
@@ -183,6 +186,7 @@ pub fn parse(p: &[u8]) -> Result<Query, ParseError> {
             let flags = u16_at(p, name_end + 6).ok_or(formerr)?;
             q.edns = Some(Edns { udp_size, version, dnssec_ok: flags & EDNS_DO != 0 });
         }
+        q.signed |= rtype == rtype::TSIG;
         at = skip_rr(p, at).ok_or(formerr)?;
     }
     Ok(q)
@@ -200,6 +204,9 @@ pub enum Disposition {
     },
     /// The name is outside the domain: forward it (or refuse).
     Outside,
+    /// A zone transfer (AXFR, IXFR) or a signed query: for
+    /// [`super::transfer`].
+    Transfer,
     /// Nothing to send.
     Dropped,
 }
@@ -211,6 +218,10 @@ pub struct Settings {
     pub recurse_on: bool,
     /// `SetTruncateBit`: set TC on a response that left records out.
     pub set_truncate_bit: bool,
+    /// TSIG keys are configured: signed queries are verified and their
+    /// answers signed (without keys, a signature is ignored, as the
+    /// original does).
+    pub verify_signatures: bool,
 }
 
 /// Per-worker scratch space, reused across queries (no allocation per
@@ -280,6 +291,12 @@ fn begin(out: &mut Vec<u8>, packet: &[u8], q: &Query, aa: bool, ra: bool, rcode:
     out.extend_from_slice(packet.get(header::LEN..q.question_end).unwrap_or_default());
 }
 
+/// The header and echoed question of an authoritative answer with
+/// `rcode`, no records yet (zone transfers build theirs after it).
+pub(crate) fn begin_authoritative(out: &mut Vec<u8>, packet: &[u8], q: &Query, rcode: u8) {
+    begin(out, packet, q, true, false, rcode);
+}
+
 /// Set a section count (`header::ANSWER`, `AUTHORITY`, `ADDITIONAL`).
 fn set_count(out: &mut [u8], section: usize, value: u16) {
     let at = header::count_offset(section);
@@ -333,7 +350,7 @@ pub fn error_response(
 }
 
 /// Add our OPT record if the query had one.
-fn finish_with_opt(out: &mut Vec<u8>, q: &Query, ext_rcode: u8) {
+pub(crate) fn finish_with_opt(out: &mut Vec<u8>, q: &Query, ext_rcode: u8) {
     if let Some(edns) = q.edns {
         push_opt(out, ext_rcode, edns.dnssec_ok);
         bump_count(out, header::ADDITIONAL);
@@ -392,9 +409,11 @@ fn answer(
         set_count(out, header::ADDITIONAL, 1);
         return Disposition::Answered { rcode: rcode::BADVERS as u8, truncated: false };
     }
-    // Zone transfers are refused at once, inside the domain or out
-    // (RFC 5936 §2.2.1), as are classes other than IN.
-    if q.qclass != CLASS_IN || q.qtype == rtype::AXFR || q.qtype == rtype::IXFR {
+    // Zone transfers and signed queries are answered elsewhere.
+    if q.qtype == rtype::AXFR || q.qtype == rtype::IXFR || (q.signed && s.verify_signatures) {
+        return Disposition::Transfer;
+    }
+    if q.qclass != CLASS_IN {
         let refused = ParseError::Reply { id: q.id, flags: q.flags, rcode: rcode::REFUSED };
         return error_response(out, packet, Some(q), refused);
     }

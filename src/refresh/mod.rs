@@ -319,7 +319,7 @@ impl Refresher {
         leader: Option<String>,
         parse: Duration,
     ) -> Result<Snapshot, RefreshError> {
-        let serial = next_serial(self.current.load().as_ref().map(|s| s.serial()));
+        let serial = next_serial(self.current.serial());
         let build = self.builder(state, leader, parse, serial);
         tokio::task::spawn_blocking(build).await?
     }

@@ -62,6 +62,13 @@ pub struct Node {
     pub srv_len: u32,
 }
 
+impl Node {
+    /// Whether any record is owned here (not an empty non-terminal).
+    pub fn has_records(&self) -> bool {
+        !self.a.is_empty() || !self.aaaa.is_empty() || self.srv_len > 0
+    }
+}
+
 /// The compiled, immutable zone.
 ///
 /// Layout: a `NameIndex` finds the [`Node`] of a wire name; each node
@@ -101,6 +108,13 @@ pub struct ZoneStats {
     pub aaaa: usize,
     /// SRV records.
     pub srv: usize,
+}
+
+impl ZoneStats {
+    /// Every record (A, AAAA and SRV).
+    pub fn records(&self) -> usize {
+        self.a + self.aaaa + self.srv
+    }
 }
 
 /// Record sets with at least this many names compile on two threads: the
@@ -230,6 +244,24 @@ impl Zone {
     pub fn srvs(&self, node: &Node) -> &[SrvRr] {
         let start = node.srv_start as usize;
         self.srvs.get(start..start + node.srv_len as usize).unwrap_or_default()
+    }
+
+    /// A node's owner name (lower-case wire form).
+    pub fn owner(&self, node: &Node) -> &[u8] {
+        span_bytes(&self.names.names, node.key)
+    }
+
+    /// Every node holding records.
+    pub fn owners(&self) -> impl Iterator<Item = &Node> + '_ {
+        self.names.nodes.iter().filter(|n| n.has_records())
+    }
+
+    /// A node's RRs as tails (type, class, TTL, RDLENGTH, RDATA): its A,
+    /// then AAAA, then SRV records.
+    pub fn tails<'z>(&'z self, node: &Node) -> impl Iterator<Item = &'z [u8]> + 'z {
+        let a = self.bytes(node.a).chunks_exact(A_TAIL);
+        let aaaa = self.bytes(node.aaaa).chunks_exact(AAAA_TAIL);
+        a.chain(aaaa).chain(self.srvs(node).iter().map(|srv| self.bytes(srv.rr)))
     }
 
     pub(crate) fn soa(&self) -> &[u8] {

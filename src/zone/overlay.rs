@@ -161,6 +161,23 @@ impl<'a> ZoneView<'a> {
         self.base.node(wire).map(|n| (self.base, n))
     }
 
+    /// Every name holding records in this version: the zone its node is
+    /// in, and the node.
+    pub fn owners(&self) -> impl Iterator<Item = (&'a Zone, &'a Node)> + 'a {
+        let (base, overlay) = (self.base, self.overlay);
+        let kept = base
+            .owners()
+            .filter(move |n| overlay.is_none_or(|o| !o.names.contains_key(base.owner(n))))
+            .map(move |n| (base, n));
+        let changed = overlay.into_iter().flat_map(|o| &o.names).filter_map(
+            |(wire, (layer, _))| match layer {
+                Layer::Records(batch) => batch.zone.node(wire).map(|n| (&batch.zone, n)),
+                Layer::Empty | Layer::Gone => None,
+            },
+        );
+        kept.chain(changed)
+    }
+
     /// The zone whose SOA carries the newest serial.
     pub fn head(&self) -> &'a Zone {
         self.overlay.map_or(self.base, |o| &o.head.zone)

@@ -887,6 +887,10 @@ fn redacted_uses_the_original_key_names() {
         "StateMaxMegabytes",
         "StateSource",
         "HttpMaxConnections",
+        "AllowTransferFrom",
+        "Notify",
+        "TsigKeys",
+        "TransferKey",
         "MesosHTTPSOn",
         "CACertFile",
         "CertFile",
@@ -971,6 +975,52 @@ fn allow_forward_from_takes_cidrs_and_addresses() {
     assert!(good(json!({})).allow_forward_from.is_empty(), "default: everyone");
     bad_key(json!({"allowForwardFrom": ["10.0.0.0/33"]}), "allowForwardFrom", "\"10.0.0.0/33\"");
     bad_key(json!({"allowForwardFrom": ["nowhere"]}), "allowForwardFrom", "\"nowhere\"");
+}
+
+#[test]
+fn zone_transfer_keys_name_their_peers_and_keys() {
+    let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+    let c = good(json!({
+        "allowTransferFrom": ["10.0.0.0/8", "192.168.1.1 Other-Key"],
+        "notify": ["10.0.0.5", "[::1]:5353 other-key."],
+        "tsigKeys": {"xfr": secret, "other-key": format!("hmac-sha512:{secret}")},
+        "transferKey": "XFR",
+    }));
+    let p = &c.parsed;
+    let peers: Vec<(String, Option<&str>)> =
+        p.allow_transfer_from.iter().map(|t| (t.net.to_string(), t.key.as_deref())).collect();
+    assert_eq!(
+        peers,
+        vec![("10.0.0.0/8".into(), Some("xfr.")), ("192.168.1.1/32".into(), Some("other-key."))]
+    );
+    let targets: Vec<(String, Option<&str>)> =
+        p.notify.iter().map(|t| (t.addr.to_string(), t.key.as_deref())).collect();
+    assert_eq!(
+        targets,
+        vec![("10.0.0.5:53".into(), Some("xfr.")), ("[::1]:5353".into(), Some("other-key."))]
+    );
+    assert_eq!(p.tsig_keys.len(), 2);
+    // Secrets never shown.
+    let shown = c.redacted().to_string() + &format!("{c:?}");
+    assert!(!shown.contains(secret), "{shown}");
+    assert_eq!(c.redacted()["TsigKeys"], json!({"other-key": "***", "xfr": "***"}));
+    // Without a transferKey, entries need none.
+    let open = good(json!({"allowTransferFrom": ["127.0.0.1"]}));
+    assert_eq!(open.parsed.allow_transfer_from[0].key, None);
+    assert!(good(json!({})).parsed.allow_transfer_from.is_empty(), "default: nobody");
+
+    bad_key(json!({"allowTransferFrom": ["10.0.0.0/33"]}), "allowTransferFrom", "10.0.0.0/33");
+    bad_key(json!({"allowTransferFrom": ["10.0.0.1 nokey"]}), "allowTransferFrom", "nokey");
+    bad_key(json!({"allowTransferFrom": ["10.0.0.1 a b"]}), "allowTransferFrom", "a b");
+    bad_key(json!({"notify": ["nowhere"]}), "notify", "nowhere");
+    bad_key(json!({"notify": ["10.0.0.1:0"]}), "notify", "10.0.0.1:0");
+    bad_key(json!({"transferKey": "absent"}), "transferKey", "absent");
+    let m = bad_key(json!({"tsigKeys": {"k": "not base64!"}}), "tsigKeys.k", "***");
+    assert!(!m.contains("not base64"), "{m}");
+    let m = bad_key(json!({"tsigKeys": {"k": format!("hmac-md4:{secret}")}}), "tsigKeys.k", "***");
+    assert!(!m.contains(secret), "{m}");
+    bad_key(json!({"tsigKeys": {"k": secret, "K.": secret}}), "tsigKeys.k", "***");
+    bad_key(json!({"tsigKeys": ["k"]}), "tsigKeys", "***");
 }
 
 // ------------------------------------------------- the zk URL (detection)

@@ -28,6 +28,7 @@ mod reference;
 mod refresh;
 mod secure;
 mod stream;
+mod transfer;
 mod watch;
 mod watch_command;
 mod wire_prop;

@@ -41,7 +41,7 @@ fn polled(doc: &Value) -> RecordSet {
 
 /// The records in service: the compiled ones, as the versions since have
 /// changed them.
-fn served(r: &Running) -> BTreeMap<String, BTreeSet<String>> {
+pub(crate) fn served(r: &Running) -> BTreeMap<String, BTreeSet<String>> {
     let s = r.current.load_full().expect("records loaded");
     let mut names: BTreeSet<String> = s.records.iter().map(|(n, _)| n.to_owned()).collect();
     names.extend(s.overlay.iter().flat_map(|o| o.names()));

@@ -9,6 +9,8 @@
 //! numbers as they are on the wire, and the names exist for readers, logs
 //! and metrics.
 
+pub mod tsig;
+
 /// Resource record types (the TYPE and QTYPE fields).
 pub mod rtype {
     /// An IPv4 address (RFC 1035).
@@ -29,6 +31,8 @@ pub mod rtype {
     pub const SRV: u16 = 33;
     /// The EDNS(0) pseudo-record (RFC 6891).
     pub const OPT: u16 = 41;
+    /// A transaction signature (RFC 8945), last in the additional section.
+    pub const TSIG: u16 = 250;
     /// An incremental zone transfer (QTYPE only, RFC 1995).
     pub const IXFR: u16 = 251;
     /// A whole zone transfer (QTYPE only, RFC 5936).
@@ -38,7 +42,7 @@ pub mod rtype {
 
     /// The types the query counters tell apart, with their names; any
     /// other type counts as `"other"`.
-    pub const NAMED: [(u16, &str); 9] = [
+    pub const NAMED: [(u16, &str); 11] = [
         (A, "A"),
         (AAAA, "AAAA"),
         (SRV, "SRV"),
@@ -48,6 +52,8 @@ pub mod rtype {
         (PTR, "PTR"),
         (MX, "MX"),
         (TXT, "TXT"),
+        (AXFR, "AXFR"),
+        (IXFR, "IXFR"),
     ];
 }
 
@@ -66,24 +72,44 @@ pub mod rcode {
     pub const NOTIMP: u8 = 4;
     /// The server will not answer this query for policy reasons.
     pub const REFUSED: u8 = 5;
+    /// The request's signature (TSIG) is missing or does not verify
+    /// (RFC 8945 §5.2).
+    pub const NOTAUTH: u8 = 9;
     /// Extended rcode 16: an EDNS version we do not speak.
     pub const BADVERS: u16 = 16;
 
     /// The rcodes the query counters tell apart, with their names; any
     /// other rcode counts as `"other"`.
-    pub const NAMED: [(u16, &str); 7] = [
+    pub const NAMED: [(u16, &str); 8] = [
         (NOERROR as u16, "NOERROR"),
         (FORMERR as u16, "FORMERR"),
         (SERVFAIL as u16, "SERVFAIL"),
         (NXDOMAIN as u16, "NXDOMAIN"),
         (NOTIMP as u16, "NOTIMP"),
         (REFUSED as u16, "REFUSED"),
+        (NOTAUTH as u16, "NOTAUTH"),
         (BADVERS, "BADVERS"),
     ];
 }
 
 /// The Internet class.
 pub const CLASS_IN: u16 = 1;
+/// Any class (QCLASS, and the class of a TSIG record).
+pub const CLASS_ANY: u16 = 255;
+
+/// Opcodes (the header's OPCODE field).
+pub mod opcode {
+    /// A standard query.
+    pub const QUERY: u8 = 0;
+    /// A zone changed (RFC 1996).
+    pub const NOTIFY: u8 = 4;
+}
+
+/// Whether zone serial `a` is newer than `b` (RFC 1982 arithmetic: at
+/// most 2^31 - 1 ahead, wrapping).
+pub fn serial_newer(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 1 << 31
+}
 
 /// The longest label, in bytes (RFC 1035 §2.3.4).
 pub const MAX_LABEL_LEN: usize = 63;
@@ -203,6 +229,17 @@ pub mod rr {
 #[inline]
 pub fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]))
+}
+
+/// The big-endian `u32` at `at`, if the bytes are there.
+pub fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Where the serial is in an SOA record whose RDATA starts at `rdata`:
+/// after MNAME and RNAME (compressed or not).
+pub fn soa_serial_offset(p: &[u8], rdata: usize) -> Option<usize> {
+    skip_name(p, skip_name(p, rdata)?)
 }
 
 /// Skip one (possibly compressed) name starting at `at`: the offset after
