@@ -6,7 +6,7 @@
 //! a whole state, everywhere; a full compile of the same records (same
 //! serial) adds nothing.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
@@ -177,21 +177,26 @@ impl History {
         }
     }
 
-    async fn follow_from(&self, swaps: &mut mpsc::UnboundedReceiver<Swapped>) {
+    async fn follow_from(self: Arc<Self>, swaps: &mut mpsc::UnboundedReceiver<Swapped>) {
         while let Some(swapped) = swaps.recv().await {
-            let step = tokio::task::spawn_blocking(move || step(&swapped)).await;
-            let Ok(Some(step)) = step else { continue };
-            let to = step.to;
-            if let Ok(mut journal) = self.journal.lock() {
-                journal.push(step);
-            }
-            self.newest.send_replace(Some(to));
+            let me = Arc::clone(&self);
+            let _ = tokio::task::spawn_blocking(move || me.record(&swapped)).await;
         }
+    }
+
+    /// Remember what `swapped` changed (nothing when it kept the serial).
+    pub fn record(&self, swapped: &Swapped) {
+        let Some(step) = step(swapped) else { return };
+        let to = step.to;
+        if let Ok(mut journal) = self.journal.lock() {
+            journal.push(step);
+        }
+        self.newest.send_replace(Some(to));
     }
 }
 
 /// What a swap changed; `None` when it changed nothing (the same serial).
-pub fn step(swapped: &Swapped) -> Option<Step> {
+fn step(swapped: &Swapped) -> Option<Step> {
     let (old, new) = (&swapped.old, &swapped.new);
     let (from, to) = (old.serial(), new.serial());
     if from == to {
@@ -204,8 +209,10 @@ pub fn step(swapped: &Swapped) -> Option<Step> {
     let mut step = Step { from, to, ..Step::default() };
     match &swapped.changed {
         SwappedNames::Names(names) => {
-            for wire in names.iter().filter_map(|n| wire_name(n)) {
-                diff_name(old_view, new_view, &wire, &mut step);
+            // A name may be listed twice (changed, and an SRV target).
+            let names: BTreeSet<Vec<u8>> = names.iter().filter_map(|n| wire_name(n)).collect();
+            for wire in &names {
+                diff_name(old_view, new_view, wire, &mut step);
             }
         }
         SwappedNames::Everything | SwappedNames::Nothing => {

@@ -3,17 +3,22 @@
 //! version over the compiled one) answer every query exactly as a fresh
 //! compile of the whole resulting cluster does, and the HTTP lookups and
 //! `/v1/axfr` agree (`/v1/enumerate` waits for a full compile: tested end
-//! to end in `stream`).
+//! to end in `stream`); and zone transfers: AXFR gives the fresh compile's
+//! records, and the IXFR from any earlier version applied to that
+//! version's zone gives them too.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use hickory_proto::op::{Message, Query};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
 use mesos_dns::config::Config;
+use mesos_dns::dns::journal::History;
+use mesos_dns::dns::transfer::Transfers;
 use mesos_dns::dns::wire::{self, Responder, Scratch, Settings};
 use mesos_dns::generate::{StaticResolver, generate};
 use mesos_dns::refresh::live::{Generation, next_version};
-use mesos_dns::snapshot::{Snapshot, Timings};
+use mesos_dns::snapshot::{Snapshot, Swapped, SwappedNames, Timings};
 use mesos_dns::state::cluster::{Applied, Cluster};
 use mesos_dns::state::v1::Event;
 use mesos_dns::zone::{Zone, ZoneView};
@@ -22,6 +27,8 @@ use serde_json::{Value, json};
 
 use crate::harness::operator::{self, framework_id};
 use crate::harness::{FIXTURE, fixture, test_config};
+use crate::stream::canonical;
+use crate::transfer::{apply, request, zone_of};
 
 const LEADER: &str = "127.0.0.1:5050";
 
@@ -157,7 +164,8 @@ fn answer(responder: &Responder, view: ZoneView<'_>, name: &Name, qtype: RecordT
 
 fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let doc = document();
-    let config: Config = test_config(&[LEADER.parse().unwrap()], json!({}));
+    let allow = json!({"allowTransferFrom": ["127.0.0.1"]});
+    let config: Config = test_config(&[LEADER.parse().unwrap()], allow);
     let resolver = StaticResolver::localhost_only();
     let masters = config.masters.clone();
     let g = Generation { config: &config, masters: &masters, resolver: &resolver };
@@ -169,7 +177,12 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let (mut cluster, _) = Cluster::subscribed(state, format!("master@{LEADER}"), None);
     let mut index = g.index(&cluster).unwrap();
     let rs = generate(&cluster.state(), &config, &masters, &resolver).unwrap();
-    let mut current = Snapshot::new(Zone::compile(&rs, &config, 100), rs, None, Timings::default());
+    let mut current =
+        Arc::new(Snapshot::new(Zone::compile(&rs, &config, 100), rs, None, Timings::default()));
+    // Every version, and the history of their changes (as zone transfers
+    // keep it).
+    let mut versions = vec![Arc::clone(&current)];
+    let history = Arc::new(History::default());
 
     let mut tasks = Vec::new();
     for (n, op) in ops.iter().enumerate() {
@@ -179,7 +192,15 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
             g.update(&mut index, &cluster, touched).unwrap();
             let serial = current.serial() + 1;
             if let Some(next) = next_version(&current, &mut index, &config, serial, n as u64 + 1) {
-                current = next.snapshot;
+                let new = Arc::new(next.snapshot);
+                let changed = SwappedNames::Names(next.changed);
+                history.record(&Swapped {
+                    old: Arc::clone(&current),
+                    new: Arc::clone(&new),
+                    changed,
+                });
+                current = new;
+                versions.push(Arc::clone(&current));
             }
         }
     }
@@ -230,6 +251,26 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let live = serde_json::to_string(&current.axfr_records()).unwrap();
     let whole = serde_json::to_string(&fresh.axfr_records()).unwrap();
     prop_assert!(live == whole, "/v1/axfr after {:?}", ops);
+
+    // Zone transfers: the whole zone transferred holds the fresh compile's
+    // records; the IXFR from every earlier version, applied to that
+    // version's zone, gives it too.
+    let transfers = Transfers::new(&config, Arc::clone(&history), &responder);
+    let xfr = |snapshot: &Snapshot, from: Option<u32>| -> Vec<Record> {
+        let packet = request("mesos.", from).to_vec().unwrap();
+        let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+        let messages =
+            transfers.respond(&packet, peer, false, Some(snapshot), &mut Scratch::new(1));
+        messages.iter().flat_map(|m| Message::from_vec(m).unwrap().answers).collect()
+    };
+    let whole = zone_of(&xfr(&current, None));
+    prop_assert_eq!(&whole, &canonical(&fresh), "AXFR after {:?}", ops);
+    for v in versions.iter().take(versions.len() - 1) {
+        let ixfr = xfr(&current, Some(v.serial()));
+        let incremental = ixfr.get(1).is_some_and(|r| r.record_type() == RecordType::SOA);
+        let got = if incremental { apply(zone_of(&xfr(v, None)), &ixfr) } else { zone_of(&ixfr) };
+        prop_assert_eq!(&got, &whole, "IXFR from {} after {:?}", v.serial(), ops);
+    }
     Ok(())
 }
 

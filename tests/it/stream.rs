@@ -25,7 +25,7 @@ fn values(set: &RrSet) -> BTreeSet<String> {
 }
 
 /// Every record of a set, by name, sorted: the form two sets compare in.
-fn canonical(rs: &RecordSet) -> BTreeMap<String, BTreeSet<String>> {
+pub(crate) fn canonical(rs: &RecordSet) -> BTreeMap<String, BTreeSet<String>> {
     rs.iter().map(|(name, set)| (name.to_owned(), values(&set))).collect()
 }
 

@@ -104,7 +104,7 @@ pub(crate) fn zone_of(records: &[Record]) -> Records {
 }
 
 /// `zone` with a condensed IXFR difference applied.
-fn apply(mut zone: Records, ixfr: &[Record]) -> Records {
+pub(crate) fn apply(mut zone: Records, ixfr: &[Record]) -> Records {
     // New SOA, old SOA, deletions, new SOA, additions, new SOA.
     let middle = ixfr.iter().skip(2).position(|r| serial_of(r).is_some()).unwrap() + 2;
     for r in &ixfr[2..middle] {
@@ -286,4 +286,47 @@ fn dig_and_kdig_transfer_the_zone() {
     assert_eq!(records(&kaxfr), records(&axfr), "kdig and dig see the same records");
     let (kixfr, ok) = run("kdig", &[&at, "-p", &port, &format!("IXFR={serial}"), "mesos."]);
     assert!(ok && !kixfr.contains("failed"), "kdig IXFR:\n{kixfr}");
+}
+
+/// `kdig` signing with TSIG: the right key transfers, a wrong or missing
+/// one is NOTAUTH (and counted); a signed query's answer is signed.
+#[tokio::test(flavor = "multi_thread")]
+async fn tsig_signed_transfers() {
+    let secret = "ZmFrZS1zZWNyZXQtZm9yLXRlc3RzLW9ubHktMDEyMzQ1Njc=";
+    let wrong = "d3Jvbmctc2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NTY=";
+    let config = json!({
+        "allowTransferFrom": ["127.0.0.1 xfr"],
+        "tsigKeys": {"xfr": secret},
+    });
+    let (_master, running, _) = following(FIXTURE, Api::stream(15.0), config).await;
+    let dns = running.dns_addr.unwrap();
+    let kdig = |args: Vec<String>| async move {
+        let mut cmd = tokio::process::Command::new("kdig");
+        cmd.args([format!("@{}", dns.ip()), "-p".into(), dns.port().to_string()]).args(args);
+        let out = cmd.output().await.unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let key = |s: &str| format!("-y hmac-sha256:xfr:{s}");
+    let args = |key: Option<String>, what: &str| {
+        let mut v: Vec<String> = key.into_iter().collect();
+        v.extend([what.to_owned(), "mesos.".to_owned()]);
+        v
+    };
+    let signed = kdig(args(Some(key(secret)), "AXFR")).await;
+    assert!(signed.contains("leader.mesos.") && !signed.contains("failed"), "{signed}");
+    let (_, unsigned_records) = transfer(dns, &request("mesos.", None)).await;
+    assert!(unsigned_records.is_empty());
+    let unsigned = kdig(args(None, "AXFR")).await;
+    assert!(unsigned.contains("NOTAUTH"), "no key: {unsigned}");
+    let forged = kdig(args(Some(key(wrong)), "AXFR")).await;
+    assert!(forged.contains("BADSIG") || forged.contains("NOTAUTH"), "wrong key: {forged}");
+    let soa = kdig(args(Some(key(secret)), "SOA")).await;
+    assert!(soa.contains("NOERROR") && soa.contains("TSIG PSEUDOSECTION"), "{soa}");
+    assert!(!soa.contains("failed"), "{soa}");
+    let text = metrics(&running).await;
+    assert!(
+        text.contains("mesos_dns_zone_transfers_total{type=\"\",outcome=\"notauth\"} 3"),
+        "{text}"
+    );
+    running.shutdown().await;
 }
