@@ -26,6 +26,7 @@ mod live_prop;
 mod ops;
 mod reference;
 mod refresh;
+mod secondaries;
 mod secure;
 mod stream;
 mod transfer;

@@ -9,6 +9,7 @@
 //! - [`process`]: the real `mesos-dns` binary as a child process, free
 //!   ports;
 //! - [`pki`]: a CA, server and client certificates and keys as PEM files;
+//! - [`secondary`]: real NSD and Knot DNS servers as secondaries of a zone;
 //! - [`zk`]: a real ZooKeeper server, its members, a link that can be cut;
 //! - [`logs`]: log output, and logs captured for a test to look at;
 //! - [`exclusive`]: keeps load tests and timing-sensitive tests apart;
@@ -23,6 +24,7 @@ pub mod master;
 pub mod operator;
 pub mod pki;
 pub mod process;
+pub mod secondary;
 pub mod zk;
 
 use std::net::SocketAddr;
