@@ -173,3 +173,106 @@ async fn secondaries_with_the_key_follow_and_one_with_a_wrong_key_does_not() {
     assert!(notauth > 0, "refusals of the wrong key counted:\n{text}");
     running.shutdown().await;
 }
+
+/// What a fake secondary saw: each NOTIFY's arrival and serial.
+type Seen = Arc<std::sync::Mutex<Vec<(Instant, u32)>>>;
+
+/// A fake secondary on a UDP socket: answers the SOA query a server asks
+/// at start with serial `held`, and NOTIFY (after ignoring the first
+/// `ignore` of them), recording each NOTIFY.
+fn fake_secondary(held: u32, ignore: usize) -> (SocketAddr, Seen) {
+    use hickory_proto::op::{Message, MessageType, OpCode};
+    use hickory_proto::rr::rdata::SOA;
+    use hickory_proto::rr::{Name, RData, Record};
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let seen: Seen = Arc::default();
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut ignored = 0;
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let Ok(q) = Message::from_vec(&buf[..n]) else { continue };
+            let mut reply = Message::new(q.metadata.id, MessageType::Response, q.metadata.op_code);
+            reply.add_queries(q.queries.clone());
+            if q.metadata.op_code == OpCode::Notify {
+                let serial = q.answers.iter().find_map(|r| match &r.data {
+                    RData::SOA(soa) => Some(soa.serial),
+                    _ => None,
+                });
+                log.lock().unwrap().push((Instant::now(), serial.unwrap_or(0)));
+                if ignored < ignore {
+                    ignored += 1;
+                    continue;
+                }
+            } else {
+                let apex = Name::from_ascii("mesos.").unwrap();
+                let soa = SOA::new(apex.clone(), apex.clone(), held, 60, 60, 60, 60);
+                reply.add_answer(Record::from_rdata(apex, 60, RData::SOA(soa)));
+            }
+            let _ = socket.send_to(&reply.to_vec().unwrap(), from);
+        }
+    });
+    (addr, seen)
+}
+
+/// NOTIFY: a restart numbers its versions after the serial the secondary
+/// holds (ahead of the clock); a NOTIFY not answered is sent again after
+/// 1 s, then 2 s; while changes keep coming, at most one a second goes
+/// out, carrying the newest serial.
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_resumes_above_the_secondary_is_retried_and_paced() {
+    let _pass = exclusive::timing();
+    let now = u32::try_from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+    )
+    .unwrap();
+    let held = now + 100_000;
+    let (secondary, seen) = fake_secondary(held, 2);
+    let master = FakeMaster::start(Behaviour::Status(503)).await;
+    let doc = document(FIXTURE, &master);
+    master.state().set_document(&doc);
+    master.state().set_api(Api::stream(15.0));
+    let config = merged(
+        with_http(),
+        &json!({"allowTransferFrom": ["127.0.0.1"], "notify": [secondary.to_string()]}),
+    );
+    let running = start_with_masters(test_config(&[master.addr], config)).await;
+    wait_loaded(&running).await;
+    let first = serial(&running);
+    assert_eq!(first, held + 1, "numbered after the secondary's serial");
+
+    // Ignored twice: sent again 1 s, then 2 s later; the third answered.
+    wait_for(6, "three NOTIFY", || seen.lock().unwrap().len() >= 3).await;
+    let notified = seen.lock().unwrap().clone();
+    assert!(notified.iter().take(3).all(|&(_, s)| s == first), "{notified:?}");
+    let gaps: Vec<Duration> = notified.windows(2).map(|w| w[1].0 - w[0].0).take(2).collect();
+    assert!(gaps[0] >= Duration::from_millis(900) && gaps[0] < Duration::from_millis(1500));
+    assert!(gaps[1] >= Duration::from_millis(1900) && gaps[1] < Duration::from_millis(2600));
+
+    // A burst of changes: paced at one a second, the last one sent.
+    seen.lock().unwrap().clear();
+    let agent = doc["slaves"][0]["id"].as_str().unwrap();
+    let started = Instant::now();
+    for i in 0..20 {
+        let task = running_task(&format!("burst.{i}"), &format!("burst{i}"), agent, 31100 + i);
+        master.state().send(&operator::task_added(&task, &framework_id(&doc, 0)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let last = serial(&running);
+    assert!(last >= first + 20, "one version per event: {first} -> {last}");
+    wait_for(4, "the newest serial announced", || {
+        seen.lock().unwrap().last().is_some_and(|&(_, s)| s == serial(&running))
+    })
+    .await;
+    let notified = seen.lock().unwrap().clone();
+    let span = started.elapsed();
+    assert!(notified.len() <= span.as_secs() as usize + 2, "{} NOTIFY in {span:?}", notified.len());
+    for w in notified.windows(2) {
+        assert!(w[1].0 - w[0].0 >= Duration::from_millis(950), "paced: {notified:?}");
+    }
+    let text = metrics(&running).await;
+    let sent = format!("mesos_dns_notify_total{{secondary=\"{secondary}\",outcome=\"failed\"}} 2");
+    assert!(text.contains(&sent), "{text}");
+    running.shutdown().await;
+}
