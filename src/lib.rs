@@ -19,7 +19,8 @@
 //!   name index.
 //! - [`snapshot`]: what is in service, swapped in whole; [`refresh`] runs
 //!   fetch → parse → generate → compile → publish on its schedule.
-//! - [`dns`]: the UDP/TCP listeners, the hot path and forwarding; [`http`]:
+//! - [`dns`]: the UDP/TCP listeners, the hot path, forwarding, and zone
+//!   transfers to secondaries (AXFR/IXFR, NOTIFY); [`http`]:
 //!   the REST API, `/metrics` and `/health`. Both read the snapshot.
 //! - [`app`]: the wiring at the top: every component built, the metrics
 //!   exporter, signals and shutdown.
@@ -28,7 +29,7 @@
 //!   queries' index header and duration syntax.
 //!
 //! The leaves, which use nothing else of the crate: [`proto`] (DNS protocol
-//! basics), [`addr`] (host:port and UPID text), [`metrics`] (histograms
+//! basics, TSIG), [`addr`] (host:port and UPID text), [`metrics`] (histograms
 //! and the exporter), [`memory`] (giving memory back, huge pages).
 
 pub mod cli;

@@ -1,7 +1,8 @@
 //! DNS protocol basics (RFC 1035, 2782, 3596, 6891), one table for the
 //! whole crate: record type and rcode numbers with their names, the header's
-//! layout and flag bits, the layout of a stored resource record, and
-//! wire-name encoding and decoding. The zone compiler, the hot path, the
+//! layout and flag bits, opcodes, the layout of a stored resource record,
+//! wire-name encoding and decoding, and zone serial arithmetic (RFC 1982);
+//! TSIG (RFC 8945) in [`tsig`]. The zone compiler, the hot path, the
 //! forwarder and the metrics all read the protocol from here, so no module
 //! spells a protocol number of its own.
 //!
