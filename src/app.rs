@@ -241,7 +241,8 @@ pub async fn start(
     // Zone transfers: the versions IXFR answers from, and the
     // secondaries told of each.
     let history = Arc::new(History::default());
-    let transfers_on = config.dns_on && !config.parsed.allow_transfer_from.is_empty();
+    let p = &config.parsed;
+    let transfers_on = config.dns_on && !(p.allow_transfer_from.is_empty() && p.notify.is_empty());
     if transfers_on {
         tasks.push(tokio::spawn(Arc::clone(&history).follow(&current)));
     }
