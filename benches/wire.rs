@@ -125,7 +125,7 @@ fn hot_path(c: &mut Criterion) {
     let settings = Settings {
         recurse_on: config.recurse_on,
         set_truncate_bit: config.set_truncate_bit,
-        verify_signatures: false,
+        ..Settings::default()
     };
     let mut server = Server {
         responder: Responder::new(&config.domain, settings),

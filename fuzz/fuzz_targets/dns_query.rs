@@ -19,7 +19,7 @@ fn zone() -> &'static (Zone, Responder) {
         let state = State::from_slice(include_bytes!("../../demo/state.json")).expect("demo state");
         let records = generate(&state, &config, &config.masters, &StaticResolver::localhost_only())
             .expect("demo records");
-        let settings = Settings { recurse_on: true, set_truncate_bit: true, verify_signatures: false };
+        let settings = Settings { recurse_on: true, set_truncate_bit: true, ..Settings::default() };
         (Zone::compile(&records, &config, 1), Responder::new(&config.domain, settings))
     })
 }

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mesos_dns::dns::wire;
 use mesos_dns::dns::forward::relay;
+use mesos_dns::dns::wire;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte splits the input: a query, then an "answer".

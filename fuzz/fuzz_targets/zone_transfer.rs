@@ -42,15 +42,20 @@ fn world() -> &'static World {
             None,
             Timings::default(),
         ));
-        let new =
-            Arc::new(Snapshot::new(Zone::compile(&more, &config, 2), more, None, Timings::default()));
+        let new = Arc::new(Snapshot::new(
+            Zone::compile(&more, &config, 2),
+            more,
+            None,
+            Timings::default(),
+        ));
         let history = Arc::new(History::default());
-        history.record(&Swapped {
-            old,
-            new: Arc::clone(&new),
-            changed: SwappedNames::Everything,
-        });
-        let settings = Settings { recurse_on: true, set_truncate_bit: true, verify_signatures: true };
+        history.record(&Swapped { old, new: Arc::clone(&new), changed: SwappedNames::Everything });
+        let settings = Settings {
+            recurse_on: true,
+            set_truncate_bit: true,
+            verify_signatures: true,
+            ..Settings::default()
+        };
         let responder = Responder::new(&config.domain, settings);
         World { transfers: Transfers::new(&config, history, &responder), snapshot: new }
     })

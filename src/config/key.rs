@@ -29,6 +29,7 @@ pub const ALLOW_TRANSFER_FROM: &str = "allowTransferFrom";
 pub const NOTIFY: &str = "notify";
 pub const TSIG_KEYS: &str = "tsigKeys";
 pub const TRANSFER_KEY: &str = "transferKey";
+pub const ANSWER_LIMIT: &str = "answerLimit";
 pub const SET_TRUNCATE_BIT: &str = "SetTruncateBit";
 pub const ENFORCE_RFC952: &str = "enforceRFC952";
 pub const IP_SOURCES: &str = "IPSources";

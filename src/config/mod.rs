@@ -302,6 +302,10 @@ pub struct Config {
     /// none).
     #[serde(rename = "TransferKey")]
     pub transfer_key: String,
+    /// Ours: at most this many A/AAAA and SRV records per answer, a random
+    /// choice of them (default 0: all).
+    #[serde(rename = "AnswerLimit")]
+    pub answer_limit: u16,
     /// `SetTruncateBit`: set TC on truncated answers.
     #[serde(rename = "SetTruncateBit")]
     pub set_truncate_bit: bool,
@@ -456,6 +460,7 @@ impl Default for Config {
             notify: Vec::new(),
             tsig_keys: BTreeMap::new(),
             transfer_key: String::new(),
+            answer_limit: 0,
             state_source: StateSource::Auto,
             set_truncate_bit: true,
             enforce_rfc952: false,

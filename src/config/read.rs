@@ -88,6 +88,10 @@ impl Config {
             "notify" => self.notify = strings(key::NOTIFY, value)?,
             "tsigkeys" => self.tsig_keys = secrets(key::TSIG_KEYS, value)?,
             "transferkey" => set(&mut self.transfer_key, string(key::TRANSFER_KEY, value)?),
+            "answerlimit" => {
+                set(&mut self.answer_limit, integer(key::ANSWER_LIMIT, value, u16::MAX.into())?)
+            }
+
             "allowforwardfrom" => {
                 self.allow_forward_from = strings(key::ALLOW_FORWARD_FROM, value)?;
             }

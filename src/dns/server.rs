@@ -67,6 +67,7 @@ impl Handler {
             recurse_on: config.recurse_on,
             set_truncate_bit: config.set_truncate_bit,
             verify_signatures: !config.parsed.tsig_keys.is_empty(),
+            answer_limit: config.answer_limit,
         };
         let responder = Responder::new(&config.domain, settings);
         Handler {

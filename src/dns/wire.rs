@@ -212,7 +212,7 @@ pub enum Disposition {
 }
 
 /// Serving settings taken from the config.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Settings {
     /// `RecurseOn`: set RA (recursion available) in responses.
     pub recurse_on: bool,
@@ -222,6 +222,9 @@ pub struct Settings {
     /// answers signed (without keys, a signature is ignored, as the
     /// original does).
     pub verify_signatures: bool,
+    /// `answerLimit`: at most this many A, AAAA and SRV records each per
+    /// answer, chosen at random (0: all).
+    pub answer_limit: u16,
 }
 
 /// Per-worker scratch space, reused across queries (no allocation per
@@ -251,14 +254,18 @@ impl Scratch {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// Fill `order` with 0..n, shuffled (Fisher–Yates).
-    fn shuffle(&mut self, n: usize) {
+    /// Fill `order` with 0..n, its first `k` a uniformly random choice in
+    /// random order (Fisher–Yates, stopped after `k`; `k >= n`: all of it
+    /// shuffled). Returns how many to take: `k` at most.
+    fn shuffle(&mut self, n: usize, k: usize) -> usize {
         self.order.clear();
         self.order.extend(0..n as u32);
-        for i in (1..n).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
+        let take = n.min(k);
+        for i in 0..take.min(n.saturating_sub(1)) {
+            let j = i + (self.next() % (n - i) as u64) as usize;
             self.order.swap(i, j);
         }
+        take
     }
 }
 
@@ -433,7 +440,8 @@ fn answer(
     };
     let at_apex = apex_off == 0;
     begin(out, packet, q, true, s.recurse_on, rcode::NOERROR);
-    let mut w = Writer { out, limit, answers: 0, truncated: false };
+    let per_type = if s.answer_limit == 0 { usize::MAX } else { usize::from(s.answer_limit) };
+    let mut w = Writer { out, limit, per_type, answers: 0, truncated: false };
     let qt = q.qtype;
     let any = qt == rtype::ANY;
     if any || qt == rtype::A {
@@ -548,6 +556,8 @@ fn negative(
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
     limit: usize,
+    /// The most records of one type (`answerLimit`; `usize::MAX`: all).
+    per_type: usize,
     answers: u16,
     truncated: bool,
 }
@@ -565,14 +575,15 @@ impl Writer<'_> {
         true
     }
 
-    /// An RRset of fixed-size tails, in random order.
+    /// An RRset of fixed-size tails, in random order (a random
+    /// `per_type` of them at most).
     fn fixed_rrset(&mut self, bytes: &[u8], size: usize, scratch: &mut Scratch) {
         let n = bytes.len() / size;
         if n == 0 {
             return;
         }
-        scratch.shuffle(n);
-        for k in 0..n {
+        let take = scratch.shuffle(n, self.per_type);
+        for k in 0..take {
             let i = scratch.order.get(k).map_or(k, |&i| i as usize);
             if let Some(tail) = bytes.get(i * size..(i + 1) * size)
                 && !self.answer(tail)
@@ -585,8 +596,8 @@ impl Writer<'_> {
     /// The SRV RRset in random order; remembers where each target landed.
     fn srv_rrset(&mut self, zone: &Zone, node: &Node, scratch: &mut Scratch) {
         let srvs = zone.srvs(node);
-        scratch.shuffle(srvs.len());
-        for k in 0..srvs.len() {
+        let take = scratch.shuffle(srvs.len(), self.per_type);
+        for k in 0..take {
             let i = scratch.order.get(k).map_or(k, |&i| i as usize);
             let Some(srv) = srvs.get(i) else { continue };
             let start = self.out.len();

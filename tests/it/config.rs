@@ -891,6 +891,7 @@ fn redacted_uses_the_original_key_names() {
         "Notify",
         "TsigKeys",
         "TransferKey",
+        "AnswerLimit",
         "MesosHTTPSOn",
         "CACertFile",
         "CertFile",

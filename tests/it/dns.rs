@@ -192,3 +192,37 @@ async fn answers_are_shuffled() {
     assert!(firsts.len() > 1, "always the same first answer: {firsts:?}");
     running.shutdown().await;
 }
+
+/// `answerLimit`: at most N records of each type per answer, over UDP and
+/// TCP, a random N (every record comes up over many queries); SRV glue only
+/// for the targets sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn answer_limit_sends_a_random_few_of_each_type() {
+    let Cluster { master: _m, running, addr } = cluster(json!({"answerLimit": 1})).await;
+    let mut seen_a = std::collections::BTreeSet::new();
+    let mut seen_srv = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        let m = if i % 2 == 0 {
+            udp(addr, "liquor-store.marathon.mesos.", RecordType::A, None)
+        } else {
+            tcp(addr, "liquor-store.marathon.mesos.", RecordType::A)
+        };
+        let a = a_answers(&m);
+        assert_eq!(a.len(), 1, "{a:?}");
+        seen_a.extend(a);
+        let m = if i % 2 == 0 {
+            udp(addr, "_liquor-store._tcp.marathon.slave.mesos.", RecordType::SRV, Some(1232))
+        } else {
+            tcp(addr, "_liquor-store._tcp.marathon.slave.mesos.", RecordType::SRV)
+        };
+        assert_eq!(m.answers.len(), 1);
+        assert!(!m.metadata.truncation, "a limit is not a truncation");
+        let RData::SRV(srv) = &m.answers[0].data else { panic!("{m:?}") };
+        let glue: Vec<String> = m.additionals.iter().map(|r| r.name.to_string()).collect();
+        assert_eq!(glue, vec![srv.target.to_string()], "glue of the one target sent");
+        seen_srv.insert(srv.port);
+    }
+    assert_eq!(seen_a.len(), 2, "both addresses come up: {seen_a:?}");
+    assert_eq!(seen_srv.len(), 4, "every SRV comes up: {seen_srv:?}");
+    running.shutdown().await;
+}

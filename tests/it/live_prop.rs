@@ -209,7 +209,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let fresh_zone = Zone::compile(&fresh, &config, current.serial());
     let responder = Responder::new(
         &config.domain,
-        Settings { recurse_on: true, set_truncate_bit: true, verify_signatures: false },
+        Settings { recurse_on: true, set_truncate_bit: true, ..Settings::default() },
     );
 
     // Every name either side knows, their ancestors, and one that never was.

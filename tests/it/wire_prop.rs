@@ -97,7 +97,7 @@ fn world(state: &[u8], config: serde_json::Value) -> World {
     let zone = Zone::compile(&rs, &config, SERIAL);
     let responder = Responder::new(
         &config.domain,
-        Settings { recurse_on: true, set_truncate_bit: true, verify_signatures: false },
+        Settings { recurse_on: true, set_truncate_bit: true, ..Settings::default() },
     );
     let apex = labels_of_str(&config.domain);
     let mut records = HashMap::new();
