@@ -66,11 +66,14 @@ fuzz_target!(|packet: &[u8]| {
     let mut scratch = Scratch::new(7);
     for (peer, udp) in [([127, 0, 0, 1], false), ([127, 0, 0, 1], true), ([10, 0, 0, 1], false)] {
         let peer = IpAddr::from(peer);
-        let messages = w.transfers.respond(packet, peer, udp, Some(&w.snapshot), &mut scratch);
-        assert!(!udp || messages.len() <= 1);
-        for m in &messages {
+        let mut sent = 0;
+        let mut check = |m: Vec<u8>| {
             assert!(m.len() <= usize::from(u16::MAX), "{} bytes", m.len());
-        }
-        w.transfers.respond(packet, peer, udp, None, &mut scratch);
+            sent += 1;
+            true
+        };
+        w.transfers.respond(packet, peer, udp, Some(&w.snapshot), &mut scratch, &mut check);
+        assert!(!udp || sent <= 1, "{sent} messages over UDP");
+        w.transfers.respond(packet, peer, udp, None, &mut scratch, &mut |_| true);
     }
 });

@@ -30,6 +30,10 @@ use crate::snapshot::Current;
 /// `net.core.rmem_max`/`wmem_max`).
 pub const UDP_BUFFER_BYTES: usize = 4 << 20;
 
+/// Messages of a zone transfer made ahead of the connection taking them
+/// (each up to 64 KiB): what a transfer holds in memory.
+const TRANSFER_MESSAGES_AHEAD: usize = 4;
+
 /// What every listener shares: the records in service, the settings, the
 /// forwarder for names outside the domain, and the counters.
 pub struct Handler {
@@ -96,8 +100,10 @@ impl Handler {
         scratch: &mut Scratch,
     ) -> Disposition {
         let snapshot = self.current.load_full();
-        let reply = self.transfers.respond(packet, peer, true, snapshot.as_deref(), scratch);
-        match reply.into_iter().next() {
+        let mut reply = None;
+        let mut send = |message| reply.replace(message).is_none();
+        self.transfers.respond(packet, peer, true, snapshot.as_deref(), scratch, &mut send);
+        match reply {
             Some(message) => {
                 let rcode = header_rcode(&message) as u8;
                 *out = message;
@@ -107,17 +113,20 @@ impl Handler {
         }
     }
 
-    /// Answer a zone transfer or signed query over TCP: the messages to
-    /// send, worked out on a blocking thread (a whole zone takes a while).
-    async fn transfer_tcp(&self, packet: &[u8], peer: IpAddr) -> Vec<Vec<u8>> {
+    /// Answer a zone transfer or signed query over TCP: its messages, made
+    /// on a blocking thread (a whole zone takes a while) and handed over a
+    /// few at a time, as the connection takes them.
+    fn transfer_tcp(&self, packet: &[u8], peer: IpAddr) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(TRANSFER_MESSAGES_AHEAD);
         let transfers = Arc::clone(&self.transfers);
         let snapshot = self.current.load_full();
         let packet = packet.to_vec();
-        let respond = move || {
+        tokio::task::spawn_blocking(move || {
             let mut scratch = Scratch::new(rand::random());
-            transfers.respond(&packet, peer, false, snapshot.as_deref(), &mut scratch)
-        };
-        tokio::task::spawn_blocking(respond).await.unwrap_or_default()
+            let mut send = |message| tx.blocking_send(message).is_ok();
+            transfers.respond(&packet, peer, false, snapshot.as_deref(), &mut scratch, &mut send);
+        });
+        rx
     }
 
     /// Answer one query packet into `out`. `Disposition::Dropped` means
@@ -339,15 +348,15 @@ async fn tcp_connection(
                 Some(&out[..])
             }
             Disposition::Transfer => {
-                let messages = handler.transfer_tcp(&packet, peer).await;
-                if let Some(first) = messages.first() {
-                    let rcode = header_rcode(first);
-                    shard.count(false, h.qtype, rcode);
-                }
-                for message in &messages {
+                let mut messages = handler.transfer_tcp(&packet, peer);
+                let mut first = true;
+                while let Some(message) = messages.recv().await {
+                    if std::mem::take(&mut first) {
+                        shard.count(false, h.qtype, header_rcode(&message));
+                    }
                     framed.clear();
                     framed.extend_from_slice(&(message.len() as u16).to_be_bytes());
-                    framed.extend_from_slice(message);
+                    framed.extend_from_slice(&message);
                     stream.write_all(&framed).await?;
                 }
                 None

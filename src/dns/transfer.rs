@@ -93,11 +93,6 @@ impl Transfers {
         }
     }
 
-    /// Whether anyone may transfer the zone.
-    pub fn enabled(&self) -> bool {
-        !self.peers.is_empty()
-    }
-
     /// Verify the request's signature, if it has one.
     fn verify(&self, packet: &[u8], q: &Query) -> Result<Option<Signer>, tsig::Failure> {
         if !q.signed {
@@ -129,8 +124,10 @@ impl Transfers {
     }
 
     /// Answer a query the hot path handed over ([`Disposition::Transfer`]):
-    /// the messages to send, in order (none: send nothing). Over UDP
-    /// there is at most one.
+    /// each message of the answer, in order, signed when the request was,
+    /// goes to `send` as soon as it is full (a whole zone is never in
+    /// memory at once); `send` returns false to stop (the client left).
+    /// Nothing sent: send nothing. Over UDP there is at most one.
     pub fn respond(
         &self,
         packet: &[u8],
@@ -138,12 +135,13 @@ impl Transfers {
         udp: bool,
         snapshot: Option<&Snapshot>,
         scratch: &mut Scratch,
-    ) -> Vec<Vec<u8>> {
-        let Ok(q) = wire::parse(packet) else { return Vec::new() };
+        send: &mut dyn FnMut(Vec<u8>) -> bool,
+    ) {
+        let Ok(q) = wire::parse(packet) else { return };
         if q.qtype != rtype::AXFR && q.qtype != rtype::IXFR {
-            return self.signed_query(packet, &q, udp, snapshot, scratch).into_iter().collect();
+            return self.signed_query(packet, &q, udp, snapshot, scratch, send);
         }
-        let mut signer = match self.admit(packet, &q, peer) {
+        let signer = match self.admit(packet, &q, peer) {
             Verdict::Allowed(signer) => signer,
             Verdict::Denied(rcode, failure) => {
                 let counter = match rcode {
@@ -152,22 +150,27 @@ impl Transfers {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%peer, rcode, ?failure, "zone transfer denied");
-                return vec![self.error(packet, &q, rcode, failure.as_ref())];
+                send(self.error(packet, &q, rcode, failure.as_ref()));
+                return;
             }
         };
-        let messages = match (snapshot, q.qtype, udp) {
-            (_, rtype::AXFR, true) => vec![reply(packet, &q, rcode::FORMERR)],
-            (None, ..) => vec![reply(packet, &q, rcode::SERVFAIL)],
+        let mut out = Sink { signer, send, counter: &self.counters.signed };
+        match (snapshot, q.qtype, udp) {
+            (_, rtype::AXFR, true) => {
+                out.emit(reply(packet, &q, rcode::FORMERR));
+            }
+            (None, ..) => {
+                out.emit(reply(packet, &q, rcode::SERVFAIL));
+            }
             (Some(s), rtype::AXFR, false) => {
                 self.counters.axfr.fetch_add(1, Ordering::Relaxed);
-                whole_zone(packet, &q, s.view())
+                whole_zone(packet, &q, s.view(), &mut out);
             }
             (Some(s), _, udp) => {
                 self.counters.ixfr.fetch_add(1, Ordering::Relaxed);
-                self.incremental(packet, &q, s.view(), udp)
+                self.incremental(packet, &q, s.view(), udp, &mut out);
             }
         };
-        self.sign_all(messages, signer.as_mut())
     }
 
     /// A signed query that is not a transfer: verified, answered as any
@@ -179,23 +182,27 @@ impl Transfers {
         udp: bool,
         snapshot: Option<&Snapshot>,
         scratch: &mut Scratch,
-    ) -> Option<Vec<u8>> {
-        let mut signer = match self.verify(packet, q) {
+        send: &mut dyn FnMut(Vec<u8>) -> bool,
+    ) {
+        let signer = match self.verify(packet, q) {
             Ok(signer) => signer,
             Err(failure) => {
                 self.counters.notauth.fetch_add(1, Ordering::Relaxed);
-                return Some(self.error(packet, q, rcode::NOTAUTH, Some(&failure)));
+                send(self.error(packet, q, rcode::NOTAUTH, Some(&failure)));
+                return;
             }
         };
-        let mut out = Vec::new();
+        let mut answer = Vec::new();
         let zone = snapshot.map(Snapshot::view);
-        match self.responder.answer(&mut out, packet, q, zone, udp, scratch) {
+        match self.responder.answer(&mut answer, packet, q, zone, udp, scratch) {
             Disposition::Answered { .. } => {}
-            Disposition::Dropped => return None,
+            Disposition::Dropped => return,
             // Nothing signed is forwarded.
-            Disposition::Outside | Disposition::Transfer => out = reply(packet, q, rcode::REFUSED),
+            Disposition::Outside | Disposition::Transfer => {
+                answer = reply(packet, q, rcode::REFUSED);
+            }
         }
-        self.sign_all(vec![out], signer.as_mut()).pop()
+        Sink { signer, send, counter: &self.counters.signed }.emit(answer);
     }
 
     /// An error reply; with a TSIG error when the signature failed.
@@ -213,47 +220,72 @@ impl Transfers {
         out
     }
 
-    fn sign_all(&self, mut messages: Vec<Vec<u8>>, signer: Option<&mut Signer>) -> Vec<Vec<u8>> {
-        if let Some(signer) = signer {
-            let now = now();
-            for m in &mut messages {
-                signer.sign(m, now);
-            }
-            self.counters.signed.fetch_add(messages.len() as u64, Ordering::Relaxed);
-        }
-        messages
-    }
-
-    /// IXFR: the changes since the client's serial, or the current SOA
-    /// alone, or the whole zone.
-    fn incremental(&self, packet: &[u8], q: &Query, view: ZoneView<'_>, udp: bool) -> Vec<Vec<u8>> {
+    /// IXFR: the changes since the client's serial to the newest version
+    /// the history holds, or the current SOA alone, or the whole zone.
+    fn incremental(
+        &self,
+        packet: &[u8],
+        q: &Query,
+        view: ZoneView<'_>,
+        udp: bool,
+        out: &mut Sink<'_>,
+    ) {
         let Some(theirs) = client_serial(packet, q) else {
-            return vec![reply(packet, q, rcode::FORMERR)];
+            out.emit(reply(packet, q, rcode::FORMERR));
+            return;
         };
-        let soa = view.head().soa();
-        let ours = view.head().serial;
-        if udp || !serial_newer(ours, theirs) {
+        let head = view.head();
+        if udp || !serial_newer(head.serial, theirs) {
             self.counters.ixfr_soa_only.fetch_add(1, Ordering::Relaxed);
             let mut m = Message::first(packet, q);
-            m.push(view.head().apex(), soa);
-            return vec![m.finish(q)];
+            m.push(head.apex(), head.soa());
+            out.emit(m.finish(q));
+            return;
         }
+        // The history may be a version or two behind the zone in service
+        // (it is worked out after each swap): the answer then ends at its
+        // newest, and the next NOTIFY brings the rest.
         let zone_size = view.base().stats.records();
-        let messages = self.history.read(|journal| {
-            if journal.newest() != Some(ours) {
-                return None;
+        let answered = self.history.read(|journal| {
+            let newest = journal.newest()?;
+            if newest == theirs {
+                // Up to date with the history: nothing to send yet.
+                let mut m = Message::first(packet, q);
+                m.push(head.apex(), &soa_with_serial(head.soa(), newest));
+                out.emit(m.finish(q));
+                return Some(());
             }
             let changes = journal.since(theirs)?;
-            (changes.deleted.len() + changes.added.len() <= zone_size)
-                .then(|| differences(packet, q, view, theirs, &changes))
-        });
-        match messages.flatten() {
-            Some(messages) => messages,
-            None => {
-                self.counters.ixfr_whole.fetch_add(1, Ordering::Relaxed);
-                whole_zone(packet, q, view)
+            if changes.deleted.len() + changes.added.len() > zone_size {
+                return None;
             }
+            differences(packet, q, view, (theirs, newest), &changes, out);
+            Some(())
+        });
+        if answered.flatten().is_none() {
+            self.counters.ixfr_whole.fetch_add(1, Ordering::Relaxed);
+            whole_zone(packet, q, view, out);
         }
+    }
+}
+
+/// Where the messages of one answer go: signed (when the request was),
+/// then sent.
+struct Sink<'s> {
+    signer: Option<Signer>,
+    send: &'s mut dyn FnMut(Vec<u8>) -> bool,
+    /// Counts the messages signed.
+    counter: &'s AtomicU64,
+}
+
+impl Sink<'_> {
+    /// Sign and send one message; false once the receiver is gone.
+    fn emit(&mut self, mut message: Vec<u8>) -> bool {
+        if let Some(signer) = &mut self.signer {
+            signer.sign(&mut message, now());
+            self.counter.fetch_add(1, Ordering::Relaxed);
+        }
+        (self.send)(message)
     }
 }
 
@@ -290,75 +322,87 @@ fn soa_with_serial(tail: &[u8], serial: u32) -> Vec<u8> {
 }
 
 /// The whole zone: its SOA, NS, every name's records, and the SOA again.
-fn whole_zone(packet: &[u8], q: &Query, view: ZoneView<'_>) -> Vec<Vec<u8>> {
+fn whole_zone(packet: &[u8], q: &Query, view: ZoneView<'_>, out: &mut Sink<'_>) {
     let head = view.head();
     let apex = head.apex();
-    let mut out = Messages::new(packet, q);
-    out.push(apex, head.soa());
-    out.push(apex, view.base().ns());
+    let mut m = Messages::new(packet, q, out);
+    m.push(apex, head.soa());
+    m.push(apex, view.base().ns());
     for (zone, node) in view.owners() {
         let owner = zone.owner(node);
         for tail in zone.tails(node) {
-            out.push(owner, tail);
+            if !m.push(owner, tail) {
+                return;
+            }
         }
     }
-    out.push(apex, head.soa());
-    out.finish()
+    m.push(apex, head.soa());
+    m.finish();
 }
 
-/// An IXFR answer in one difference sequence: the new SOA, the client's
-/// SOA, what to delete, the new SOA, what to add, the new SOA.
+/// An IXFR answer in one difference sequence from serial `from` to `to`:
+/// the new SOA, the client's SOA, what to delete, the new SOA, what to
+/// add, the new SOA.
 fn differences(
     packet: &[u8],
     q: &Query,
     view: ZoneView<'_>,
-    theirs: u32,
+    (from, to): (u32, u32),
     changes: &Changes<'_>,
-) -> Vec<Vec<u8>> {
+    out: &mut Sink<'_>,
+) {
     let head = view.head();
     let apex = head.apex();
-    let mut out = Messages::new(packet, q);
-    out.push(apex, head.soa());
-    out.push(apex, &soa_with_serial(head.soa(), theirs));
+    let (old, new) = (soa_with_serial(head.soa(), from), soa_with_serial(head.soa(), to));
+    let mut m = Messages::new(packet, q, out);
+    m.push(apex, &new);
+    m.push(apex, &old);
     for rr in &changes.deleted {
         let (owner, tail) = rr.split();
-        out.push(owner, tail);
+        m.push(owner, tail);
     }
-    out.push(apex, head.soa());
+    m.push(apex, &new);
     for rr in &changes.added {
         let (owner, tail) = rr.split();
-        out.push(owner, tail);
+        m.push(owner, tail);
     }
-    out.push(apex, head.soa());
-    out.finish()
+    m.push(apex, &new);
+    m.finish();
 }
 
-/// The messages of one answer, each filled up to [`MESSAGE_LIMIT`].
-struct Messages<'p> {
+/// The messages of one answer, each filled up to [`MESSAGE_LIMIT`], then
+/// sent.
+struct Messages<'p, 's, 'o> {
     packet: &'p [u8],
     q: &'p Query,
-    done: Vec<Vec<u8>>,
     current: Message,
+    out: &'o mut Sink<'s>,
+    /// The receiver is still there.
+    open: bool,
 }
 
-impl<'p> Messages<'p> {
-    fn new(packet: &'p [u8], q: &'p Query) -> Self {
-        Messages { packet, q, done: Vec::new(), current: Message::first(packet, q) }
+impl<'p, 's, 'o> Messages<'p, 's, 'o> {
+    fn new(packet: &'p [u8], q: &'p Query, out: &'o mut Sink<'s>) -> Self {
+        Messages { packet, q, current: Message::first(packet, q), out, open: true }
     }
 
-    fn push(&mut self, owner: &[u8], tail: &[u8]) {
-        if !self.current.push(owner, tail) {
+    /// Add an RR, sending the message before when it is full; false once
+    /// the receiver is gone.
+    fn push(&mut self, owner: &[u8], tail: &[u8]) -> bool {
+        if self.open && !self.current.push(owner, tail) {
             let next = Message::next(self.packet, self.q);
             let full = std::mem::replace(&mut self.current, next);
-            self.done.push(full.finish(self.q));
+            self.open = self.out.emit(full.finish(self.q));
             // An RR always fits an empty message.
             self.current.push(owner, tail);
         }
+        self.open
     }
 
-    fn finish(mut self) -> Vec<Vec<u8>> {
-        self.done.push(self.current.finish(self.q));
-        self.done
+    fn finish(self) {
+        if self.open {
+            self.out.emit(self.current.finish(self.q));
+        }
     }
 }
 
