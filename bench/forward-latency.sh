@@ -3,24 +3,47 @@
 # zone on 127.0.0.1, asked directly and through mesos-dns (the release
 # binary on the demo state, forwarding to that NSD); then, when dnsperf is
 # installed, both at full speed for FULL_SECONDS (default 5; 0 skips it).
-#   bench/forward-latency.sh [COUNT] [RATE]
+#
+#   bench/forward-latency.sh [COUNT] [RATE]      # default 5000 at 1000 q/s
+#   DEAD_FIRST=1 bench/forward-latency.sh [COUNT] [RATE]   # 2000 at 200 q/s
+#
+# DEAD_FIRST=1: the first resolver is dead (a bound UDP socket that never
+# answers, not even with ICMP), NSD the second. Three queries at once
+# first (they may wait out the dead one's timeout), then COUNT queries
+# sent at RATE without waiting for answers; each one's round trip, and
+# lost = no answer within TIMEOUT + 2 s. Through us only, and dnsperf
+# through us with the dead resolver still first.
+#
+# Environment: TIMEOUT (mesos-dns `timeout`, seconds; default 2, or 5 —
+# the original's — with DEAD_FIRST), FULL_SECONDS, MESOS_DNS_BIN (a
+# binary to run instead of building target/release/mesos-dns: another
+# build to compare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PATH=$PATH:/usr/sbin:/sbin
-missing=()
-command -v nsd >/dev/null || missing+=(nsd)
-command -v python3 >/dev/null || missing+=(python3)
-if ((${#missing[@]})); then
-  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
+DEAD_FIRST=${DEAD_FIRST:-0}
+if [ "$DEAD_FIRST" = 1 ]; then
+    COUNT=${1:-2000} RATE=${2:-200} TIMEOUT=${TIMEOUT:-5}
+else
+    COUNT=${1:-5000} RATE=${2:-1000} TIMEOUT=${TIMEOUT:-2}
 fi
-cargo build --release --quiet
-work=$(mktemp -d)
+for v in COUNT RATE TIMEOUT; do
+    is_count "${!v}" || die "$v must be a positive integer (is '${!v}')"
+done
+install_missing nsd:nsd python3:python3
+bin=$(release_binary)
+work=$(mktemp -d "${TMPDIR:-/tmp}/mesos-dns-forward.XXXXXX")
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+    for p in "${pids[@]}"; do stop_pid "$p"; done
+    rm -rf "$work"
+}
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap 'exit 130' INT TERM
+
 nsd_port=$(free_port)
 our_port=$(free_port)
 cat >"$work/example.org.zone" <<ZONE
@@ -53,24 +76,42 @@ zone:
 CONF
 nsd -d -c "$work/nsd.conf" >/dev/null 2>&1 &
 pids+=($!)
+
+resolvers="\"127.0.0.1:$nsd_port\""
+if [ "$DEAD_FIRST" = 1 ]; then
+    # The dead resolver: a socket bound on a port of its own, never read.
+    python3 bench/forward-latency.py blackhole >"$work/dead.port" &
+    pids+=($!)
+    for _ in $(seq 50); do [ -s "$work/dead.port" ] && break; sleep 0.1; done
+    dead_port=$(cat "$work/dead.port")
+    is_count "$dead_port" || die "the dead resolver did not start"
+    resolvers="\"127.0.0.1:$dead_port\", $resolvers"
+fi
 cat >"$work/config.json" <<CONF
 {"masters": ["127.0.0.1:5050"], "listener": "127.0.0.1", "port": $our_port,
- "httpon": false, "externalon": true, "resolvers": ["127.0.0.1:$nsd_port"], "timeout": 2}
+ "httpon": false, "externalon": true, "resolvers": [$resolvers], "timeout": $TIMEOUT}
 CONF
-target/release/mesos-dns -config="$work/config.json" -state-file=demo/state.json >/dev/null 2>&1 &
+"$bin" -config="$work/config.json" -state-file=demo/state.json >"$work/mesos-dns.log" 2>&1 &
 pids+=($!)
 sleep 1
-python3 bench/forward-latency.py "$nsd_port" "$our_port" "${1:-5000}" "${2:-1000}"
+if [ "$DEAD_FIRST" = 1 ]; then
+    echo "$bin; resolvers: 127.0.0.1:$dead_port (dead), 127.0.0.1:$nsd_port (NSD); timeout $TIMEOUT s"
+    python3 bench/forward-latency.py dead-first "$our_port" "$COUNT" "$RATE" $((TIMEOUT + 2))
+else
+    python3 bench/forward-latency.py "$nsd_port" "$our_port" "$COUNT" "$RATE"
+fi
 
 full=${FULL_SECONDS:-5}
 if [ "$full" != 0 ] && command -v dnsperf >/dev/null; then
-  printf 'www.example.org A\nnx.example.org A\n' >"$work/queries.txt"
-  echo
-  echo "full speed, ${full} s each (dnsperf -c 4 -q 200; one name that exists, one NXDOMAIN)"
-  printf '%-14s %10s %8s\n' path 'q/s' lost
-  for run in "NSD directly:$nsd_port" "through us:$our_port"; do
-    dnsperf -s 127.0.0.1 -p "${run##*:}" -d "$work/queries.txt" -l "$full" -c 4 -q 200 2>&1 |
-      awk -v path="${run%%:*}" '/Queries lost:/ { lost = $3 } /Queries per second:/ { qps = $4 }
-        END { printf "%-14s %10.0f %8d\n", path, qps, lost }'
-  done
+    printf 'www.example.org A\nnx.example.org A\n' >"$work/queries.txt"
+    runs=("NSD directly:$nsd_port" "through us:$our_port")
+    [ "$DEAD_FIRST" = 1 ] && runs=("through us:$our_port")
+    echo
+    echo "full speed, ${full} s each (dnsperf -c 4 -q 200; one name that exists, one NXDOMAIN)"
+    printf '%-14s %10s %8s\n' path 'q/s' lost
+    for run in "${runs[@]}"; do
+        dnsperf -s 127.0.0.1 -p "${run##*:}" -d "$work/queries.txt" -l "$full" -c 4 -q 200 2>&1 |
+            awk -v path="${run%%:*}" '/Queries lost:/ { lost = $3 } /Queries per second:/ { qps = $4 }
+            END { printf "%-14s %10.0f %8d\n", path, qps, lost }'
+    done
 fi

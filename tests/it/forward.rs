@@ -1,9 +1,10 @@
 //! Forwarding of names outside the domain: real upstreams on
-//! 127.0.0.1 — in-process fakes for the fault cases, and NSD.
+//! 127.0.0.1 — in-process fakes for the fault cases, and NSD. Upstreams
+//! that are dead, refusing or slow are marked down and skipped.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -513,5 +514,272 @@ async fn a_flood_of_idle_tcp_connections_keeps_nobody_waiting() {
         .unwrap_or(0.0);
     assert!(evicted >= (FLOOD - 1024) as f64, "{evicted} evictions:\n{text}");
     drop(idle);
+    running.shutdown().await;
+}
+
+/// Health of upstreams: a UDP upstream on a plain socket, read by its own
+/// thread, that answers nothing until revived, then answers each query
+/// with A 192.0.2.<tag>. Every query but the probes (`. NS`) is logged, by
+/// tag and name, in `log` (shared by several, to see the order).
+struct Revivable {
+    addr: SocketAddr,
+    alive: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type QueryLog = Arc<Mutex<Vec<(u8, String)>>>;
+
+impl Revivable {
+    fn start(tag: u8, log: &QueryLog) -> Revivable {
+        let sock = roomy_udp_socket();
+        sock.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let addr = sock.local_addr().unwrap();
+        let alive = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, s, log) = (Arc::clone(&alive), Arc::clone(&stop), Arc::clone(log));
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65535];
+            while !s.load(Ordering::SeqCst) {
+                let Ok((n, peer)) = sock.recv_from(&mut buf) else { continue };
+                let query = &buf[..n];
+                let name = Message::from_vec(query).unwrap().queries[0].name().to_string();
+                if name != "." {
+                    log.lock().unwrap().push((tag, name));
+                }
+                if a.load(Ordering::SeqCst) {
+                    let _ = sock.send_to(&full_answer(query, tag), peer);
+                }
+            }
+        });
+        Revivable { addr, alive, stop, thread: Some(thread) }
+    }
+
+    fn revive(&self) {
+        self.alive.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Revivable {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A per-upstream metric's value, if exported.
+async fn upstream_metric(running: &Running, name: &str, upstream: SocketAddr) -> Option<f64> {
+    let text = metrics(running).await;
+    let prefix = format!("{name}{{upstream=\"{upstream}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).and_then(|v| v.parse().ok())
+}
+
+/// Whether `upstream` is up, per the metrics.
+async fn is_up(running: &Running, upstream: SocketAddr) -> bool {
+    let up = upstream_metric(running, "mesos_dns_forward_upstream_up", upstream).await;
+    up.expect("mesos_dns_forward_upstream_up is exported") == 1.0
+}
+
+/// (queries, failures) of `upstream`, per the metrics.
+async fn tries(running: &Running, upstream: SocketAddr) -> (f64, f64) {
+    let queries = upstream_metric(running, "mesos_dns_forward_upstream_queries_total", upstream);
+    let failures = upstream_metric(running, "mesos_dns_forward_upstream_failures_total", upstream);
+    (queries.await.unwrap(), failures.await.unwrap())
+}
+
+/// `n` UDP queries for `name` at once, each answered within `secs`: the
+/// answers and how long each took.
+async fn at_once(addr: SocketAddr, name: &str, n: usize, secs: u64) -> Vec<(Message, Duration)> {
+    let asks = (0..n).map(|_| {
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let m = udp_within(addr, &name, RecordType::A, None, Duration::from_secs(secs));
+            (m, started.elapsed())
+        })
+    });
+    let mut out = Vec::new();
+    for ask in asks.collect::<Vec<_>>() {
+        out.push(ask.await.unwrap());
+    }
+    out
+}
+
+/// `total` queries for www.example.org in batches of `batch` sent at once
+/// from one socket: each one's latency (answered by NSD), and how many
+/// were lost (no answer within 2 s).
+fn bursts(addr: SocketAddr, total: u16, batch: u16) -> (Vec<Duration>, usize) {
+    let sock = roomy_udp_socket();
+    let mut buf = vec![0u8; 4096];
+    let (mut took, mut lost) = (Vec::new(), 0);
+    for first in (0..total).step_by(usize::from(batch)) {
+        let ids = first..(first + batch).min(total);
+        let mut sent = std::collections::BTreeMap::new();
+        for id in ids.clone() {
+            sent.insert(id, Instant::now());
+            sock.send_to(&query_bytes("www.example.org.", RecordType::A, id), addr).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !sent.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            sock.set_read_timeout(Some(left)).unwrap();
+            let Ok((n, _)) = sock.recv_from(&mut buf) else { break };
+            let m = Message::from_vec(&buf[..n]).unwrap();
+            if let Some(at) = sent.remove(&m.metadata.id) {
+                assert_eq!(a_answers(&m), vec!["198.51.100.7"], "answered by NSD");
+                took.push(at.elapsed());
+            }
+        }
+        lost += sent.len();
+    }
+    took.sort();
+    (took, lost)
+}
+
+/// The `q` quantile of sorted durations.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_first_upstream_is_skipped_after_three_timeouts_and_used_again_when_it_answers() {
+    let _pass = exclusive::timing();
+    let nsd = start_nsd();
+    let log = QueryLog::default();
+    let dead = Revivable::start(41, &log);
+    let extra = json!({"timeout": 1, "resolvers": [dead.addr.to_string(), nsd.addr.to_string()]});
+    let (_d, running, addr) = server(merged(extra, &with_http())).await;
+    // The first three wait out the dead one's timeout, then NSD answers.
+    for (m, took) in at_once(addr, "www.example.org.", 3, 5).await {
+        assert_eq!(a_answers(&m), vec!["198.51.100.7"]);
+        assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
+    }
+    assert!(!is_up(&running, dead.addr).await, "down after 3 timeouts");
+    assert!(is_up(&running, nsd.addr).await);
+    // From now on the dead one is skipped: none lost, none waits.
+    let (took, lost) = tokio::task::spawn_blocking(move || bursts(addr, 200, 20)).await.unwrap();
+    let (p50, p99, max) = (quantile(&took, 0.5), quantile(&took, 0.99), quantile(&took, 1.0));
+    eprintln!("dead first upstream, 200 queries: p50 {p50:?} p99 {p99:?} max {max:?} lost {lost}");
+    assert_eq!(lost, 0);
+    assert!(p99 < Duration::from_millis(50), "p99 {p99:?}");
+    assert_eq!(tries(&running, dead.addr).await, (3.0, 3.0), "skipped since it went down");
+    // It comes back: a probe finds it, and it is asked first again.
+    dead.revive();
+    let revived = Instant::now();
+    loop {
+        let m = udp_wait(addr, "www.example.org.", 5);
+        if a_answers(&m) == vec!["192.0.2.41"] {
+            break;
+        }
+        assert_eq!(a_answers(&m), vec!["198.51.100.7"]);
+        assert!(revived.elapsed() < Duration::from_secs(15), "still not used again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("the revived upstream was used again after {:?}", revived.elapsed());
+    assert!(is_up(&running, dead.addr).await);
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusing_upstream_costs_no_wait_and_is_down_after_three() {
+    let _pass = exclusive::timing();
+    let nsd = start_nsd();
+    // Nothing listens there: each try ends at once with ICMP port
+    // unreachable (connection refused).
+    let refusing = dead_addr();
+    let extra = json!({"timeout": 5, "resolvers": [refusing.to_string(), nsd.addr.to_string()]});
+    let (_d, running, addr) = server(merged(extra, &with_http())).await;
+    for i in 0..23 {
+        let started = Instant::now();
+        let m = udp_wait(addr, "www.example.org.", 5);
+        let took = started.elapsed();
+        assert_eq!(a_answers(&m), vec!["198.51.100.7"]);
+        assert!(took < Duration::from_millis(500), "query {i} took {took:?}");
+        if i == 2 {
+            assert!(!is_up(&running, refusing).await, "down after 3 refusals");
+        }
+    }
+    assert_eq!(tries(&running, refusing).await, (3.0, 3.0), "not asked once down");
+    assert!(!is_up(&running, refusing).await, "probes are refused too");
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_upstream_counts_as_failing_and_stays_down_while_slow() {
+    let _pass = exclusive::timing();
+    let nsd = start_nsd();
+    // Answers after 2 s, with a timeout of 1 s: too late every time.
+    let slow = FakeUpstream::start(Upstream::Answer { tag: 43, delay_ms: 2000 }).await;
+    let extra = json!({"timeout": 1, "resolvers": [slow.addr.to_string(), nsd.addr.to_string()]});
+    let (_d, running, addr) = server(merged(extra, &with_http())).await;
+    for (m, took) in at_once(addr, "www.example.org.", 3, 5).await {
+        assert_eq!(a_answers(&m), vec!["198.51.100.7"]);
+        assert!(took >= Duration::from_millis(900), "{took:?}");
+    }
+    assert!(!is_up(&running, slow.addr).await, "down after 3 timeouts");
+    assert_eq!(tries(&running, slow.addr).await, (3.0, 3.0));
+    let (took, lost) = tokio::task::spawn_blocking(move || bursts(addr, 100, 20)).await.unwrap();
+    assert_eq!(lost, 0);
+    assert!(quantile(&took, 0.99) < Duration::from_millis(50), "{took:?}");
+    // Its probes are answered too late as well (after a probe's 1 s).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(slow.hits.load(Ordering::SeqCst) >= 4, "probed");
+    assert!(!is_up(&running, slow.addr).await, "still down");
+    assert_eq!(tries(&running, slow.addr).await, (3.0, 3.0));
+    running.shutdown().await;
+}
+
+/// On the current thread, so that its logs are captured: every query
+/// waits off the runtime.
+#[tokio::test]
+async fn with_every_upstream_down_all_are_tried_in_order_until_one_answers() {
+    let _pass = exclusive::timing();
+    let logs = logs::capture();
+    let log = QueryLog::default();
+    let first = Revivable::start(44, &log);
+    let second = Revivable::start(45, &log);
+    let extra =
+        json!({"timeout": 1, "resolvers": [first.addr.to_string(), second.addr.to_string()]});
+    let (_d, running, addr) = server(merged(extra, &with_http())).await;
+    for (m, _) in at_once(addr, "www.example.org.", 3, 5).await {
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    }
+    assert!(!is_up(&running, first.addr).await && !is_up(&running, second.addr).await);
+    let text = logs.text();
+    for u in [first.addr, second.addr] {
+        assert!(
+            text.contains(&format!("WARN mesos_dns::dns::forward: upstream {u} is down")),
+            "{text}"
+        );
+    }
+    // All down: tried as before, in order, each for the timeout.
+    let asked_of = |name: &str| -> Vec<u8> {
+        log.lock().unwrap().iter().filter(|(_, n)| n == name).map(|(tag, _)| *tag).collect()
+    };
+    let ask = |name: &'static str| async move {
+        at_once(addr, name, 1, 5).await.pop().expect("one answer")
+    };
+    let (m, took) = ask("order.example.org.").await;
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    assert!(took >= Duration::from_millis(1900), "{took:?}");
+    assert_eq!(asked_of("order.example.org."), vec![44, 45]);
+    // The second comes back: the next query gets its answer.
+    second.revive();
+    let (m, _) = ask("back.example.org.").await;
+    assert_eq!(a_answers(&m), vec!["192.0.2.45"]);
+    assert!(is_up(&running, second.addr).await, "up: it answered");
+    assert!(!is_up(&running, first.addr).await);
+    let up_again = format!("INFO mesos_dns::dns::forward: upstream {} answered", second.addr);
+    assert!(logs.text().contains(&up_again), "{}", logs.text());
+    // Now only the one up is asked, at once.
+    let (m, took) = ask("after.example.org.").await;
+    assert_eq!(a_answers(&m), vec!["192.0.2.45"]);
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    assert_eq!(asked_of("after.example.org."), vec![45]);
     running.shutdown().await;
 }
