@@ -184,7 +184,7 @@ pub fn generate_parts(
         g.masters(masters, &leader);
     }
     if parts.tasks {
-        g.tasks(&state.frameworks, &agents, &config.ip_sources);
+        g.tasks(&state.frameworks, &agents, config);
         // A task that could not be read fails the state, as a bad document
         // does: the last good records stay in service.
         state.tasks_parsed()?;
@@ -445,13 +445,15 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// Records of every running task on a known agent, and the enumeration.
+    /// Records of every running task on a known agent (with `healthyOnly`,
+    /// whose health checks pass), and the enumeration.
     fn tasks(
         &mut self,
         frameworks: &'a [Framework],
         agents: &FastMap<&str, AgentInfo>,
-        ip_sources: &[IpSource],
+        config: &Config,
     ) {
+        let ip_sources = &config.ip_sources;
         for f in frameworks {
             self.rs.enumerate_framework(&f.name);
             let fname = self.rule.fragment(&f.name);
@@ -464,6 +466,10 @@ impl<'a> Generator<'a> {
                 let Some(agent) = agents.get(&*task.slave_id) else {
                     continue;
                 };
+                if config.healthy_only && !task.passes_health_checks() {
+                    self.rs.unhealthy += 1;
+                    continue;
+                }
                 let first_record = self.rs.record_count();
                 let mut ips = std::mem::take(&mut self.ips);
                 task_ips(task, ip_sources, &agent.ips, &mut ips);

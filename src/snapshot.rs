@@ -420,6 +420,7 @@ pub struct InService(pub Current);
 impl Export for InService {
     fn export(&self, e: &mut DescriptorEncoder) -> fmt::Result {
         let current = self.0.load();
+        let unhealthy = current.as_ref().map_or(0, |s| s.records.unhealthy);
         let (a, aaaa, srv, names, skipped, age, leader) = match current.as_ref() {
             Some(s) => {
                 let age = SystemTime::now().duration_since(s.loaded_at).unwrap_or_default();
@@ -457,6 +458,12 @@ impl Export for InService {
             "mesos_dns_records_skipped",
             "Records of the last state not produced because they cannot exist in DNS",
             &[(vec![], skipped as f64)],
+        )?;
+        gauge(
+            e,
+            "mesos_dns_tasks_left_out",
+            "Running tasks without records, by reason (healthyOnly: as of the last full compile)",
+            &[(vec![("reason", "unhealthy")], unhealthy as f64)],
         )?;
         gauge(
             e,

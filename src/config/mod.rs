@@ -306,6 +306,11 @@ pub struct Config {
     /// choice of them (default 0: all).
     #[serde(rename = "AnswerLimit")]
     pub answer_limit: u16,
+    /// Ours: leave out tasks whose Mesos health checks do not pass, or
+    /// have no result yet (default false: every running task, as the
+    /// original).
+    #[serde(rename = "HealthyOnly")]
+    pub healthy_only: bool,
     /// `SetTruncateBit`: set TC on truncated answers.
     #[serde(rename = "SetTruncateBit")]
     pub set_truncate_bit: bool,
@@ -461,6 +466,7 @@ impl Default for Config {
             tsig_keys: BTreeMap::new(),
             transfer_key: String::new(),
             answer_limit: 0,
+            healthy_only: false,
             state_source: StateSource::Auto,
             set_truncate_bit: true,
             enforce_rfc952: false,

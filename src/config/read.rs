@@ -88,6 +88,7 @@ impl Config {
             "notify" => self.notify = strings(key::NOTIFY, value)?,
             "tsigkeys" => self.tsig_keys = secrets(key::TSIG_KEYS, value)?,
             "transferkey" => set(&mut self.transfer_key, string(key::TRANSFER_KEY, value)?),
+            "healthyonly" => set(&mut self.healthy_only, boolean(key::HEALTHY_ONLY, value)?),
             "answerlimit" => {
                 set(&mut self.answer_limit, integer(key::ANSWER_LIMIT, value, u16::MAX.into())?)
             }

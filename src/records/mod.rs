@@ -274,6 +274,9 @@ pub struct RecordSet {
     /// Records not produced because the name could not exist in DNS, or a
     /// value was out of range.
     pub skipped: u64,
+    /// Running tasks left out because their health checks do not pass
+    /// (`healthyOnly`).
+    pub unhealthy: u64,
 }
 
 impl RecordSet {

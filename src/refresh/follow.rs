@@ -330,6 +330,7 @@ impl Refresher {
         tracing::info!(
             tasks = cluster.task_count(),
             names = published.zone.stats.names,
+            unhealthy = published.records.unhealthy,
             heartbeat_s = heartbeat.map(|h| h.as_secs_f64()),
             ms = millis(asked.elapsed()),
             "following the event stream of {}",

@@ -267,6 +267,7 @@ impl Refresher {
                         aaaa = s.zone.stats.aaaa,
                         srv = s.zone.stats.srv,
                         skipped = s.records.skipped,
+                        unhealthy = s.records.unhealthy,
                         ms = started.elapsed().as_millis() as u64,
                         reload_ms = millis(reload),
                         parse_ms = millis(t.parse),

@@ -76,7 +76,7 @@ pub(super) fn number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Scalar::Int(i) => i as f64,
         Scalar::Float(f) => f,
         Scalar::Text(s) => s.trim().parse().unwrap_or(0.0),
-        Scalar::Other => 0.0,
+        Scalar::Bool(_) | Scalar::Other => 0.0,
     })
 }
 
@@ -90,7 +90,7 @@ pub(super) fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
             let s = s.trim();
             s.parse().ok().or_else(|| s.parse().ok().and_then(float_to_int))
         }
-        Scalar::Other => None,
+        Scalar::Bool(_) | Scalar::Other => None,
     })
 }
 
@@ -99,11 +99,25 @@ fn float_to_int(f: f64) -> Option<i64> {
     (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
 }
 
-/// Any JSON value, reduced to what number readers care about.
+/// A boolean; anything else (a string, a number, absent) is `None`.
+pub(super) fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(match Scalar::read(d)? {
+        Scalar::Bool(b) => Some(b),
+        _ => None,
+    })
+}
+
+/// Whether the field is an object (whatever it holds).
+pub(super) fn is_object<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Obj::<IgnoredAny>::deserialize(d).map(|o| o.0.is_some())
+}
+
+/// Any JSON value, reduced to what number and flag readers care about.
 enum Scalar {
     Int(i64),
     Float(f64),
     Text(String),
+    Bool(bool),
     Other,
 }
 
@@ -127,8 +141,8 @@ impl Scalar {
             fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
                 Ok(Scalar::Text(v.to_owned()))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Other)
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
             }
             fn visit_unit<E>(self) -> Result<Scalar, E> {
                 Ok(Scalar::Other)

@@ -40,7 +40,7 @@ pub mod v1;
 pub mod cluster;
 
 use arena::{TaskParser, TaskSlots};
-use lenient::{integer, number, object, objects, string, text};
+use lenient::{flag, integer, is_object, number, object, objects, string, text};
 use outline::Outline;
 
 /// A parsed state document.
@@ -241,6 +241,30 @@ pub struct Task<'a> {
     /// The task's `discovery` (DiscoveryInfo), if any.
     #[serde(borrow, deserialize_with = "object")]
     pub discovery: Discovery<'a>,
+    /// Whether the task has a Mesos health check (`health_check`, shown
+    /// by Mesos 1.8 and later, and by the operator API).
+    #[serde(deserialize_with = "is_object")]
+    pub health_check: bool,
+}
+
+impl Task<'_> {
+    /// Whether the task's health checks pass, for `healthyOnly`: the
+    /// `healthy` of its newest status that has one (`true`: passing). A
+    /// task with a health check but no result yet does not pass; a task
+    /// with neither a check nor a result passes (nothing says otherwise).
+    pub fn passes_health_checks(&self) -> bool {
+        let newest = self.statuses.iter().filter_map(|s| s.healthy.map(|h| (s.timestamp, h))).fold(
+            None,
+            |best: Option<(f64, bool)>, (ts, h)| match best {
+                Some((t, _)) if t > ts => best,
+                _ => Some((ts, h)),
+            },
+        );
+        match newest {
+            Some((_, healthy)) => healthy,
+            None => !self.health_check,
+        }
+    }
 }
 
 /// The task's resources; only the port ranges are used.
@@ -268,6 +292,9 @@ pub struct Status<'a> {
     /// The update's `container_status`.
     #[serde(borrow, deserialize_with = "object")]
     pub container_status: ContainerStatus<'a>,
+    /// The health check's result it carries (`healthy`), if any.
+    #[serde(deserialize_with = "flag")]
+    pub healthy: Option<bool>,
 }
 
 /// A key/value label.

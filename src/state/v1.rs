@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::lenient::{integer, number, object, objects, string, text};
+use super::lenient::{flag, integer, is_object, number, object, objects, string, text};
 use super::{
     Agent, ContainerStatus, Discovery, DiscoveryPort, DiscoveryPorts, IpAddress, Label,
     NetworkInfo, Resources, Status, Task, Text,
@@ -457,6 +457,8 @@ struct RawTask<'a> {
     resources: Vec<RawResource<'a>>,
     #[serde(borrow, deserialize_with = "object")]
     discovery: Discovery<'a>,
+    #[serde(deserialize_with = "is_object")]
+    health_check: bool,
 }
 
 impl RawTask<'_> {
@@ -470,6 +472,7 @@ impl RawTask<'_> {
             statuses: self.statuses.into_iter().map(RawStatus::into_status).collect(),
             resources: Resources { ports: Cow::Owned(ports) },
             discovery: owned_discovery(self.discovery),
+            health_check: self.health_check,
         }
     }
 }
@@ -541,6 +544,8 @@ struct RawStatus<'a> {
     labels: RawLabels<'a>,
     #[serde(borrow, deserialize_with = "object")]
     container_status: ContainerStatus<'a>,
+    #[serde(deserialize_with = "flag")]
+    healthy: Option<bool>,
 }
 
 impl RawStatus<'_> {
@@ -557,6 +562,7 @@ impl RawStatus<'_> {
                     .map(owned_network_info)
                     .collect(),
             },
+            healthy: self.healthy,
         }
     }
 }

@@ -892,6 +892,7 @@ fn redacted_uses_the_original_key_names() {
         "TsigKeys",
         "TransferKey",
         "AnswerLimit",
+        "HealthyOnly",
         "MesosHTTPSOn",
         "CACertFile",
         "CertFile",

@@ -20,6 +20,7 @@ mod dns;
 mod dns_edge;
 mod faults;
 mod forward;
+mod health;
 mod http;
 mod layers;
 mod live_prop;

@@ -96,8 +96,10 @@ pub fn task(t: &Value, framework_id: &str) -> Value {
         "resources": resources(&t["resources"]),
         "statuses": statuses,
     });
-    if !t["discovery"].is_null() {
-        v1["discovery"] = t["discovery"].clone();
+    for field in ["discovery", "health_check"] {
+        if !t[field].is_null() {
+            v1[field] = t[field].clone();
+        }
     }
     v1
 }
