@@ -23,6 +23,9 @@
 #   BASELINE_BIN   another mesos-dns binary (say, the build before a change) to
 #                  run side by side with ours in every round: rows "baseline",
 #                  and the ratios ours/baseline in the summary
+#   OURS_CONFIG    config keys for our server only, not the baseline (JSON
+#                  members, '"rateLimit":1000000'); with BASELINE_BIN set to
+#                  the same binary, the rows compare a setting on and off
 #   NSD_SERVERS  NSD's server-count (default 2, one per core like our UDP workers)
 #   SKIP_NSD=1 only our server;  SKIP_FLOOR=1 no floor rows;  KEEP=1 keep the work directory
 #
@@ -119,10 +122,14 @@ wait_ready() {
 say "generating a $TASKS-task state"
 python3 bench/gen-state.py "$TASKS" >"$WORK/state.json"
 PORT=$(free_port)
-cat >"$WORK/config.json" <<EOF
-{"listener":"127.0.0.1","port":$PORT,"httpon":false,"externalon":false,
- "masters":["127.0.0.1:5050"],"refreshSeconds":86400}
+# config_json PORT [EXTRA]: a server's config (EXTRA: more JSON members).
+config_json() {
+    cat <<EOF
+{"listener":"127.0.0.1","port":$1,"httpon":false,"externalon":false,
+ "masters":["127.0.0.1:5050"],"refreshSeconds":86400${2:+,$2}}
 EOF
+}
+config_json "$PORT" "${OURS_CONFIG:-}" >"$WORK/config.json"
 "$BIN" -config="$WORK/config.json" -state-file="$WORK/state.json" -dump >"$WORK/dump.json"
 
 # The query file (dnsperf format: "name type") and NSD's zone file, both
@@ -189,7 +196,7 @@ wait_ready "$PORT" "$PROBE" "$OURS_PID" || { cat "$WORK/mesos-dns.log" >&2; die 
 if [ -n "${BASELINE_BIN:-}" ]; then
     [ -x "$BASELINE_BIN" ] || die "BASELINE_BIN $BASELINE_BIN is not an executable"
     PORT4=$(free_port)
-    sed "s/\"port\":$PORT,/\"port\":$PORT4,/" "$WORK/config.json" >"$WORK/baseline.json"
+    config_json "$PORT4" >"$WORK/baseline.json"
     say "starting the baseline $BASELINE_BIN on 127.0.0.1:$PORT4"
     "$BASELINE_BIN" -config="$WORK/baseline.json" -state-file="$WORK/state.json" >"$WORK/baseline.log" 2>&1 &
     BASELINE_PID=$!

@@ -251,6 +251,7 @@ pub async fn start(
         tasks.push(tokio::spawn(Arc::clone(n).run(Arc::clone(&history), Arc::clone(&current))));
     }
     let mut transfers = None;
+    let mut rate_limiter = None;
     if config.dns_on {
         let ip = config.parsed.listener;
         let (udp, tcp) = server::bind(ip, config.port).with_context(|| {
@@ -275,6 +276,13 @@ pub async fn start(
             tokio::runtime::Handle::current(),
         ));
         transfers = Some(handler.transfers());
+        rate_limiter = handler.rate_limiter();
+        if config.rate_limit > 0 {
+            tracing::info!(
+                "rate limiting UDP answers to {} a second per client /24 (IPv6: /56)",
+                config.rate_limit
+            );
+        }
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         udp_threads = server::spawn_udp(udp, Arc::clone(&handler), workers, Arc::clone(&stop))?;
         tasks.push(tokio::spawn(async move {
@@ -298,6 +306,9 @@ pub async fn start(
         // `/metrics` shows them.
         let mut exporter = Exporter::default();
         exporter.add(dns_metrics);
+        if let Some(r) = rate_limiter {
+            exporter.add(r);
+        }
         if let Some(f) = forwarder {
             exporter.add(f);
         }

@@ -311,6 +311,11 @@ pub struct Config {
     /// original).
     #[serde(rename = "HealthyOnly")]
     pub healthy_only: bool,
+    /// Ours: at most this many UDP answers a second to each client network
+    /// (its /24, or /56 for IPv6); beyond it, answers are dropped, or one
+    /// in two (at random) sent truncated (default 0: no limit).
+    #[serde(rename = "RateLimit")]
+    pub rate_limit: u32,
     /// `SetTruncateBit`: set TC on truncated answers.
     #[serde(rename = "SetTruncateBit")]
     pub set_truncate_bit: bool,
@@ -467,6 +472,7 @@ impl Default for Config {
             transfer_key: String::new(),
             answer_limit: 0,
             healthy_only: false,
+            rate_limit: 0,
             state_source: StateSource::Auto,
             set_truncate_bit: true,
             enforce_rfc952: false,

@@ -92,6 +92,9 @@ impl Config {
             "answerlimit" => {
                 set(&mut self.answer_limit, integer(key::ANSWER_LIMIT, value, u16::MAX.into())?)
             }
+            "ratelimit" => {
+                set(&mut self.rate_limit, integer(key::RATE_LIMIT, value, u32::MAX.into())?)
+            }
 
             "allowforwardfrom" => {
                 self.allow_forward_from = strings(key::ALLOW_FORWARD_FROM, value)?;

@@ -4,7 +4,8 @@
 //! order, idle timeout, a cap on concurrent connections that makes room by
 //! closing the idlest: [`super::tcp`]). Names outside the
 //! domain go to the [`Forwarder`] on the async runtime, so a slow upstream
-//! never holds up a worker.
+//! never holds up a worker. With `rateLimit`, the UDP answers the server
+//! writes itself pass the [`RateLimiter`] ([`super::rrl`]) on their way out.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -19,6 +20,7 @@ use super::batch;
 use super::forward::Forwarder;
 use super::journal::History;
 use super::metrics::{DnsMetrics, DnsShard};
+use super::rrl::RateLimiter;
 use super::tcp::{MAX_TCP_CONNECTIONS, Slot, TCP_IDLE_TIMEOUT, Table};
 use super::transfer::Transfers;
 use super::wire::{self, Disposition, ParseError, Responder, Scratch, Settings};
@@ -46,6 +48,8 @@ pub struct Handler {
     pub(crate) metrics: Arc<DnsMetrics>,
     /// Zone transfers and signed queries.
     transfers: Arc<Transfers>,
+    /// `rateLimit` on UDP answers (`None`: no limit).
+    rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 /// What became of one packet.
@@ -82,7 +86,13 @@ impl Handler {
             allow_forward: config.parsed.allow_forward_from.clone(),
             runtime,
             metrics,
+            rate_limiter: RateLimiter::new(config.rate_limit),
         }
+    }
+
+    /// The limiter of UDP answers (`rateLimit`), for its counters.
+    pub fn rate_limiter(&self) -> Option<Arc<RateLimiter>> {
+        self.rate_limiter.clone()
     }
 
     /// Zone transfers and signed queries, for their counters.
@@ -230,14 +240,24 @@ pub fn spawn_udp(
         let (handler, socket) = (Arc::clone(&handler), Arc::clone(&socket));
         let mut scratch = Scratch::new(rand::random::<u64>() ^ i as u64);
         let shard = handler.metrics.shard();
+        let mut rrl = handler.rate_limiter.as_ref().map(RateLimiter::worker);
         move |packet, peer, out| {
             let started = Instant::now();
             let mut h = handler.handle(packet, true, peer.ip(), out, &mut scratch);
+            // Answers the server writes itself are rate-limited; zone
+            // transfers and forwarded answers are not.
+            let mut limit = rrl.as_mut();
             if h.disposition == Disposition::Transfer {
+                limit = None;
                 h.disposition = handler.transfer_udp(packet, peer.ip(), out, &mut scratch);
             }
             match h.disposition {
-                Disposition::Answered { .. } => {
+                Disposition::Answered { rcode, .. } => {
+                    if let Some(rrl) = limit
+                        && !rrl.admit(packet, peer.ip(), started, rcode, out)
+                    {
+                        return false;
+                    }
                     count_local(&shard, true, h, started);
                     true
                 }

@@ -258,6 +258,19 @@ fn integers_out_of_range_are_errors() {
 }
 
 #[test]
+fn rate_limit_is_responses_a_second_and_off_by_default() {
+    assert_eq!(good(json!({})).rate_limit, 0);
+    assert_eq!(good(json!({"rateLimit": 200})).rate_limit, 200);
+    assert_eq!(good(json!({"RATELIMIT": 5})).rate_limit, 5);
+    assert_eq!(good(json!({"rateLimit": null})).rate_limit, 0);
+    assert_eq!(good(json!({"rateLimit": 7})).redacted()["RateLimit"], json!(7));
+    bad_key(json!({"rateLimit": -1}), "rateLimit", "-1");
+    bad_key(json!({"rateLimit": 2.5}), "rateLimit", "2.5");
+    bad_key(json!({"rateLimit": "100"}), "rateLimit", "\"100\"");
+    bad_key(json!({"rateLimit": 4294967296u64}), "rateLimit", "4294967296");
+}
+
+#[test]
 fn wrong_types_are_errors() {
     bad_key(json!({"port": "53"}), "port", "\"53\"");
     bad_key(json!({"masters": "1.2.3.4:5050"}), "masters", "\"1.2.3.4:5050\"");
@@ -893,6 +906,7 @@ fn redacted_uses_the_original_key_names() {
         "TransferKey",
         "AnswerLimit",
         "HealthyOnly",
+        "RateLimit",
         "MesosHTTPSOn",
         "CACertFile",
         "CertFile",

@@ -27,6 +27,7 @@ mod live_prop;
 mod ops;
 mod reference;
 mod refresh;
+mod rrl;
 mod secondaries;
 mod secure;
 mod stream;
