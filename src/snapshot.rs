@@ -14,6 +14,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::metrics::{Export, gauge};
+use crate::proto::serial_newer;
 use crate::records::{AxfrRecords, RecordSet, RrSet, Value};
 use crate::zone::{Overlay, Zone, ZoneView};
 
@@ -404,11 +405,12 @@ pub fn new_serial() -> u32 {
 }
 
 /// The serial of the version after one numbered `previous`: the time, or
-/// one more than `previous` when versions come faster than one a second.
+/// one more than `previous` when versions come faster than one a second
+/// (serial arithmetic, RFC 1982: the clock is not ahead of `previous`).
 pub fn next_serial(previous: Option<u32>) -> u32 {
     let now = new_serial();
     match previous {
-        Some(p) if p >= now => p.wrapping_add(1),
+        Some(p) if !serial_newer(now, p) => p.wrapping_add(1),
         _ => now,
     }
 }

@@ -387,6 +387,14 @@ mod tests {
     }
 
     #[test]
+    fn serials_compare_by_rfc_1982_arithmetic() {
+        assert!(serial_newer(2, 1) && !serial_newer(1, 2) && !serial_newer(5, 5));
+        // Across the wrap: 1 follows u32::MAX.
+        assert!(serial_newer(1, u32::MAX) && !serial_newer(u32::MAX, 1));
+        assert!(serial_newer((1 << 31) - 1, 0) && !serial_newer(1 << 31, 0));
+    }
+
+    #[test]
     fn records_are_skipped_by_their_length() {
         // A root-owned A record: name (1), fixed part (10), 4 bytes.
         let mut p = vec![0u8];
