@@ -105,7 +105,7 @@ impl Transfers {
     fn admit(&self, packet: &[u8], q: &Query, peer: IpAddr) -> Verdict {
         let signer = match self.verify(packet, q) {
             Ok(signer) => signer,
-            Err(failure) => return Verdict::Denied(rcode::NOTAUTH, Some(failure)),
+            Err(failure) => return Verdict::Denied(failure.rcode(), Some(failure)),
         };
         let peer = crate::records::canonical_ip(peer);
         let used = signer.as_ref().map(|s| s.key().name_text());
@@ -188,7 +188,7 @@ impl Transfers {
             Ok(signer) => signer,
             Err(failure) => {
                 self.counters.notauth.fetch_add(1, Ordering::Relaxed);
-                send(self.error(packet, q, rcode::NOTAUTH, Some(&failure)));
+                send(self.error(packet, q, failure.rcode(), Some(&failure)));
                 return;
             }
         };
