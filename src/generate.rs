@@ -12,6 +12,7 @@ use aws_lc_rs::digest;
 use crate::addr::{Upid, parse_port, split_host_port_lenient};
 use crate::config::{Config, IpSource};
 use crate::labels::{LabelRule, is_publishable_raw_name};
+use crate::proto::reverse_name;
 use crate::records::{NameId, RecordSet, Value, canonical_ip};
 use crate::state::{Agent, Framework, State, Status, Task};
 
@@ -171,6 +172,7 @@ pub fn generate_parts(
         batch: Vec::new(),
         ips: Vec::new(),
         ports: Vec::new(),
+        ptr_on: config.ptr_on,
     };
     let tasks: usize = state.frameworks.iter().map(|f| f.tasks.len()).sum();
     // Typical: ~3 names and ~12 records a task (2 ports).
@@ -299,6 +301,9 @@ struct Generator<'a> {
     /// Reused for each task's IPs and ports.
     ips: Vec<IpAddr>,
     ports: Vec<u16>,
+    /// `ptrOn`: reverse records for the tasks', masters' and our own
+    /// addresses.
+    ptr_on: bool,
 }
 
 impl<'a> Generator<'a> {
@@ -379,6 +384,9 @@ impl<'a> Generator<'a> {
         };
         for ip in ips {
             self.rs.insert_ip(soa_mname, ip);
+            if self.ptr_on {
+                self.rs.insert_ptr(ip, soa_mname);
+            }
         }
     }
 
@@ -430,6 +438,9 @@ impl<'a> Generator<'a> {
             let name = self.fqdn(&format!("master{index}"));
             for &ip in &ips {
                 self.rs.insert_ip(&name, ip);
+                if self.ptr_on {
+                    self.rs.insert_ptr(ip, &name);
+                }
             }
             index += 1;
             leader_indexed |= is_leader;
@@ -441,6 +452,9 @@ impl<'a> Generator<'a> {
             let name = self.fqdn(&format!("master{index}"));
             for &ip in &leader_ips {
                 self.rs.insert_ip(&name, ip);
+                if self.ptr_on {
+                    self.rs.insert_ptr(ip, &name);
+                }
             }
         }
     }
@@ -496,8 +510,17 @@ impl<'a> Generator<'a> {
                         vec![AppNames::new(label)]
                     }
                 });
+                let mut canonical = None;
                 for names in app {
-                    self.task_records(&ctx, names);
+                    canonical = self.task_records(&ctx, names);
+                }
+                // Each of the task's own addresses names the task: its
+                // `c.f.D.` (of its label, not of a legacy raw name).
+                if let Some(canonical) = canonical.filter(|_| self.ptr_on) {
+                    for &ip in &ips {
+                        let reverse = self.rs.name_id(&reverse_name(canonical_ip(ip)));
+                        self.batch.push((reverse, Value::Ptr { target: canonical }));
+                    }
                 }
                 self.ips = ips;
                 self.rs.add_batch(&mut self.batch);
@@ -528,7 +551,13 @@ impl<'a> Generator<'a> {
     }
 
     /// The records of one task under the label `app.t` (docs/naming.md, tasks).
-    fn task_records(&mut self, ctx: &TaskContext<'_, 'a>, app: &mut AppNames<'a>) {
+    /// A task's records under one of its app's labels; returns its
+    /// canonical name `c.f.D.`.
+    fn task_records(
+        &mut self,
+        ctx: &TaskContext<'_, 'a>,
+        app: &mut AppNames<'a>,
+    ) -> Option<NameId> {
         let (t, f, d) = (app.t.as_str(), ctx.fname, self.domain);
         let (h, s) = (ctx.hash.as_str(), ctx.agent_tail);
         let task_names = [
@@ -579,7 +608,7 @@ impl<'a> Generator<'a> {
         }
         self.ports = ports;
         if !has_discovery {
-            return;
+            return task_names[1];
         }
 
         let target = task_names[1];
@@ -604,6 +633,7 @@ impl<'a> Generator<'a> {
                 }
             }
         }
+        task_names[1]
     }
 
     /// The DiscoveryInfo SRV names of app `t` for a port of `protocol` and

@@ -31,6 +31,7 @@ pub const TSIG_KEYS: &str = "tsigKeys";
 pub const TRANSFER_KEY: &str = "transferKey";
 pub const ANSWER_LIMIT: &str = "answerLimit";
 pub const HEALTHY_ONLY: &str = "healthyOnly";
+pub const PTR_ON: &str = "ptrOn";
 pub const RATE_LIMIT: &str = "rateLimit";
 pub const SET_TRUNCATE_BIT: &str = "SetTruncateBit";
 pub const ENFORCE_RFC952: &str = "enforceRFC952";

@@ -311,6 +311,11 @@ pub struct Config {
     /// original).
     #[serde(rename = "HealthyOnly")]
     pub healthy_only: bool,
+    /// Ours: answer reverse lookups (PTR) for the addresses of tasks,
+    /// masters and this server (default false: forwarded, as the
+    /// original).
+    #[serde(rename = "PtrOn")]
+    pub ptr_on: bool,
     /// Ours: at most this many UDP answers a second to each client network
     /// (its /24, or /56 for IPv6); beyond it, answers are dropped, or one
     /// in two (at random) sent truncated (default 0: no limit).
@@ -472,6 +477,7 @@ impl Default for Config {
             transfer_key: String::new(),
             answer_limit: 0,
             healthy_only: false,
+            ptr_on: false,
             rate_limit: 0,
             state_source: StateSource::Auto,
             set_truncate_bit: true,

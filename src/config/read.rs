@@ -89,6 +89,7 @@ impl Config {
             "tsigkeys" => self.tsig_keys = secrets(key::TSIG_KEYS, value)?,
             "transferkey" => set(&mut self.transfer_key, string(key::TRANSFER_KEY, value)?),
             "healthyonly" => set(&mut self.healthy_only, boolean(key::HEALTHY_ONLY, value)?),
+            "ptron" => set(&mut self.ptr_on, boolean(key::PTR_ON, value)?),
             "answerlimit" => {
                 set(&mut self.answer_limit, integer(key::ANSWER_LIMIT, value, u16::MAX.into())?)
             }

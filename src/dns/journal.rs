@@ -210,7 +210,10 @@ fn step(swapped: &Swapped) -> Option<Step> {
     match &swapped.changed {
         SwappedNames::Names(names) => {
             // A name may be listed twice (changed, and an SRV target).
-            let names: BTreeSet<Vec<u8>> = names.iter().filter_map(|n| wire_name(n)).collect();
+            // Names of the domain only (not `ptrOn`'s reverse names).
+            let apex = new_view.base().apex();
+            let names: BTreeSet<Vec<u8>> =
+                names.iter().filter_map(|n| wire_name(n)).filter(|w| w.ends_with(apex)).collect();
             for wire in &names {
                 diff_name(old_view, new_view, wire, &mut step);
             }

@@ -76,6 +76,7 @@ impl Handler {
             set_truncate_bit: config.set_truncate_bit,
             verify_signatures: !config.parsed.tsig_keys.is_empty(),
             answer_limit: config.answer_limit,
+            ptr_on: config.ptr_on,
         };
         let responder = Responder::new(&config.domain, settings);
         Handler {

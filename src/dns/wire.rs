@@ -11,9 +11,10 @@ use crate::proto::rr::{
 };
 use crate::proto::{
     CLASS_IN, MAX_LABEL_LEN, MAX_WIRE_NAME_LEN, POINTER, POINTER_LEN, POINTER_LIMIT,
-    QUESTION_POINTER, header, label_count, rtype, skip_name, skip_rr, u16_at, wire_name,
+    QUESTION_POINTER, REVERSE_ZONES, header, label_count, rtype, skip_name, skip_rr, u16_at,
+    wire_name,
 };
-use crate::zone::{Node, Zone, ZoneView};
+use crate::zone::{Node, Zone, ZoneView, each_tail};
 
 const MAX_LABELS: usize = 128;
 /// The UDP payload size we advertise in our OPT record (DNS flag day 2020).
@@ -225,6 +226,9 @@ pub struct Settings {
     /// `answerLimit`: at most this many A, AAAA and SRV records each per
     /// answer, chosen at random (0: all).
     pub answer_limit: u16,
+    /// `ptrOn`: PTR questions for the zone's addresses are answered (the
+    /// others are forwarded as before).
+    pub ptr_on: bool,
 }
 
 /// Per-worker scratch space, reused across queries (no allocation per
@@ -425,6 +429,11 @@ fn answer(
         return error_response(out, packet, Some(q), refused);
     }
     let Some(apex_off) = q.apex_offset(apex, apex_labels) else {
+        if s.ptr_on
+            && let Some(view) = view
+        {
+            return reverse(out, packet, q, view, udp, s);
+        }
         return Disposition::Outside;
     };
     let Some(view) = view else {
@@ -493,6 +502,45 @@ fn answer(
     let out = w.out;
     set_count(out, header::ANSWER, answers);
     set_count(out, header::ADDITIONAL, additional);
+    finish_with_opt(out, q, 0);
+    if truncated && s.set_truncate_bit {
+        header::set_flags(out, header::TC);
+    }
+    Disposition::Answered { rcode: rcode::NOERROR, truncated }
+}
+
+/// A PTR question (`ptrOn`) for an address the zone hands out: its PTR
+/// records, authoritative. Any other name or type outside the domain is
+/// forwarded, as without `ptrOn`.
+fn reverse(
+    out: &mut Vec<u8>,
+    packet: &[u8],
+    q: &Query,
+    view: ZoneView<'_>,
+    udp: bool,
+    s: &Settings,
+) -> Disposition {
+    let name = q.name();
+    let reverse_name = REVERSE_ZONES.iter().any(|zone| name.ends_with(zone));
+    let asked = q.qtype == rtype::PTR || q.qtype == rtype::ANY;
+    let Some((zone, node)) = view.node(name).filter(|_| reverse_name && asked) else {
+        return Disposition::Outside;
+    };
+    let ptrs = zone.bytes(node.ptr);
+    if ptrs.is_empty() {
+        return Disposition::Outside;
+    }
+    let limit = size_limit(q, udp) - if q.edns.is_some() { OPT_LEN } else { 0 };
+    begin(out, packet, q, true, s.recurse_on, rcode::NOERROR);
+    let per_type = if s.answer_limit == 0 { usize::MAX } else { usize::from(s.answer_limit) };
+    let mut w = Writer { out, limit, per_type, answers: 0, truncated: false };
+    for tail in each_tail(ptrs).take(per_type) {
+        if !w.answer(tail) {
+            break;
+        }
+    }
+    let (answers, truncated) = (w.answers, w.truncated);
+    set_count(out, header::ANSWER, answers);
     finish_with_opt(out, q, 0);
     if truncated && s.set_truncate_bit {
         header::set_flags(out, header::TC);

@@ -112,6 +112,32 @@ pub fn serial_newer(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 1 << 31
 }
 
+/// The reverse-lookup name of an address (RFC 1035 §3.5, RFC 3596 §2.5):
+/// `4.3.2.1.in-addr.arpa.` for 1.2.3.4, 32 nibbles under `ip6.arpa.`.
+pub fn reverse_name(ip: std::net::IpAddr) -> String {
+    use std::fmt::Write as _;
+    let mut name = String::with_capacity(72);
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for octet in v4.octets().iter().rev() {
+                let _ = write!(name, "{octet}.");
+            }
+            name.push_str("in-addr.arpa.");
+        }
+        std::net::IpAddr::V6(v6) => {
+            for octet in v6.octets().iter().rev() {
+                let _ = write!(name, "{:x}.{:x}.", octet & 0xF, octet >> 4);
+            }
+            name.push_str("ip6.arpa.");
+        }
+    }
+    name
+}
+
+/// The reverse-lookup zones (wire form): names under them are PTR
+/// questions.
+pub const REVERSE_ZONES: [&[u8]; 2] = [b"\x07in-addr\x04arpa\x00", b"\x03ip6\x04arpa\x00"];
+
 /// The longest label, in bytes (RFC 1035 §2.3.4).
 pub const MAX_LABEL_LEN: usize = 63;
 /// The longest name in wire form, in bytes (RFC 1035 §2.3.4): 253
@@ -384,6 +410,17 @@ mod tests {
         assert_eq!(header::opcode(0x2800), 5, "UPDATE");
         assert_eq!(header::count_offset(header::ADDITIONAL), 10);
         assert_eq!(header::rcode(&m[..3]), None);
+    }
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(reverse_name("10.1.2.3".parse().unwrap()), "3.2.1.10.in-addr.arpa.");
+        assert_eq!(
+            reverse_name("2001:db8::567:89ab".parse().unwrap()),
+            "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+        );
+        let wire = wire_name(&reverse_name("10.1.2.3".parse().unwrap())).unwrap();
+        assert!(wire.ends_with(REVERSE_ZONES[0]));
     }
 
     #[test]

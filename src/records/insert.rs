@@ -307,6 +307,21 @@ impl RecordSet {
         self.add(id, Value::from(ip))
     }
 
+    /// Add a PTR record at the reverse name of `ip` naming `target`;
+    /// `false` if it was already there or invalid.
+    pub fn insert_ptr(&mut self, ip: IpAddr, target: &str) -> bool {
+        let name = crate::proto::reverse_name(crate::records::canonical_ip(ip));
+        self.insert_ptr_at(&name, target)
+    }
+
+    /// Add a PTR record at `name` naming `target`; `false` if it was
+    /// already there or invalid.
+    pub fn insert_ptr_at(&mut self, name: &str, target: &str) -> bool {
+        let Some(target) = self.name_id(target) else { return false };
+        let id = self.name_id(name);
+        self.add(id, Value::Ptr { target })
+    }
+
     /// Add an SRV record; `false` if it was already there or invalid.
     pub fn insert_srv(&mut self, name: &str, target: &str, port: u16) -> bool {
         let target = self.name_id(target);

@@ -186,6 +186,7 @@ impl fmt::Display for ValueText<'_> {
             Value::A(ip) => ip.fmt(f),
             Value::Aaaa(ip) => ip.fmt(f),
             Value::Srv { target, port } => write!(f, "{}:{port}", self.0.name(target)),
+            Value::Ptr { target } => f.write_str(self.0.name(target)),
         }
     }
 }

@@ -40,6 +40,21 @@ pub enum LiveValue {
         /// The port.
         port: u16,
     },
+    /// A PTR record: the name's id.
+    Ptr {
+        /// The target name.
+        target: u32,
+    },
+}
+
+impl LiveValue {
+    /// The name an SRV or PTR record names (it is kept while named).
+    fn target(self) -> Option<u32> {
+        match self {
+            LiveValue::Srv { target, .. } | LiveValue::Ptr { target } => Some(target),
+            LiveValue::A(_) | LiveValue::Aaaa(_) => None,
+        }
+    }
 }
 
 /// What a name is, now.
@@ -93,6 +108,9 @@ impl LiveIndex {
                     Value::Srv { target, port } => {
                         LiveValue::Srv { target: self.intern(records.name(target)), port }
                     }
+                    Value::Ptr { target } => {
+                        LiveValue::Ptr { target: self.intern(records.name(target)) }
+                    }
                 };
                 (name, value)
             })
@@ -129,7 +147,7 @@ impl LiveIndex {
                 if values.len() == 1 {
                     self.count_below(name, true);
                 }
-                if let LiveValue::Srv { target, .. } = value
+                if let Some(target) = value.target()
                     && let Some(t) = self.targeted.get_mut(target as usize)
                 {
                     t.push(name);
@@ -154,7 +172,7 @@ impl LiveIndex {
         if values.is_empty() {
             self.count_below(name, false);
         }
-        if let LiveValue::Srv { target, .. } = value
+        if let Some(target) = value.target()
             && let Some(t) = self.targeted.get_mut(target as usize)
             && let Some(at) = t.iter().position(|&owner| owner == name)
         {
@@ -296,6 +314,7 @@ impl LiveIndex {
                         targets.push(target);
                         rs.insert_srv(name, self.name(target), port)
                     }
+                    LiveValue::Ptr { target } => rs.insert_ptr_at(name, self.name(target)),
                 };
             }
         };

@@ -64,6 +64,11 @@ pub enum Value {
         /// The target's port.
         port: u16,
     },
+    /// A reverse lookup's answer (`ptrOn`), at an address's reverse name.
+    Ptr {
+        /// The name the address belongs to, in the same record set.
+        target: NameId,
+    },
 }
 
 impl Value {
@@ -72,6 +77,7 @@ impl Value {
             Value::A(_) => RecordType::A,
             Value::Aaaa(_) => RecordType::Aaaa,
             Value::Srv { .. } => RecordType::Srv,
+            Value::Ptr { .. } => RecordType::Ptr,
         }
     }
 }
@@ -106,6 +112,9 @@ pub enum RecordType {
     /// A service: a target name and port.
     #[serde(rename = "SRV")]
     Srv,
+    /// A reverse lookup: the name an address belongs to.
+    #[serde(rename = "PTR")]
+    Ptr,
 }
 
 /// An SRV record's value with its target spelled out.
@@ -345,6 +354,8 @@ impl RecordSet {
                 Value::Srv { target, port } => {
                     set.srv.push(SrvTarget { target: self.name(target).to_owned(), port })
                 }
+                // Reverse names are not looked up over HTTP.
+                Value::Ptr { .. } => {}
             }
         }
         set

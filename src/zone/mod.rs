@@ -11,7 +11,7 @@
 
 use crate::config::Config;
 use crate::memory::{self, Collapsed, Region, region_of};
-use crate::proto::rr::{A_TAIL, AAAA_TAIL};
+use crate::proto::rr::{A_TAIL, AAAA_TAIL, RDATA_OFFSET, RDLENGTH_OFFSET};
 use crate::proto::{label_count, rtype, wire_name};
 use crate::records::{NameId, RecordSet};
 
@@ -60,12 +60,14 @@ pub struct Node {
     pub srv_start: u32,
     /// How many SRV RRs of that table are the node's.
     pub srv_len: u32,
+    /// PTR RR tails (`ptrOn`, at reverse names), back to back.
+    pub ptr: Span,
 }
 
 impl Node {
     /// Whether any record is owned here (not an empty non-terminal).
     pub fn has_records(&self) -> bool {
-        !self.a.is_empty() || !self.aaaa.is_empty() || self.srv_len > 0
+        !self.a.is_empty() || !self.aaaa.is_empty() || self.srv_len > 0 || !self.ptr.is_empty()
     }
 }
 
@@ -251,17 +253,20 @@ impl Zone {
         span_bytes(&self.names.names, node.key)
     }
 
-    /// Every node holding records.
+    /// Every node of the domain holding records (not the reverse names
+    /// of `ptrOn`, which are outside it).
     pub fn owners(&self) -> impl Iterator<Item = &Node> + '_ {
-        self.names.nodes.iter().filter(|n| n.has_records())
+        let apex = &*self.apex;
+        self.names.nodes.iter().filter(move |n| n.has_records() && self.owner(n).ends_with(apex))
     }
 
     /// A node's RRs as tails (type, class, TTL, RDLENGTH, RDATA): its A,
-    /// then AAAA, then SRV records.
+    /// then AAAA, then SRV, then PTR records.
     pub fn tails<'z>(&'z self, node: &Node) -> impl Iterator<Item = &'z [u8]> + 'z {
         let a = self.bytes(node.a).chunks_exact(A_TAIL);
         let aaaa = self.bytes(node.aaaa).chunks_exact(AAAA_TAIL);
-        a.chain(aaaa).chain(self.srvs(node).iter().map(|srv| self.bytes(srv.rr)))
+        let srv = self.srvs(node).iter().map(|srv| self.bytes(srv.rr));
+        a.chain(aaaa).chain(srv).chain(each_tail(self.bytes(node.ptr)))
     }
 
     pub(crate) fn soa(&self) -> &[u8] {
@@ -279,6 +284,18 @@ impl Zone {
     pub(crate) fn ns_glue(&self) -> &[u8] {
         self.bytes(self.ns_glue)
     }
+}
+
+/// The RR tails back to back in `bytes`, each by its RDLENGTH.
+pub fn each_tail(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let rdlen = usize::from(crate::proto::u16_at(bytes, at + RDLENGTH_OFFSET)?);
+        let end = at + RDATA_OFFSET + rdlen;
+        let tail = bytes.get(at..end)?;
+        at = end;
+        Some(tail)
+    })
 }
 
 fn span(start: usize, end: usize) -> Span {

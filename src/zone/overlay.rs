@@ -40,6 +40,7 @@ static EMPTY: Node = Node {
     aaaa: Span { start: 0, len: 0 },
     srv_start: 0,
     srv_len: 0,
+    ptr: Span { start: 0, len: 0 },
 };
 
 /// Changed names by lower-case wire name (foldhash: looked up per query).
@@ -169,12 +170,16 @@ impl<'a> ZoneView<'a> {
             .owners()
             .filter(move |n| overlay.is_none_or(|o| !o.names.contains_key(base.owner(n))))
             .map(move |n| (base, n));
-        let changed = overlay.into_iter().flat_map(|o| &o.names).filter_map(
-            |(wire, (layer, _))| match layer {
-                Layer::Records(batch) => batch.zone.node(wire).map(|n| (&batch.zone, n)),
-                Layer::Empty | Layer::Gone => None,
-            },
-        );
+        // Names of the domain only (not `ptrOn`'s reverse names).
+        let changed =
+            overlay.into_iter().flat_map(|o| &o.names).filter_map(move |(wire, (layer, _))| {
+                match layer {
+                    Layer::Records(batch) if wire.ends_with(base.apex()) => {
+                        batch.zone.node(wire).map(|n| (&batch.zone, n))
+                    }
+                    Layer::Records(_) | Layer::Empty | Layer::Gone => None,
+                }
+            });
         kept.chain(changed)
     }
 

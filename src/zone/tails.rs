@@ -142,6 +142,7 @@ impl Tails {
                     Value::A(_) => p.a += 1,
                     Value::Aaaa(_) => p.aaaa += 1,
                     Value::Srv { .. } => p.srv += 1,
+                    Value::Ptr { .. } => {}
                 }
             }
         }
@@ -179,8 +180,10 @@ impl Tails {
                     }
                     p.srv += 1;
                 }
+                Value::Ptr { .. } => {}
             }
         }
+        t.ptr_tails(records, ttl);
 
         // Per SRV target: its wire name (inside its first SRV tail) and its
         // glue; and each (target, port) tail, made once. Each name's SRV
@@ -228,6 +231,33 @@ impl Tails {
             }
         }
         t
+    }
+
+    /// The PTR tails (`ptrOn`), each name's back to back after the rest.
+    fn ptr_tails(&mut self, records: &RecordSet, ttl: u32) {
+        let mut ptrs: Vec<(NameId, NameId)> = records
+            .stored()
+            .filter_map(|(name, value)| match value {
+                Value::Ptr { target } => Some((name, target)),
+                _ => None,
+            })
+            .collect();
+        ptrs.sort_unstable();
+        let mut target = Vec::new();
+        for group in ptrs.chunk_by(|a, b| a.0 == b.0) {
+            let Some(&(owner, _)) = group.first() else { continue };
+            let start = self.arena.len();
+            for &(_, to) in group {
+                target.clear();
+                if push_wire_name(&mut target, records.name(to)) {
+                    self.tail(rtype::PTR, ttl, &target);
+                }
+            }
+            let span = self.span_from(start);
+            if let Some(of) = self.of.get_mut(owner.index()) {
+                of.ptr = span;
+            }
+        }
     }
 
     /// A target whose first SRV tail is `rr`: its wire name is the end of

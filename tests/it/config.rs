@@ -906,6 +906,7 @@ fn redacted_uses_the_original_key_names() {
         "TransferKey",
         "AnswerLimit",
         "HealthyOnly",
+        "PtrOn",
         "RateLimit",
         "MesosHTTPSOn",
         "CACertFile",

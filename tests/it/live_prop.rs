@@ -164,7 +164,7 @@ fn answer(responder: &Responder, view: ZoneView<'_>, name: &Name, qtype: RecordT
 
 fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let doc = document();
-    let allow = json!({"allowTransferFrom": ["127.0.0.1"]});
+    let allow = json!({"allowTransferFrom": ["127.0.0.1"], "ptrOn": true});
     let config: Config = test_config(&[LEADER.parse().unwrap()], allow);
     let resolver = StaticResolver::localhost_only();
     let masters = config.masters.clone();
@@ -209,7 +209,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let fresh_zone = Zone::compile(&fresh, &config, current.serial());
     let responder = Responder::new(
         &config.domain,
-        Settings { recurse_on: true, set_truncate_bit: true, ..Settings::default() },
+        Settings { recurse_on: true, set_truncate_bit: true, ptr_on: true, ..Settings::default() },
     );
 
     // Every name either side knows, their ancestors, and one that never was.
@@ -226,7 +226,8 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     names.insert("nowhere.marathon.mesos.".into());
     for name in &names {
         let Ok(qname) = Name::from_ascii(name) else { continue };
-        for qtype in [RecordType::A, RecordType::AAAA, RecordType::SRV, RecordType::ANY] {
+        let qtypes = [RecordType::A, RecordType::AAAA, RecordType::SRV, RecordType::ANY];
+        for qtype in qtypes.into_iter().chain(name.ends_with(".arpa.").then_some(RecordType::PTR)) {
             let live = answer(&responder, current.view(), &qname, qtype);
             let whole = answer(&responder, ZoneView::new(&fresh_zone, None), &qname, qtype);
             prop_assert_eq!(live, whole, "{} {} after {:?}", name, qtype, ops);

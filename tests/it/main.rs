@@ -25,6 +25,7 @@ mod http;
 mod layers;
 mod live_prop;
 mod ops;
+mod ptr;
 mod reference;
 mod refresh;
 mod rrl;

@@ -26,7 +26,11 @@ fn values(set: &RrSet) -> BTreeSet<String> {
 
 /// Every record of a set, by name, sorted: the form two sets compare in.
 pub(crate) fn canonical(rs: &RecordSet) -> BTreeMap<String, BTreeSet<String>> {
-    rs.iter().map(|(name, set)| (name.to_owned(), values(&set))).collect()
+    // Names with A, AAAA or SRV records (not `ptrOn`'s reverse names).
+    rs.iter()
+        .map(|(name, set)| (name.to_owned(), values(&set)))
+        .filter(|(_, values)| !values.is_empty())
+        .collect()
 }
 
 /// The record set polling `doc` gives, under a config naming its leader.
