@@ -14,12 +14,20 @@ use mesos_dns::zone::{Zone, ZoneView};
 fn zone() -> &'static (Zone, Responder) {
     static ZONE: OnceLock<(Zone, Responder)> = OnceLock::new();
     ZONE.get_or_init(|| {
-        let config = Config::from_json(include_str!("../../demo/config.json"), "demo.json".into())
-            .expect("demo config");
+        // The demo's config, with reverse lookups on (the PTR path too).
+        let mut doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../demo/config.json")).expect("demo config");
+        doc["ptrOn"] = true.into();
+        let config = Config::from_json(&doc.to_string(), "demo.json".into()).expect("config");
         let state = State::from_slice(include_bytes!("../../demo/state.json")).expect("demo state");
         let records = generate(&state, &config, &config.masters, &StaticResolver::localhost_only())
             .expect("demo records");
-        let settings = Settings { recurse_on: true, set_truncate_bit: true, ..Settings::default() };
+        let settings = Settings {
+            recurse_on: true,
+            set_truncate_bit: true,
+            ptr_on: true,
+            ..Settings::default()
+        };
         (Zone::compile(&records, &config, 1), Responder::new(&config.domain, settings))
     })
 }
