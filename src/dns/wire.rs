@@ -231,6 +231,13 @@ pub struct Settings {
     pub ptr_on: bool,
 }
 
+impl Settings {
+    /// The most records of one type an answer carries (`answerLimit`).
+    fn per_type(&self) -> usize {
+        if self.answer_limit == 0 { usize::MAX } else { usize::from(self.answer_limit) }
+    }
+}
+
 /// Per-worker scratch space, reused across queries (no allocation per
 /// query once warm).
 #[derive(Debug, Default)]
@@ -449,8 +456,7 @@ fn answer(
     };
     let at_apex = apex_off == 0;
     begin(out, packet, q, true, s.recurse_on, rcode::NOERROR);
-    let per_type = if s.answer_limit == 0 { usize::MAX } else { usize::from(s.answer_limit) };
-    let mut w = Writer { out, limit, per_type, answers: 0, truncated: false };
+    let mut w = Writer { out, limit, per_type: s.per_type(), answers: 0, truncated: false };
     let qt = q.qtype;
     let any = qt == rtype::ANY;
     if any || qt == rtype::A {
@@ -532,7 +538,7 @@ fn reverse(
     }
     let limit = size_limit(q, udp) - if q.edns.is_some() { OPT_LEN } else { 0 };
     begin(out, packet, q, true, s.recurse_on, rcode::NOERROR);
-    let per_type = if s.answer_limit == 0 { usize::MAX } else { usize::from(s.answer_limit) };
+    let per_type = s.per_type();
     let mut w = Writer { out, limit, per_type, answers: 0, truncated: false };
     for tail in each_tail(ptrs).take(per_type) {
         if !w.answer(tail) {
