@@ -9,9 +9,13 @@
 //! changed: those are what a new version must override.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{RecordSet, Value};
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+
+use super::{Hasher, RecordSet, Value};
 
 /// Who contributes records.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -73,7 +77,9 @@ pub enum Standing {
 pub struct LiveIndex {
     /// The apex, `mesos.`: ancestors are counted below it.
     apex: String,
-    ids: HashMap<Box<str>, u32>,
+    /// Name ids by name (the text is in `names`, only there).
+    ids: HashTable<u32>,
+    hasher: Hasher,
     names: Vec<Box<str>>,
     /// By name id: each value and how many contributors give it.
     values: Vec<Vec<(LiveValue, u32)>>,
@@ -204,27 +210,47 @@ impl LiveIndex {
     }
 
     fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
-        }
-        let boxed: Box<str> = name.into();
+        let LiveIndex { ids, hasher, names, .. } = self;
+        let text = |id: u32| names.get(id as usize).map_or("", |n| n);
+        let entry = ids.entry(
+            hasher.hash_one(name),
+            |&id| text(id) == name,
+            |&id| hasher.hash_one(text(id)),
+        );
+        let vacant = match entry {
+            Entry::Occupied(e) => return *e.get(),
+            Entry::Vacant(v) => v,
+        };
         let id = match self.free.pop() {
             Some(id) => {
                 if let Some(slot) = self.names.get_mut(id as usize) {
-                    *slot = boxed.clone();
+                    *slot = name.into();
                 }
                 id
             }
             None => {
-                self.names.push(boxed.clone());
+                self.names.push(name.into());
                 self.values.push(Vec::new());
                 self.below.push(0);
                 self.targeted.push(Vec::new());
                 (self.names.len() - 1) as u32
             }
         };
-        self.ids.insert(boxed, id);
+        vacant.insert(id);
         id
+    }
+
+    /// Give back the room each name's lists keep to grow into (they grow
+    /// by doubling: half of it is spare once the index is built, 30 % of
+    /// the index). The tables keep theirs: shrunk, they would grow again,
+    /// rehashing every entry, at the first new name or contributor.
+    pub fn shrink_to_fit(&mut self) {
+        for values in &mut self.values {
+            values.shrink_to_fit();
+        }
+        for owners in &mut self.targeted {
+            owners.shrink_to_fit();
+        }
     }
 
     /// The name an id stands for.
@@ -234,7 +260,7 @@ impl LiveIndex {
 
     /// The id of `name`, if known.
     pub fn find(&self, name: &str) -> Option<u32> {
-        self.ids.get(name).copied()
+        self.ids.find(self.hasher.hash_one(name), |&id| self.name(id) == name).copied()
     }
 
     /// What the name `id` is now.
@@ -292,8 +318,10 @@ impl LiveIndex {
             if unused
                 && !self.changed.contains(&id)
                 && let Some(name) = self.names.get_mut(i)
-                && self.ids.remove(&std::mem::take(name)).is_some()
+                && let Ok(entry) = self.ids.find_entry(self.hasher.hash_one(&**name), |&n| n == id)
             {
+                entry.remove();
+                *name = Box::default();
                 self.free.push(id);
             }
         }
@@ -384,6 +412,13 @@ mod tests {
         ix.release(changed.iter().map(|(id, _)| *id));
         assert_eq!(ix.find("web.marathon.mesos."), None);
         assert!(ix.is_empty());
+        // A released id is given to the next new name, found by its text.
+        ix.set(t1, &records(&[("api.marathon.mesos.", "10.0.0.2")]));
+        let api = ix.find("api.marathon.mesos.").unwrap();
+        assert!([web, marathon].contains(&api));
+        assert_eq!(ix.name(api), "api.marathon.mesos.");
+        assert_eq!(ix.values(api), [LiveValue::A(Ipv4Addr::new(10, 0, 0, 2))]);
+        assert_eq!(ix.find("web.marathon.mesos."), None);
     }
 
     #[test]

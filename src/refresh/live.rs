@@ -41,6 +41,7 @@ impl Generation<'_> {
         // over it yet.
         index.take_changed();
         index.take_retargeted();
+        index.shrink_to_fit();
         Ok(index)
     }
 
