@@ -319,6 +319,27 @@ impl RecordSet {
         self.records.iter().map(|r| (r.name, r.value))
     }
 
+    /// Whether `other` holds the same records in the same order, names
+    /// compared by their text: what the zone is compiled from, so both
+    /// compile to the same zone (a state polled again without a change).
+    pub fn same_records(&self, other: &RecordSet) -> bool {
+        self.records.len() == other.records.len()
+            && self.stored().zip(other.stored()).all(|((name, value), (name2, value2))| {
+                let same_value = match (value, value2) {
+                    (Value::Srv { target, port }, Value::Srv { target: t2, port: p2 }) => {
+                        port == p2 && self.name(target) == other.name(t2)
+                    }
+                    (Value::Ptr { target }, Value::Ptr { target: t2 }) => {
+                        self.name(target) == other.name(t2)
+                    }
+                    (Value::A(ip), Value::A(ip2)) => ip == ip2,
+                    (Value::Aaaa(ip), Value::Aaaa(ip2)) => ip == ip2,
+                    _ => false,
+                };
+                same_value && self.name(name) == other.name(name2)
+            })
+    }
+
     /// Every interned name (some may hold no records), in id order.
     pub fn all_names(&self) -> impl Iterator<Item = NameId> + use<> {
         (0..self.names.len() as u32).map(NameId)

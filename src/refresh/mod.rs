@@ -337,11 +337,21 @@ impl Refresher {
         let masters = self.known_masters();
         let config = Arc::clone(&self.config);
         let resolver = Arc::clone(&self.resolver);
+        let current = self.current.load_full();
         let taken = Instant::now();
         move || {
             let started = Instant::now();
             let records = generate(&state, &config, &masters, resolver.as_ref())?;
             drop(state);
+            // The same records as in service (a state polled again with
+            // nothing changed): the same zone, so the same serial (RFC
+            // 1034), and secondaries are not sent to fetch nothing. Not
+            // over a live overlay: its changes are not in `records`.
+            let serial = match current.as_deref() {
+                Some(c) if c.overlay.is_none() && c.records.same_records(&records) => c.zone.serial,
+                _ => serial,
+            };
+            drop(current);
             crate::memory::release_free_memory();
             let generated = Instant::now();
             let zone = Zone::compile(&records, &config, serial);

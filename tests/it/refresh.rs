@@ -450,6 +450,49 @@ async fn the_leader_named_by_a_state_is_asked() {
     running.shutdown().await;
 }
 
+/// A state polled again with nothing changed keeps the zone's serial (the
+/// same zone: secondaries have nothing to fetch); a change moves it on.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_serial_moves_only_when_the_records_change() {
+    let master = FakeMaster::start(Behaviour::Status(503)).await;
+    master.set(Behaviour::Serve(one_task_state(master.addr, "web", "10.9.9.1")));
+    let running = start_with_masters(test_config(&[master.addr], json!({}))).await;
+    wait_loaded(&running).await;
+    let addr = running.dns_addr.unwrap();
+    let first = snapshot(&running);
+    let soa_serial = || async {
+        let m = ask(addr, "mesos.", RecordType::SOA).await;
+        match m.answers.first().map(|r| &r.data) {
+            Some(hickory_proto::rr::RData::SOA(soa)) => soa.serial,
+            other => panic!("no SOA: {other:?}"),
+        }
+    };
+    assert_eq!(soa_serial().await, first.zone.serial);
+
+    let hits = master.hits.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        running.trigger.notify_one();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for(5, "refreshes", || master.hits.load(Ordering::SeqCst) >= hits + 2).await;
+    wait_for(5, "a new snapshot", || !Arc::ptr_eq(&snapshot(&running), &first)).await;
+    assert_eq!(snapshot(&running).zone.serial, first.zone.serial, "same records");
+    assert_eq!(soa_serial().await, first.zone.serial);
+
+    master.set(Behaviour::Serve(one_task_state(master.addr, "web", "10.9.9.2")));
+    running.trigger.notify_one();
+    let started = Instant::now();
+    while addresses(addr, "web.marathon.mesos.").await != Ok(vec!["10.9.9.2".to_owned()]) {
+        assert!(started.elapsed() < Duration::from_secs(5), "the change is not served");
+        running.trigger.notify_one();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let changed = snapshot(&running).zone.serial;
+    assert!(changed > first.zone.serial, "{changed} after {}", first.zone.serial);
+    assert_eq!(soa_serial().await, changed);
+    running.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn old_masters_serve_state_json() {
     let master = FakeMaster::start(Behaviour::Status(503)).await;
