@@ -458,4 +458,24 @@ mod tests {
         assert_eq!(rs.iter().count(), 1);
         assert_eq!(rs.srv_targeting("t.mesos."), vec![("_s._tcp.mesos.", 1)]);
     }
+
+    #[test]
+    fn same_records_compares_names_by_text_and_every_value() {
+        // The same ids in each set: a target or PTR differs only by text.
+        let build = |target: &str, port: u16, ip: [u8; 4], ptr: &str| {
+            let mut rs = RecordSet::default();
+            rs.insert_srv("_s._tcp.mesos.", target, port);
+            rs.insert_ip("t.mesos.", IpAddr::from(ip));
+            rs.insert_ptr_at("1.0.0.10.in-addr.arpa.", ptr);
+            rs.seal();
+            rs
+        };
+        let base = build("t.mesos.", 1, [10, 0, 0, 1], "t.mesos.");
+        assert!(base.same_records(&build("t.mesos.", 1, [10, 0, 0, 1], "t.mesos.")));
+        assert!(!base.same_records(&build("t.mesos.", 2, [10, 0, 0, 1], "t.mesos.")), "port");
+        assert!(!base.same_records(&build("t.mesos.", 1, [10, 0, 0, 2], "t.mesos.")), "address");
+        assert!(!base.same_records(&build("t.mesos.", 1, [10, 0, 0, 1], "u.mesos.")), "PTR");
+        assert!(!base.same_records(&build("u.mesos.", 1, [10, 0, 0, 1], "t.mesos.")), "target");
+        assert!(!base.same_records(&RecordSet::default()));
+    }
 }
