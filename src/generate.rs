@@ -383,10 +383,17 @@ impl<'a> Generator<'a> {
             ip => vec![ip],
         };
         for ip in ips {
-            self.rs.insert_ip(soa_mname, ip);
-            if self.ptr_on {
-                self.rs.insert_ptr(ip, soa_mname);
-            }
+            self.named_address(soa_mname, ip);
+        }
+    }
+
+    /// An address record of `name` that also names it in reverse: with
+    /// `ptrOn`, `ip`'s PTR record points back to `name` (masters and the
+    /// server; tasks' go in their batch).
+    fn named_address(&mut self, name: &str, ip: IpAddr) {
+        self.rs.insert_ip(name, ip);
+        if self.ptr_on {
+            self.rs.insert_ptr(ip, name);
         }
     }
 
@@ -437,10 +444,7 @@ impl<'a> Generator<'a> {
             }
             let name = self.fqdn(&format!("master{index}"));
             for &ip in &ips {
-                self.rs.insert_ip(&name, ip);
-                if self.ptr_on {
-                    self.rs.insert_ptr(ip, &name);
-                }
+                self.named_address(&name, ip);
             }
             index += 1;
             leader_indexed |= is_leader;
@@ -451,10 +455,7 @@ impl<'a> Generator<'a> {
             }
             let name = self.fqdn(&format!("master{index}"));
             for &ip in &leader_ips {
-                self.rs.insert_ip(&name, ip);
-                if self.ptr_on {
-                    self.rs.insert_ptr(ip, &name);
-                }
+                self.named_address(&name, ip);
             }
         }
     }

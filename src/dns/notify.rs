@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use tokio::net::UdpSocket;
@@ -22,7 +22,7 @@ use super::journal::History;
 use crate::config::Config;
 use crate::metrics::{Export, counter};
 use crate::proto::rr::RDATA_OFFSET;
-use crate::proto::tsig::{Key, Signer};
+use crate::proto::tsig::{self, Key, Signer};
 use crate::proto::{
     CLASS_IN, QUESTION_POINTER, header, opcode, rcode, rtype, serial_newer, skip_name,
     soa_serial_offset, u16_at, u32_at, wire_name,
@@ -91,15 +91,9 @@ impl Notifier {
     /// above this, so the secondaries take its zone.
     pub async fn held_serial(&self, limit: Duration) -> Option<u32> {
         let asks = self.targets.iter().map(|t| async move {
-            let socket = UdpSocket::bind(SocketAddr::new(self.source_for(t.addr), 0)).await.ok()?;
-            socket.connect(t.addr).await.ok()?;
+            let socket = self.socket_to(t.addr).await.ok()?;
             let id = rand::random::<u16>();
-            let mut query = Vec::with_capacity(64);
-            query.extend_from_slice(&id.to_be_bytes());
-            query.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-            query.extend_from_slice(&self.apex);
-            query.extend_from_slice(&rtype::SOA.to_be_bytes());
-            query.extend_from_slice(&CLASS_IN.to_be_bytes());
+            let query = self.soa_question(id, 0, 0);
             socket.send(&query).await.ok()?;
             let reply =
                 tokio::time::timeout(limit, answer(&socket, id, opcode::QUERY)).await.ok()?;
@@ -109,15 +103,33 @@ impl Notifier {
         held.into_iter().flatten().reduce(|a, b| if serial_newer(b, a) { b } else { a })
     }
 
-    /// Where to send to `target` from: the listener's address, or the
-    /// unspecified address of the target's family.
-    fn source_for(&self, target: SocketAddr) -> IpAddr {
-        match (self.source, target) {
+    /// A UDP socket connected to `target`, sent from the listener's
+    /// address, or the unspecified address of the target's family.
+    async fn socket_to(&self, target: SocketAddr) -> std::io::Result<UdpSocket> {
+        let source = match (self.source, target) {
             (IpAddr::V4(ip), SocketAddr::V4(_)) => IpAddr::V4(ip),
             (_, SocketAddr::V4(_)) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             (IpAddr::V6(ip), SocketAddr::V6(_)) => IpAddr::V6(ip),
             (_, SocketAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        }
+        };
+        let socket = UdpSocket::bind(SocketAddr::new(source, 0)).await?;
+        socket.connect(target).await?;
+        Ok(socket)
+    }
+
+    /// A message asking the apex's SOA: header (`flags`, one question,
+    /// `answers` to follow) and the question.
+    fn soa_question(&self, id: u16, flags: u16, answers: u16) -> Vec<u8> {
+        let mut m = Vec::with_capacity(128);
+        m.extend_from_slice(&id.to_be_bytes());
+        m.extend_from_slice(&flags.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        m.extend_from_slice(&answers.to_be_bytes());
+        m.extend_from_slice(&[0, 0, 0, 0]);
+        m.extend_from_slice(&self.apex);
+        m.extend_from_slice(&rtype::SOA.to_be_bytes());
+        m.extend_from_slice(&CLASS_IN.to_be_bytes());
+        m
     }
 
     /// Tell every secondary of each new version until the runtime stops.
@@ -138,11 +150,10 @@ impl Notifier {
         current: Current,
     ) {
         let Some(target) = self.targets.get(i) else { return };
-        let source = self.source_for(target.addr);
-        let socket = match UdpSocket::bind(SocketAddr::new(source, 0)).await {
-            Ok(s) if s.connect(target.addr).await.is_ok() => s,
-            Ok(_) | Err(_) => {
-                tracing::warn!(secondary = %target.addr, "NOTIFY: cannot open a socket to it");
+        let socket = match self.socket_to(target.addr).await {
+            Ok(socket) => socket,
+            Err(e) => {
+                tracing::warn!(secondary = %target.addr, "NOTIFY: cannot open a socket to it: {e}");
                 return;
             }
         };
@@ -196,7 +207,7 @@ impl Notifier {
             match answered {
                 Ok(reply) => {
                     let verified = signer.as_ref().map_or(Ok(()), |s| {
-                        s.verify_response(&reply, unix_now()).map_err(|f| format!("{f:?}"))
+                        s.verify_response(&reply, tsig::now()).map_err(|f| format!("{f:?}"))
                     });
                     let code = header::rcode(&reply).unwrap_or(rcode::SERVFAIL);
                     if code == rcode::NOERROR && verified.is_ok() {
@@ -227,14 +238,8 @@ impl Notifier {
     /// (with that serial) in the answer section as a hint (RFC 1996 §3.7);
     /// signed when `key` is given.
     fn message(&self, id: u16, serial: u32, key: Option<&Arc<Key>>) -> (Vec<u8>, Option<Signer>) {
-        let mut m = Vec::with_capacity(128);
-        m.extend_from_slice(&id.to_be_bytes());
         let flags = (u16::from(opcode::NOTIFY) << 11) | header::AA;
-        m.extend_from_slice(&flags.to_be_bytes());
-        m.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 0]);
-        m.extend_from_slice(&self.apex);
-        m.extend_from_slice(&rtype::SOA.to_be_bytes());
-        m.extend_from_slice(&CLASS_IN.to_be_bytes());
+        let mut m = self.soa_question(id, flags, 1);
         // The answer: the apex's SOA, only its serial known for sure.
         m.extend_from_slice(&QUESTION_POINTER);
         m.extend_from_slice(&rtype::SOA.to_be_bytes());
@@ -248,7 +253,7 @@ impl Notifier {
         }
         let signer = key.map(|k| {
             let mut signer = Signer::for_request(Arc::clone(k));
-            signer.sign(&mut m, unix_now());
+            signer.sign(&mut m, tsig::now());
             signer
         });
         (m, signer)
@@ -286,10 +291,6 @@ async fn answer(socket: &UdpSocket, id: u16, opcode: u8) -> Vec<u8> {
             return reply.to_vec();
         }
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Export for Notifier {

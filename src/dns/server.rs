@@ -375,10 +375,7 @@ async fn tcp_connection(
                     if std::mem::take(&mut first) {
                         shard.count(false, h.qtype, header_rcode(&message));
                     }
-                    framed.clear();
-                    framed.extend_from_slice(&(message.len() as u16).to_be_bytes());
-                    framed.extend_from_slice(&message);
-                    stream.write_all(&framed).await?;
+                    write_framed(&mut stream, &mut framed, &message).await?;
                 }
                 None
             }
@@ -395,10 +392,20 @@ async fn tcp_connection(
             Disposition::Dropped => None,
         };
         if let Some(answer) = answer {
-            framed.clear();
-            framed.extend_from_slice(&(answer.len() as u16).to_be_bytes());
-            framed.extend_from_slice(answer);
-            stream.write_all(&framed).await?;
+            write_framed(&mut stream, &mut framed, answer).await?;
         }
     }
+}
+
+/// Write one message to a TCP connection, its two-byte length first, in
+/// one write (`framed` is the reused buffer).
+async fn write_framed(
+    stream: &mut TcpStream,
+    framed: &mut Vec<u8>,
+    message: &[u8],
+) -> io::Result<()> {
+    framed.clear();
+    framed.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    framed.extend_from_slice(message);
+    stream.write_all(framed).await
 }

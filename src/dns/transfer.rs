@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::DescriptorEncoder;
 
@@ -26,7 +25,7 @@ use super::wire::{self, Disposition, ParseError, Query, Responder, Scratch};
 use crate::config::{Config, TransferPeer};
 use crate::metrics::{Export, counter};
 use crate::proto::rr::RDATA_OFFSET;
-use crate::proto::tsig::{self, Keyring, Signer};
+use crate::proto::tsig::{self, Keyring, Signer, now};
 use crate::proto::{
     POINTER, POINTER_LIMIT, header, label_offsets, rcode, rtype, serial_newer, skip_name,
     soa_serial_offset, u16_at, u32_at,
@@ -72,10 +71,6 @@ enum Verdict {
     Allowed(Option<Signer>),
     /// Answer this rcode (with a TSIG error, when the signature failed).
     Denied(u8, Option<tsig::Failure>),
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Transfers {
@@ -437,16 +432,10 @@ impl Message {
         Message { buf, suffixes: HashMap::new(), answers: 0, first: false }
     }
 
-    /// Note the suffixes of a name written at `at` (below the pointer
-    /// limit) for later names to point to.
+    /// Note the suffixes of a name written in full at `at` (all but the
+    /// root, below the pointer limit) for later names to point to.
     fn remember(&mut self, name: &[u8], at: usize) {
-        for offset in label_offsets(name) {
-            let suffix = name.get(offset..).unwrap_or_default();
-            if suffix.len() <= 1 || at + offset >= POINTER_LIMIT {
-                break;
-            }
-            self.suffixes.entry(suffix.to_vec()).or_insert((at + offset) as u16);
-        }
+        self.remember_prefix(name, name.len().saturating_sub(1), at);
     }
 
     /// Add an answer RR; false if it does not fit (an empty message takes
@@ -482,7 +471,8 @@ impl Message {
     }
 
     /// Note the suffixes of `owner` that start before `end` (the part
-    /// written in full at `at`).
+    /// written at `at`; a pointer or the root follows it), below the
+    /// pointer limit.
     fn remember_prefix(&mut self, owner: &[u8], end: usize, at: usize) {
         for offset in label_offsets(owner).take_while(|&o| o < end) {
             if at + offset >= POINTER_LIMIT {

@@ -450,7 +450,7 @@ fn answer(
     };
 
     let found = lookup(view, q);
-    let limit = size_limit(q, udp) - if q.edns.is_some() { OPT_LEN } else { 0 };
+    let limit = record_room(q, udp);
     let Some((zone, node)) = found else {
         return negative(out, packet, q, view.head(), apex_off, limit, rcode::NXDOMAIN, s);
     };
@@ -508,11 +508,7 @@ fn answer(
     let out = w.out;
     set_count(out, header::ANSWER, answers);
     set_count(out, header::ADDITIONAL, additional);
-    finish_with_opt(out, q, 0);
-    if truncated && s.set_truncate_bit {
-        header::set_flags(out, header::TC);
-    }
-    Disposition::Answered { rcode: rcode::NOERROR, truncated }
+    close(out, q, rcode::NOERROR, truncated, s)
 }
 
 /// A PTR question (`ptrOn`) for an address the zone hands out: its PTR
@@ -536,7 +532,7 @@ fn reverse(
     if ptrs.is_empty() {
         return Disposition::Outside;
     }
-    let limit = size_limit(q, udp) - if q.edns.is_some() { OPT_LEN } else { 0 };
+    let limit = record_room(q, udp);
     begin(out, packet, q, true, s.recurse_on, rcode::NOERROR);
     let per_type = s.per_type();
     let mut w = Writer { out, limit, per_type, answers: 0, truncated: false };
@@ -547,11 +543,7 @@ fn reverse(
     }
     let (answers, truncated) = (w.answers, w.truncated);
     set_count(out, header::ANSWER, answers);
-    finish_with_opt(out, q, 0);
-    if truncated && s.set_truncate_bit {
-        header::set_flags(out, header::TC);
-    }
-    Disposition::Answered { rcode: rcode::NOERROR, truncated }
+    close(out, q, rcode::NOERROR, truncated, s)
 }
 
 /// Look the name up, applying the original's `.*` stripping (a label that
@@ -599,6 +591,20 @@ fn negative(
     } else {
         truncated = true;
     }
+    close(out, q, rcode, truncated, s)
+}
+
+/// The room for records in an answer: the size limit, less our OPT
+/// record when the query had one.
+#[inline]
+fn record_room(q: &Query, udp: bool) -> usize {
+    size_limit(q, udp) - if q.edns.is_some() { OPT_LEN } else { 0 }
+}
+
+/// Close an answer with `rcode`: our OPT record if the query had one, and
+/// TC when records were left out (with `SetTruncateBit`).
+#[inline]
+fn close(out: &mut Vec<u8>, q: &Query, rcode: u8, truncated: bool, s: &Settings) -> Disposition {
     finish_with_opt(out, q, 0);
     if truncated && s.set_truncate_bit {
         header::set_flags(out, header::TC);

@@ -46,6 +46,12 @@ const ARCOUNT: usize = header::ANCOUNT + 2 * header::ADDITIONAL;
 /// make.
 pub const FUDGE: u16 = 300;
 
+/// The time to sign and verify at: seconds since the epoch, by this
+/// host's clock.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// TSIG error codes, the Error field of a TSIG record (RFC 8945 §3).
 pub mod error {
     /// No error.
@@ -1636,10 +1642,6 @@ mod tests {
         m
     }
 
-    fn unix_now() -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-    }
-
     /// Answer one request on `tcp` or UDP, signed (a transfer of `of`
     /// messages over TCP); the request must verify.
     fn serve_one(keys: Keyring, of: usize) -> (u16, std::thread::JoinHandle<()>) {
@@ -1652,9 +1654,9 @@ mod tests {
             let serve = std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 let (n, peer) = socket.recv_from(&mut buf).unwrap();
-                let mut signer = verify_request(&keys, &buf[..n], unix_now()).unwrap();
+                let mut signer = verify_request(&keys, &buf[..n], now()).unwrap();
                 let mut answer = transfer_message(&buf[..n], 0, 1);
-                signer.sign(&mut answer, unix_now());
+                signer.sign(&mut answer, now());
                 socket.send_to(&answer, peer).unwrap();
             });
             return (port, serve);
@@ -1668,10 +1670,10 @@ mod tests {
             stream.read_exact(&mut len).unwrap();
             let mut request = vec![0; usize::from(u16::from_be_bytes(len))];
             stream.read_exact(&mut request).unwrap();
-            let mut signer = verify_request(&keys, &request, unix_now()).unwrap();
+            let mut signer = verify_request(&keys, &request, now()).unwrap();
             for n in 0..of {
                 let mut m = transfer_message(&request, n, of);
-                signer.sign(&mut m, unix_now());
+                signer.sign(&mut m, now());
                 stream.write_all(&(m.len() as u16).to_be_bytes()).unwrap();
                 stream.write_all(&m).unwrap();
             }
